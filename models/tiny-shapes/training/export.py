@@ -1,0 +1,107 @@
+"""ONNX export (opset 17, fp32) and the manifest that lists every file with its size and sha256."""
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from bpe import MAX_LENGTH
+from data import SIZE
+from nets import LATENT_CHANNELS, TEXT_WIDTH
+
+OPSET = 17
+LATENT = SIZE // 8
+
+
+class _Decode(torch.nn.Module):
+    def __init__(self, ae):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, latent_sample):
+        return self.ae.decode(latent_sample)
+
+
+class _Encode(torch.nn.Module):
+    def __init__(self, ae):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, sample):
+        return self.ae.encode(sample)
+
+
+def _io(name, dtype, shape):
+    return {"name": name, "dtype": dtype, "shape": shape}
+
+
+MODELS = {
+    "text_encoder": {
+        "inputs": [_io("input_ids", "int32", [1, MAX_LENGTH])],
+        "outputs": [_io("last_hidden_state", "float32", [1, MAX_LENGTH, TEXT_WIDTH])],
+    },
+    "unet": {
+        "inputs": [_io("sample", "float32", ["batch", LATENT_CHANNELS, LATENT, LATENT]),
+                   _io("timestep", "float32", ["batch"]),
+                   _io("encoder_hidden_states", "float32", ["batch", MAX_LENGTH, TEXT_WIDTH])],
+        "outputs": [_io("out_sample", "float32", ["batch", LATENT_CHANNELS, LATENT, LATENT])],
+    },
+    "vae_decoder": {
+        "inputs": [_io("latent_sample", "float32", ["batch", LATENT_CHANNELS, LATENT, LATENT])],
+        "outputs": [_io("sample", "float32", ["batch", 3, SIZE, SIZE])],
+    },
+    "vae_encoder": {
+        "inputs": [_io("sample", "float32", ["batch", 3, SIZE, SIZE])],
+        "outputs": [_io("latent_sample", "float32", ["batch", LATENT_CHANNELS, LATENT, LATENT])],
+    },
+}
+
+
+def _export(module, args, name, out):
+    spec = MODELS[name]
+    path = out / name / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dynamic = {io["name"]: {i: d for i, d in enumerate(io["shape"]) if isinstance(d, str)}
+               for io in spec["inputs"] + spec["outputs"]}
+    torch.onnx.export(module.eval(), args, str(path), opset_version=OPSET,
+                      input_names=[io["name"] for io in spec["inputs"]],
+                      output_names=[io["name"] for io in spec["outputs"]],
+                      dynamic_axes={k: v for k, v in dynamic.items() if v}, do_constant_folding=True)
+
+
+def export_all(text, unet, ae, scaling_factor, out: Path):
+    with torch.no_grad():
+        _export(text, (torch.zeros(1, MAX_LENGTH, dtype=torch.int32),), "text_encoder", out)
+        _export(unet, (torch.zeros(2, LATENT_CHANNELS, LATENT, LATENT), torch.full((2,), 999.0),
+                       torch.zeros(2, MAX_LENGTH, TEXT_WIDTH)), "unet", out)
+        _export(_Decode(ae), (torch.zeros(1, LATENT_CHANNELS, LATENT, LATENT),), "vae_decoder", out)
+        _export(_Encode(ae), (torch.zeros(1, 3, SIZE, SIZE),), "vae_encoder", out)
+    # diffusers records the latent scaling factor in the VAE's config.json
+    for part in ("vae_decoder", "vae_encoder"):
+        (out / part / "config.json").write_text(json.dumps(
+            {"latent_channels": LATENT_CHANNELS, "sample_size": SIZE, "scaling_factor": scaling_factor}, indent=2) + "\n")
+
+
+def write_manifest(out: Path, scaling_factor):
+    files = []
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_file() and rel.split("/")[0] in {"tokenizer", "text_encoder", "unet", "vae_decoder", "vae_encoder", "scheduler"}:
+            files.append({"path": rel, "size": path.stat().st_size,
+                          "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    manifest = {
+        "format": "webdiffusion-manifest/1",
+        "id": "tiny-shapes",
+        "name": "tiny-shapes",
+        "description": "64x64 pictures of one coloured circle, square or triangle on a plain background; "
+                       "trained in this repository with Stable Diffusion's structure.",
+        "resolution": {"width": SIZE, "height": SIZE},
+        "latent": {"channels": LATENT_CHANNELS, "downsample": 8, "scalingFactor": scaling_factor},
+        "textEncoder": {"hiddenSize": TEXT_WIDTH, "maxLength": MAX_LENGTH},
+        "tokenizer": {"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt", "padToken": "<|endoftext|>"},
+        "scheduler": {"config": "scheduler/scheduler_config.json"},
+        "defaults": {"steps": 20, "guidance": 4, "scheduler": "ddim"},
+        "models": {name: {"file": f"{name}/model.onnx", **spec} for name, spec in MODELS.items()},
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
