@@ -161,7 +161,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a few steps only: the same files, untrained weights")
     ap.add_argument("--ae-steps", type=int, default=1200)
-    ap.add_argument("--unet-steps", type=int, default=4500)
+    ap.add_argument("--unet-steps", type=int, default=4000)
     ap.add_argument("--dataset", type=int, default=40000)
     args = ap.parse_args()
     if args.quick:
