@@ -1,0 +1,49 @@
+/**
+ * The scheduler golden numbers written by models/tiny-shapes' training script from its own
+ * numpy implementation (models/tiny-shapes/training/diffusion.py), and a tolerant comparison.
+ */
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import type { SchedulerConfig } from '../../../src/schedulers/scheduler.ts';
+
+export interface GoldenCase {
+  readonly steps: number;
+  readonly timesteps: number[];
+  readonly sigmas?: number[];
+  readonly initNoiseSigma: number;
+  readonly step: {
+    readonly index: number;
+    readonly sample: number[];
+    readonly modelOutput: number[];
+    readonly scaledInput: number[];
+    readonly prevSample: number[];
+    readonly denoised: number[];
+  };
+}
+
+export interface Golden {
+  readonly config: SchedulerConfig;
+  readonly ddim: GoldenCase[];
+  readonly euler: GoldenCase[];
+}
+
+const GOLDEN_URL = new URL('../../../models/tiny-shapes/golden/schedulers.json', import.meta.url);
+
+export const golden = JSON.parse(readFileSync(GOLDEN_URL, 'utf8')) as Golden;
+
+/**
+ * Relative 1e-5, measured against the vector's largest value: our steps read float32 samples,
+ * so a value that is a small difference of large terms (x + (0 - sigma) * eps with sigma = 14.6)
+ * cannot be closer than float32's spacing at the size of those terms.
+ */
+export function expectClose(actual: ArrayLike<number>, expected: readonly number[], rel = 1e-5): void {
+  expect(actual.length).toBe(expected.length);
+  const scale = Math.max(1, ...expected.map(Math.abs));
+  for (let k = 0; k < expected.length; k++) {
+    const a = actual[k] as number;
+    const e = expected[k] as number;
+    if (Math.abs(a - e) > rel * scale) {
+      expect.fail(`value ${k}: got ${a}, expected ${e} (tolerance ${rel * scale})`);
+    }
+  }
+}
