@@ -47,7 +47,7 @@ export function drawScene(scene: Scene, size = 64): Uint8ClampedArray {
       }
       const cover = hits / SUPERSAMPLE ** 2;
       const o = 4 * (py * size + px);
-      for (let ch = 0; ch < 3; ch++) pixels[o + ch] = Math.round(cover * fg[ch] + (1 - cover) * bg[ch]);
+      fg.forEach((f, ch) => (pixels[o + ch] = Math.round(cover * f + (1 - cover) * bg[ch]!)));
       pixels[o + 3] = 255;
     }
   }
