@@ -20,6 +20,7 @@ export class EulerScheduler implements Scheduler {
   timesteps: readonly number[] = [];
   /** sigma at each timestep of the schedule, then a final 0: one more entry than `timesteps`. */
   sigmas: readonly number[] = [];
+  /** sqrt(sigma_max^2 + 1) of the current schedule; 1 until `setTimesteps`. */
   initNoiseSigma = 1;
   /** sigma of every training timestep 0..N-1. */
   private readonly trainSigmas: Float64Array;
