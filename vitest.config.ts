@@ -4,5 +4,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Browser tests (gpu/, e2e/) each start Chromium on SwiftShader: one file at a time, with
+    // timeouts for a software GPU. Unit tests finish far inside them.
+    fileParallelism: false,
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
   },
 });

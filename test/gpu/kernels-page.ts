@@ -1,0 +1,106 @@
+/**
+ * Runs the WGSL kernels on the page's real WebGPU device for test/gpu/kernels.test.ts: each call
+ * uploads its inputs, runs one kernel, reads the outputs back and destroys every buffer it made.
+ * Arrays cross `page.evaluate` as plain number arrays.
+ */
+import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu/device.ts';
+import { guidedStep } from '../../src/gpu/guided-step.ts';
+import { latentToImage } from '../../src/gpu/latent-to-image.ts';
+import { prepareUnetInput } from '../../src/gpu/prepare-unet-input.ts';
+
+export interface GuidedStepCase {
+  readonly modelOutput: number[];
+  readonly sample: number[];
+  readonly guided: boolean;
+  readonly guidance: number;
+  readonly prevFromSample: number;
+  readonly prevFromOutput: number;
+  readonly auxFromSample: number;
+  readonly auxFromOutput: number;
+}
+
+export interface KernelPage {
+  prepareUnetInput(sample: number[], copies: 1 | 2, inputScale: number): Promise<number[]>;
+  /** A latent past one dispatch dimension (2-D grid), checked here: returns the number of wrong values. */
+  prepareUnetInputLarge(count: number): Promise<{ wrong: number; grid2d: boolean }>;
+  guidedStep(c: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }>;
+  latentToImage(image: number[], pixels: number): Promise<number[]>;
+  /** What a kernel throws when a buffer is too small. */
+  undersizedBufferError(): Promise<string>;
+}
+
+declare global {
+  interface Window {
+    kernelPage?: KernelPage;
+  }
+}
+
+const device = await requestGpuDevice();
+
+/** Creates buffers through `make`, runs `work`, and destroys every buffer made, even on failure. */
+async function withBuffers<T>(work: (make: (label: string, size: number, contents?: Float32Array<ArrayBuffer>) => GPUBuffer) => Promise<T>): Promise<T> {
+  const made: GPUBuffer[] = [];
+  try {
+    return await work((label, size, contents) => {
+      const buffer = createStorageBuffer(device, label, size, contents);
+      made.push(buffer);
+      return buffer;
+    });
+  } finally {
+    for (const buffer of made) buffer.destroy();
+  }
+}
+
+async function readFloats(buffer: GPUBuffer, count: number): Promise<number[]> {
+  return Array.from(new Float32Array(await readBuffer(device, buffer, count * 4)));
+}
+
+window.kernelPage = {
+  prepareUnetInput: (sample, copies, inputScale) =>
+    withBuffers(async (make) => {
+      const input = make('sample', sample.length * 4, new Float32Array(sample));
+      const output = make('model input', copies * sample.length * 4);
+      prepareUnetInput(device, { sample: input, modelInput: output, count: sample.length, copies, inputScale });
+      return readFloats(output, copies * sample.length);
+    }),
+
+  prepareUnetInputLarge: (count) =>
+    withBuffers(async (make) => {
+      const sample = new Float32Array(count).map((_, i) => (i % 1000) - 500);
+      const input = make('sample', count * 4, sample);
+      const output = make('model input', 2 * count * 4);
+      prepareUnetInput(device, { sample: input, modelInput: output, count, copies: 2, inputScale: 0.5 });
+      const result = new Float32Array(await readBuffer(device, output, 2 * count * 4));
+      let wrong = 0;
+      for (let i = 0; i < 2 * count; i++) if (result[i] !== sample[i % count]! * 0.5) wrong++;
+      return { wrong, grid2d: Math.ceil(count / 64) > device.limits.maxComputeWorkgroupsPerDimension };
+    }),
+
+  guidedStep: (c) =>
+    withBuffers(async (make) => {
+      const count = c.sample.length;
+      const modelOutput = make('model output', c.modelOutput.length * 4, new Float32Array(c.modelOutput));
+      const sample = make('sample', count * 4, new Float32Array(c.sample));
+      const aux = make('aux', count * 4);
+      guidedStep(device, { ...c, modelOutput, sample, aux, count });
+      return { sample: await readFloats(sample, count), aux: await readFloats(aux, count) };
+    }),
+
+  latentToImage: (image, pixels) =>
+    withBuffers(async (make) => {
+      const decoded = make('decoded', image.length * 4, new Float32Array(image));
+      const rgba = make('rgba', pixels * 4);
+      latentToImage(device, { image: decoded, rgba, pixels });
+      return Array.from(new Uint8Array(await readBuffer(device, rgba, pixels * 4)));
+    }),
+
+  undersizedBufferError: () =>
+    withBuffers(async (make) => {
+      try {
+        prepareUnetInput(device, { sample: make('sample', 16), modelInput: make('model input', 16), count: 4, copies: 2, inputScale: 1 });
+        return 'no error';
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    }),
+};

@@ -1,0 +1,114 @@
+/**
+ * Each WGSL kernel on the real WebGPU device of headless Chromium (SwiftShader here), against
+ * a CPU reference computed in float32.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodedToRgba } from '../../src/pipeline/image.ts';
+import { useBrowserPage } from '../support/browser.ts';
+import type { GuidedStepCase } from './kernels-page.ts';
+
+const browser = useBrowserPage('/test/gpu/kernels.html', {
+  ready: (page) => page.waitForFunction(() => window.kernelPage !== undefined),
+});
+
+/** Deterministic float32 values in [-scale, scale) (a small LCG, so failures reproduce). */
+function values(count: number, seed: number, scale = 1): number[] {
+  let state = seed >>> 0;
+  return Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return Math.fround((state / 2 ** 32) * 2 * scale - scale);
+  });
+}
+
+function expectClose(actual: readonly number[], expected: readonly number[], relative = 1e-5): void {
+  expect(actual.length).toBe(expected.length);
+  const worst = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]!) / (1 + Math.abs(expected[i]!))));
+  expect(worst).toBeLessThanOrEqual(relative);
+}
+
+describe('prepare-unet-input', () => {
+  // 4 x 8 x 8 is the bundled model's latent; 1000 is not a multiple of the workgroup size.
+  it.each([256, 1000])('scales %i values into one batch entry', async (count) => {
+    const sample = values(count, count);
+    const result = await browser.page.evaluate(([s]) => window.kernelPage!.prepareUnetInput(s, 1, 0.75), [sample] as const);
+    expect(result).toEqual(sample.map((x) => Math.fround(0.75 * x)));
+  });
+
+  it('duplicates the scaled latent into both halves of a guidance batch', async () => {
+    const sample = values(256, 7, 14);
+    const scale = Math.fround(1 / Math.sqrt(14.6 ** 2 + 1));
+    const result = await browser.page.evaluate(([s, k]) => window.kernelPage!.prepareUnetInput(s, 2, k), [sample, scale] as const);
+    const scaled = sample.map((x) => Math.fround(scale * x));
+    expect(result).toEqual([...scaled, ...scaled]);
+  });
+
+  it('covers a latent larger than one dispatch dimension with a 2-D grid', async () => {
+    const count = 65_535 * 64 + 100;
+    const result = await browser.page.evaluate((n) => window.kernelPage!.prepareUnetInputLarge(n), count);
+    expect(result).toEqual({ wrong: 0, grid2d: true });
+  }, 120_000);
+
+  it('refuses a buffer too small for the batch with a RangeError', async () => {
+    const message = await browser.page.evaluate(() => window.kernelPage!.undersizedBufferError());
+    expect(message).toMatch(/^RangeError: prepare-unet-input: binding 2 holds 16 bytes, needs 32/);
+  });
+});
+
+describe('guided-step', () => {
+  const count = 256;
+  const sample = values(count, 11, 3);
+  const uncond = values(count, 12);
+  const cond = values(count, 13);
+  const coefficients = { prevFromSample: 1.02, prevFromOutput: -0.31, auxFromSample: 1.4, auxFromOutput: -0.9 };
+
+  function reference(eps: readonly number[]): { sample: number[]; aux: number[] } {
+    const f = Math.fround;
+    const c = coefficients;
+    return {
+      sample: sample.map((x, i) => f(f(f(c.prevFromSample) * x) + f(f(c.prevFromOutput) * eps[i]!))),
+      aux: sample.map((x, i) => f(f(f(c.auxFromSample) * x) + f(f(c.auxFromOutput) * eps[i]!))),
+    };
+  }
+
+  async function run(testCase: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }> {
+    return browser.page.evaluate((c) => window.kernelPage!.guidedStep(c), testCase);
+  }
+
+  it('applies guidance to [uncond, cond] and steps the latent in place', async () => {
+    const guidance = 4;
+    const result = await run({ modelOutput: [...uncond, ...cond], sample, guided: true, guidance, ...coefficients });
+    const eps = uncond.map((u, i) => Math.fround(u + Math.fround(guidance * Math.fround(cond[i]! - u))));
+    const expected = reference(eps);
+    expectClose(result.sample, expected.sample);
+    expectClose(result.aux, expected.aux);
+  });
+
+  it('uses the single prediction as it is without guidance', async () => {
+    // guidance is ignored on this path: a wrong branch would show as a 7x error.
+    const result = await run({ modelOutput: cond, sample, guided: false, guidance: 7, ...coefficients });
+    const expected = reference(cond);
+    expectClose(result.sample, expected.sample);
+    expectClose(result.aux, expected.aux);
+  });
+
+  it('gives the conditional prediction at guidance 1 and the unconditional at 0', async () => {
+    const at = (guidance: number) => run({ modelOutput: [...uncond, ...cond], sample, guided: true, guidance, ...coefficients });
+    expectClose((await at(1)).sample, reference(cond).sample);
+    expectClose((await at(0)).sample, reference(uncond).sample);
+  });
+});
+
+describe('latent-to-image', () => {
+  it('packs a planar [3, H, W] image into the same RGBA bytes as the CPU path', async () => {
+    const [width, height] = [64, 64];
+    const pixels = width * height;
+    const image = values(3 * pixels, 21, 1.2);
+    // Edges: the clamp at both ends, the exact ends of the range, and values whose scaled form
+    // falls exactly on .5 (where half-to-even and half-up rounding would differ).
+    const edges = [-5, -1, 1, 5, 0, Math.fround(0.5 / 127.5 - 1), Math.fround(2.5 / 127.5 - 1), Math.fround(253.5 / 127.5 - 1)];
+    image.splice(0, edges.length, ...edges);
+    const result = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
+    expect(result).toEqual(Array.from(decodedToRgba(new Float32Array(image), width, height)));
+    expect(result.slice(0, 4)).toEqual([0, Math.round((image[pixels]! + 1) * 127.5), Math.round((image[2 * pixels]! + 1) * 127.5), 255]);
+  });
+});

@@ -1,0 +1,112 @@
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Connect, Plugin } from 'vite';
+import { defineConfig } from 'vite';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const modelsDir = join(root, 'models');
+
+/**
+ * SharedArrayBuffer (ORT's threaded wasm) needs a cross-origin isolated page, in dev, preview and
+ * wherever the build is hosted.
+ */
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+const contentTypes: Record<string, string> = {
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+  '.onnx': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+  '.data': 'application/octet-stream',
+};
+
+/**
+ * The files a model folder publishes: its manifest and the files the manifest lists. One rule for
+ * dev, preview and build, so that training scripts and caches beside the model never ship.
+ */
+async function publishedModelFiles(): Promise<string[]> {
+  const published: string[] = [];
+  for (const entry of await readdir(modelsDir, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory()) continue;
+    const manifestPath = join(modelsDir, entry.name, 'manifest.json');
+    let manifest: { files?: { path: string }[] };
+    try {
+      manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    } catch {
+      continue; // a model folder still being written has no (valid) manifest yet: not published
+    }
+    published.push(`${entry.name}/manifest.json`);
+    for (const file of manifest.files ?? []) published.push(`${entry.name}/${file.path}`);
+  }
+  return published;
+}
+
+function modelsMiddleware(): Connect.NextHandleFunction {
+  return (req, res, next) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!url.pathname.startsWith('/models/')) return next();
+    const relative = decodeURIComponent(url.pathname.slice('/models/'.length));
+    const file = resolve(modelsDir, relative);
+    if (!file.startsWith(modelsDir + sep)) return next();
+    publishedModelFiles()
+      .then(async (published) => {
+        if (!published.includes(relative)) {
+          res.statusCode = 404;
+          res.end(`not a published model file: ${relative}`);
+          return;
+        }
+        const { size } = await stat(file);
+        res.setHeader('Content-Type', contentTypes[extname(file)] ?? 'application/octet-stream');
+        res.setHeader('Content-Length', String(size));
+        res.setHeader('Cache-Control', 'no-cache');
+        for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value);
+        if (req.method === 'HEAD') {
+          res.end();
+          return;
+        }
+        createReadStream(file).pipe(res);
+      })
+      .catch(next);
+  };
+}
+
+/** Serves the top-level `models/` folder at `/models/` in dev and preview, and copies it into the build. */
+function modelsPlugin(): Plugin {
+  let outDir = '';
+  return {
+    name: 'webdiffusion:models',
+    configResolved(config) {
+      outDir = resolve(config.root, config.build.outDir);
+    },
+    configureServer(server) {
+      server.middlewares.use(modelsMiddleware());
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(modelsMiddleware());
+    },
+    async writeBundle() {
+      for (const relative of await publishedModelFiles()) {
+        const target = join(outDir, 'models', relative);
+        await mkdir(dirname(target), { recursive: true });
+        await copyFile(join(modelsDir, relative), target);
+      }
+    },
+  };
+}
+
+export default defineConfig({
+  root,
+  plugins: [modelsPlugin()],
+  server: { headers: isolationHeaders },
+  preview: { headers: isolationHeaders },
+  worker: { format: 'es' },
+  // Pre-bundling would move ORT's module away from its .wasm files, breaking the
+  // `new URL('ort-wasm-….wasm', import.meta.url)` it locates them with.
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  build: { target: 'es2022' },
+});
