@@ -96,6 +96,37 @@ export class TokenizerError extends WebDiffusionError {
   }
 }
 
+/**
+ * A downloaded or stored file does not match the size or SHA-256 its manifest lists (a corrupted
+ * transfer, a server that changed the file, a damaged store). `details` names the file, what was
+ * expected and what was found.
+ */
+export class IntegrityError extends WebDiffusionError {
+  override readonly name = 'IntegrityError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('integrity', message, details, options);
+  }
+}
+
+/**
+ * The browser will not let this origin store what a model still needs. `details`: `needed`,
+ * `available` and `missing` (= needed - available) in bytes, and `files`, the paths not stored yet.
+ */
+export class QuotaError extends WebDiffusionError {
+  override readonly name = 'QuotaError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('quota', message, details, options);
+  }
+}
+
+/** A server could not be reached (offline, connection lost, stalled) or answered with an HTTP error. */
+export class NetworkError extends WebDiffusionError {
+  override readonly name = 'NetworkError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('network', message, details, options);
+  }
+}
+
 /** An error as plain data, safe for `structuredClone` / `postMessage`. */
 export interface SerializedError {
   readonly name: string;
@@ -117,6 +148,9 @@ const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   GpuDeviceLostError,
   CancelledError,
   TokenizerError,
+  IntegrityError,
+  QuotaError,
+  NetworkError,
 };
 
 /** The code given to errors that are not ours (a TypeError from a bug, a thrown string, …). */

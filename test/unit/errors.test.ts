@@ -3,9 +3,12 @@ import {
   CancelledError,
   GpuDeviceLostError,
   GpuUnavailableError,
+  IntegrityError,
   InvalidRequestError,
   ManifestError,
   ModelLoadError,
+  NetworkError,
+  QuotaError,
   TokenizerError,
   UnknownModelError,
   UnknownSchedulerError,
@@ -24,6 +27,9 @@ const CASES = [
   [GpuDeviceLostError, 'GpuDeviceLostError', 'gpu-device-lost'],
   [CancelledError, 'CancelledError', 'cancelled'],
   [TokenizerError, 'TokenizerError', 'tokenizer'],
+  [IntegrityError, 'IntegrityError', 'integrity'],
+  [QuotaError, 'QuotaError', 'quota'],
+  [NetworkError, 'NetworkError', 'network'],
 ] as const;
 
 describe('typed errors', () => {
