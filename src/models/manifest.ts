@@ -1,0 +1,140 @@
+/**
+ * The model manifest (`manifest.json`, format "webdiffusion-manifest/1"): what a model is made
+ * of, where its files are (relative to the manifest's URL), and their sizes and digests.
+ */
+import { ManifestError } from '../errors.ts';
+import { isSchedulerName } from '../schedulers/index.ts';
+import type { SchedulerName } from '../schedulers/scheduler.ts';
+
+export const MANIFEST_FORMAT = 'webdiffusion-manifest/1';
+
+export interface ManifestFile {
+  readonly path: string;
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the file's bytes. */
+  readonly sha256: string;
+}
+
+export interface ManifestModel {
+  /** The .onnx file, relative to the manifest. */
+  readonly file: string;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly resolution: { readonly width: number; readonly height: number };
+  readonly latent: { readonly channels: number; readonly downsample: number; readonly scalingFactor: number };
+  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
+  readonly tokenizer: {
+    readonly vocab: string;
+    readonly merges: string;
+    readonly padToken?: string;
+    /** Overrides padToken: SD 2.x / SD-Turbo text encoders were trained with pad id 0. */
+    readonly padTokenId?: number;
+  };
+  readonly scheduler: { readonly config: string };
+  readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
+  readonly models: {
+    readonly text_encoder: ManifestModel;
+    readonly unet: ManifestModel;
+    readonly vae_decoder: ManifestModel;
+    readonly vae_encoder?: ManifestModel;
+  };
+  readonly files: readonly ManifestFile[];
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Checks a parsed manifest.json and returns it typed. The models' input and output lists are
+ * documentation here: the runtime reads them from the sessions themselves.
+ * @param source the manifest's URL, for messages
+ * @throws ManifestError naming the first field that is missing or has the wrong type
+ */
+export function parseManifest(json: unknown, source: string): Manifest {
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new ManifestError(`${source}: "${field}" must be ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`, {
+      source,
+      field,
+    });
+  };
+  const object = (value: unknown, field: string): Json =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(field, 'an object', value);
+  const string = (value: unknown, field: string): string =>
+    typeof value === 'string' && value !== '' ? value : fail(field, 'a non-empty string', value);
+  const positiveInteger = (value: unknown, field: string): number =>
+    Number.isInteger(value) && (value as number) > 0 ? (value as number) : fail(field, 'a positive integer', value);
+  const positive = (value: unknown, field: string): number =>
+    typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
+
+  const root = object(json, '(root)');
+  if (root.format !== MANIFEST_FORMAT) fail('format', `"${MANIFEST_FORMAT}"`, root.format);
+  const resolution = object(root.resolution, 'resolution');
+  const latent = object(root.latent, 'latent');
+  const textEncoder = object(root.textEncoder, 'textEncoder');
+  const tokenizer = object(root.tokenizer, 'tokenizer');
+  const scheduler = object(root.scheduler, 'scheduler');
+  const defaults = object(root.defaults, 'defaults');
+  const models = object(root.models, 'models');
+  const model = (key: string): ManifestModel => ({ file: string(object(models[key], `models.${key}`).file, `models.${key}.file`) });
+  if (!Array.isArray(root.files)) fail('files', 'an array', root.files);
+  const defaultScheduler = string(defaults.scheduler, 'defaults.scheduler');
+  if (!isSchedulerName(defaultScheduler)) fail('defaults.scheduler', 'a known scheduler name', defaultScheduler);
+  const guidance = defaults.guidance;
+  if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) {
+    fail('defaults.guidance', 'a finite number >= 0', guidance);
+  }
+
+  return {
+    format: MANIFEST_FORMAT,
+    id: string(root.id, 'id'),
+    name: typeof root.name === 'string' ? root.name : string(root.id, 'id'),
+    description: typeof root.description === 'string' ? root.description : '',
+    resolution: {
+      width: positiveInteger(resolution.width, 'resolution.width'),
+      height: positiveInteger(resolution.height, 'resolution.height'),
+    },
+    latent: {
+      channels: positiveInteger(latent.channels, 'latent.channels'),
+      downsample: positiveInteger(latent.downsample, 'latent.downsample'),
+      scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
+    },
+    textEncoder: {
+      hiddenSize: positiveInteger(textEncoder.hiddenSize, 'textEncoder.hiddenSize'),
+      maxLength: positiveInteger(textEncoder.maxLength, 'textEncoder.maxLength'),
+    },
+    tokenizer: {
+      vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
+      merges: string(tokenizer.merges, 'tokenizer.merges'),
+      ...(tokenizer.padToken !== undefined ? { padToken: string(tokenizer.padToken, 'tokenizer.padToken') } : {}),
+      ...(tokenizer.padTokenId !== undefined
+        ? { padTokenId: Number.isInteger(tokenizer.padTokenId) ? (tokenizer.padTokenId as number) : fail('tokenizer.padTokenId', 'an integer', tokenizer.padTokenId) }
+        : {}),
+    },
+    scheduler: { config: string(scheduler.config, 'scheduler.config') },
+    defaults: {
+      steps: positiveInteger(defaults.steps, 'defaults.steps'),
+      guidance: guidance as number,
+      scheduler: defaultScheduler as SchedulerName,
+    },
+    models: {
+      text_encoder: model('text_encoder'),
+      unet: model('unet'),
+      vae_decoder: model('vae_decoder'),
+      ...(models.vae_encoder !== undefined ? { vae_encoder: model('vae_encoder') } : {}),
+    },
+    files: (root.files as unknown[]).map((entry, index) => {
+      const file = object(entry, `files[${index}]`);
+      const sha256 = string(file.sha256, `files[${index}].sha256`);
+      if (!/^[0-9a-f]{64}$/.test(sha256)) fail(`files[${index}].sha256`, '64 lower-case hex digits', sha256);
+      return {
+        path: string(file.path, `files[${index}].path`),
+        size: Number.isInteger(file.size) && (file.size as number) >= 0 ? (file.size as number) : fail(`files[${index}].size`, 'a byte count', file.size),
+        sha256,
+      };
+    }),
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The only module that imports onnxruntime-web.
+ *
+ * We use the 'onnxruntime-web/webgpu' entry: ONNX Runtime's native WebGPU execution provider
+ * (plus its CPU 'wasm' provider), in one self-contained module whose .wasm file sits next to it
+ * and is found through `new URL(…, import.meta.url)`, which Vite serves in dev and emits in
+ * builds. Sessions run on the GPUDevice we pass them (src/gpu/device.ts), so model outputs
+ * and our own kernels share buffers.
+ *
+ * Session creation and `run()` go through one queue: ONNX Runtime's wasm instance is single
+ * threaded from JavaScript's point of view and must not be re-entered while a call awaits.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { SerialQueue } from '../util/serial-queue.ts';
+
+/** Where sessions run: WebGPU, or ONNX Runtime's CPU ('wasm') provider as the fallback. */
+export type Backend = 'webgpu' | 'wasm';
+
+export type Tensor = ort.Tensor;
+
+/** Element types of the tensors we create; what a model's metadata may name beyond these is refused by its user. */
+export type TensorDataType = 'float32' | 'float16' | 'int32' | 'int64';
+
+/** One input or output of a model, as its session reports it. */
+export interface TensorInfo {
+  readonly name: string;
+  /** ONNX element type: 'float32', 'float16', 'int64', … */
+  readonly dtype: string;
+  /** Dimensions; strings are symbolic ('batch'), absent when the model does not say. */
+  readonly shape?: readonly (number | string)[];
+}
+
+export interface SessionOptions {
+  readonly backend: Backend;
+  /** The device WebGPU sessions run on; required for 'webgpu'. */
+  readonly device?: GPUDevice;
+  /** Keep outputs in GPU buffers (`tensor.gpuBuffer`) instead of copying them to the CPU. */
+  readonly outputsOnGpu?: boolean;
+}
+
+const queue = new SerialQueue();
+
+// Node-assignment notices ("some nodes were not assigned to the preferred execution
+// providers") are expected for shape ops and would fill every page's console.
+ort.env.logLevel = 'error';
+
+/** An ONNX Runtime session with its inputs and outputs as the model declares them. */
+export class OrtSession {
+  readonly backend: Backend;
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  private readonly session: ort.InferenceSession;
+
+  private constructor(session: ort.InferenceSession, backend: Backend) {
+    this.session = session;
+    this.backend = backend;
+    this.inputs = session.inputMetadata.map(toTensorInfo);
+    this.outputs = session.outputMetadata.map(toTensorInfo);
+  }
+
+  /**
+   * @param model the .onnx file's bytes
+   * @throws Error from ONNX Runtime when the model cannot be loaded on this backend
+   */
+  static create(model: Uint8Array, options: SessionOptions): Promise<OrtSession> {
+    const { backend, device, outputsOnGpu = false } = options;
+    if (backend === 'webgpu' && device === undefined) {
+      throw new TypeError('a WebGPU session needs the GPUDevice to run on');
+    }
+    const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
+      backend === 'webgpu'
+        ? // The `device` option is how ONNX Runtime's native WebGPU provider takes a device of
+          // ours (read in its session setup); `env.webgpu.device` would make it create its own.
+          [{ name: 'webgpu', device } as ort.InferenceSession.WebGpuExecutionProviderOption]
+        : ['wasm'];
+    return queue.run(async () => {
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders,
+        ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+      });
+      return new OrtSession(session, backend);
+    });
+  }
+
+  /**
+   * The input or output called `name`.
+   * @throws Error naming what the model has instead, when it has no such tensor
+   */
+  input(name: string): TensorInfo {
+    return find(this.inputs, name, 'input');
+  }
+
+  output(name: string): TensorInfo {
+    return find(this.outputs, name, 'output');
+  }
+
+  /**
+   * Runs the model. The caller owns the returned tensors and must `dispose()` them (GPU outputs
+   * hold a buffer of ONNX Runtime's pool until then).
+   */
+  run(feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
+    return queue.run(() => this.session.run(feeds));
+  }
+
+  release(): Promise<void> {
+    return queue.run(() => this.session.release());
+  }
+}
+
+/** A tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer stays our job. */
+export function gpuTensor(buffer: GPUBuffer, dtype: 'float32' | 'float16', dims: readonly number[]): Tensor {
+  return ort.Tensor.fromGpuBuffer(buffer, { dataType: dtype, dims });
+}
+
+type CpuData = {
+  float32: Float32Array;
+  float16: Uint16Array;
+  int32: Int32Array;
+  int64: BigInt64Array;
+};
+
+/** A CPU tensor; ONNX Runtime uploads it when a WebGPU session needs it on the GPU. */
+export function cpuTensor<T extends TensorDataType>(dtype: T, data: CpuData[T], dims: readonly number[]): Tensor {
+  return new ort.Tensor(dtype, data, dims);
+}
+
+/** The buffer of a tensor ONNX Runtime left on the GPU. */
+export function gpuBufferOf(tensor: Tensor): GPUBuffer {
+  if (tensor.location !== 'gpu-buffer') {
+    throw new TypeError(`expected a tensor in a GPU buffer, got one at '${tensor.location}'`);
+  }
+  return tensor.gpuBuffer as GPUBuffer;
+}
+
+/** A CPU tensor's float32 data. */
+export function float32DataOf(tensor: Tensor): Float32Array {
+  if (tensor.location !== 'cpu' || tensor.type !== 'float32') {
+    throw new TypeError(`expected a float32 tensor on the CPU, got ${tensor.type} at '${tensor.location}'`);
+  }
+  return tensor.data as Float32Array;
+}
+
+function toTensorInfo(metadata: ort.InferenceSession.ValueMetadata): TensorInfo {
+  if (!metadata.isTensor) return { name: metadata.name, dtype: 'non-tensor' };
+  return { name: metadata.name, dtype: metadata.type, shape: metadata.shape };
+}
+
+function find(infos: readonly TensorInfo[], name: string, kind: string): TensorInfo {
+  const info = infos.find((candidate) => candidate.name === name);
+  if (info === undefined) {
+    throw new Error(`the model has no ${kind} "${name}"; its ${kind}s are ${infos.map((i) => `"${i.name}"`).join(', ')}`);
+  }
+  return info;
+}

@@ -1,0 +1,68 @@
+/**
+ * Latents on the CPU: guidance in JavaScript and the scheduler's own `step`. The 'wasm'
+ * backend's loop, and the reference the GPU loop is tested against.
+ */
+import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
+import { decodedToRgba } from './image.ts';
+import type { Latents, LatentsSetup } from './latents.ts';
+
+export class CpuLatents implements Latents {
+  readonly batch: number;
+  private readonly setup: LatentsSetup;
+  private sample: Float32Array<ArrayBuffer>;
+
+  constructor(setup: LatentsSetup) {
+    this.setup = setup;
+    this.batch = setup.guidance === undefined ? 1 : 2;
+    this.sample = setup.initial.slice();
+  }
+
+  conditioning(hidden: readonly Tensor[]): Tensor {
+    const parts = hidden.map((tensor) => float32DataOf(tensor));
+    const joined = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    const [, length = 0, width = 0] = hidden[0]?.dims ?? [];
+    for (const tensor of hidden) tensor.dispose();
+    return cpuTensor('float32', joined, [this.batch, length, width]);
+  }
+
+  modelInput(i: number): Tensor {
+    const scaled = this.setup.scheduler.scaleModelInput(this.sample, i);
+    const input = new Float32Array(this.batch * scaled.length);
+    for (let copy = 0; copy < this.batch; copy++) input.set(scaled, copy * scaled.length);
+    return cpuTensor('float32', input, [this.batch, ...this.setup.latentDims.slice(1)]);
+  }
+
+  step(prediction: Tensor, i: number): void {
+    const output = float32DataOf(prediction);
+    const count = this.sample.length;
+    const { guidance } = this.setup;
+    let eps = output.subarray(0, count);
+    if (guidance !== undefined) {
+      const guided = new Float32Array(count);
+      for (let k = 0; k < count; k++) guided[k] = output[k]! + guidance * (output[count + k]! - output[k]!);
+      eps = guided;
+    }
+    this.sample = this.setup.scheduler.step(eps, i, this.sample).prevSample as Float32Array<ArrayBuffer>;
+    prediction.dispose();
+  }
+
+  decoderInput(): Tensor {
+    const scaled = this.sample.map((x) => x / this.setup.scalingFactor);
+    return cpuTensor('float32', scaled, this.setup.latentDims);
+  }
+
+  async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
+    const rgba = decodedToRgba(float32DataOf(decoded), width, height);
+    decoded.dispose();
+    return rgba;
+  }
+
+  async settle(): Promise<void> {}
+
+  dispose(): void {}
+}

@@ -1,0 +1,111 @@
+/**
+ * Latents on the GPU for the whole generation: uploaded once, stepped in place by our kernels
+ * reading the UNet's output buffer, fed back to ONNX Runtime with `Tensor.fromGpuBuffer`, and
+ * decoded to RGBA on the GPU, so the finished picture is the only readback.
+ */
+import { createStorageBuffer, readBuffer } from '../gpu/device.ts';
+import { guidedStep } from '../gpu/guided-step.ts';
+import { latentToImage } from '../gpu/latent-to-image.ts';
+import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
+import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
+import type { Latents, LatentsSetup } from './latents.ts';
+
+export class GpuLatents implements Latents {
+  readonly batch: number;
+  private readonly device: GPUDevice;
+  private readonly setup: LatentsSetup;
+  private readonly count: number;
+  /** The latent x, stepped in place. */
+  private readonly sample: GPUBuffer;
+  /** The UNet's `sample` input: [batch, …] copies of inputScale * x. */
+  private readonly unetInput: GPUBuffer;
+  /** Second output of the step kernel: the denoised estimate, and after the last step the decoder's input. */
+  private readonly aux: GPUBuffer;
+  /** Buffers made later (conditioning, pixels), destroyed with the rest. */
+  private readonly others: GPUBuffer[] = [];
+
+  constructor(device: GPUDevice, setup: LatentsSetup) {
+    this.device = device;
+    this.setup = setup;
+    this.batch = setup.guidance === undefined ? 1 : 2;
+    this.count = setup.initial.length;
+    this.sample = createStorageBuffer(device, 'latent', this.count * 4, setup.initial);
+    this.unetInput = createStorageBuffer(device, 'unet sample', this.batch * this.count * 4);
+    this.aux = createStorageBuffer(device, 'denoised latent', this.count * 4);
+  }
+
+  conditioning(hidden: readonly Tensor[]): Tensor {
+    const sizes = hidden.map((tensor) => tensor.dims.reduce((a, b) => a * b, 1) * 4);
+    const joined = this.track(createStorageBuffer(this.device, 'conditioning', sizes.reduce((a, b) => a + b, 0)));
+    const encoder = this.device.createCommandEncoder({ label: 'conditioning' });
+    let offset = 0;
+    hidden.forEach((tensor, index) => {
+      encoder.copyBufferToBuffer(gpuBufferOf(tensor), 0, joined, offset, sizes[index]!);
+      offset += sizes[index]!;
+    });
+    this.device.queue.submit([encoder.finish()]);
+    const [, length = 0, width = 0] = hidden[0]?.dims ?? [];
+    // Safe right after submit: ONNX Runtime reuses a disposed tensor's buffer only in work it
+    // submits later, which the queue orders after this copy.
+    for (const tensor of hidden) tensor.dispose();
+    return gpuTensor(joined, 'float32', [this.batch, length, width]);
+  }
+
+  modelInput(i: number): Tensor {
+    const { inputScale } = this.setup.scheduler.coefficients(i);
+    prepareUnetInput(this.device, {
+      sample: this.sample,
+      modelInput: this.unetInput,
+      count: this.count,
+      copies: this.batch as 1 | 2,
+      inputScale,
+    });
+    return gpuTensor(this.unetInput, 'float32', [this.batch, ...this.setup.latentDims.slice(1)]);
+  }
+
+  step(prediction: Tensor, i: number): void {
+    const { scheduler, guidance, scalingFactor } = this.setup;
+    const c = scheduler.coefficients(i);
+    const last = i === scheduler.timesteps.length - 1;
+    guidedStep(this.device, {
+      modelOutput: gpuBufferOf(prediction),
+      sample: this.sample,
+      aux: this.aux,
+      count: this.count,
+      guided: guidance !== undefined,
+      guidance: guidance ?? 1,
+      prevFromSample: c.prevFromSample,
+      prevFromOutput: c.prevFromOutput,
+      // On the last step aux is the final latent over the scaling factor: the decoder's input.
+      auxFromSample: last ? c.prevFromSample / scalingFactor : c.denoisedFromSample,
+      auxFromOutput: last ? c.prevFromOutput / scalingFactor : c.denoisedFromOutput,
+    });
+    prediction.dispose();
+  }
+
+  decoderInput(): Tensor {
+    return gpuTensor(this.aux, 'float32', this.setup.latentDims);
+  }
+
+  async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
+    const pixels = width * height;
+    const rgba = this.track(createStorageBuffer(this.device, 'pixels', pixels * 4));
+    latentToImage(this.device, { image: gpuBufferOf(decoded), rgba, pixels });
+    decoded.dispose();
+    return new Uint8ClampedArray(await readBuffer(this.device, rgba, pixels * 4));
+  }
+
+  settle(): Promise<void> {
+    return this.device.queue.onSubmittedWorkDone();
+  }
+
+  dispose(): void {
+    for (const buffer of [this.sample, this.unetInput, this.aux, ...this.others]) buffer.destroy();
+    this.others.length = 0;
+  }
+
+  private track(buffer: GPUBuffer): GPUBuffer {
+    this.others.push(buffer);
+    return buffer;
+  }
+}

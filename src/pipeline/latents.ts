@@ -1,0 +1,43 @@
+/**
+ * Where the latents of one generation live and how a step is applied to them: on the GPU
+ * (gpu-latents.ts: our kernels on ONNX Runtime's buffers, nothing read back until the picture)
+ * or on the CPU (cpu-latents.ts: the scheduler's own `step`, for the 'wasm' backend and as the
+ * GPU loop's reference). txt2img.ts writes the loop once against this interface.
+ */
+import type { Tensor } from '../ort/ort.ts';
+import type { Scheduler } from '../schedulers/scheduler.ts';
+
+export interface LatentsSetup {
+  /** Schedule already set (`setTimesteps`). */
+  readonly scheduler: Scheduler;
+  /** Classifier-free guidance scale; `undefined` when guidance is off (one UNet pass per step). */
+  readonly guidance: number | undefined;
+  /** [1, channels, height / downsample, width / downsample] */
+  readonly latentDims: readonly number[];
+  /** Initial latents, already multiplied by the scheduler's initNoiseSigma. */
+  readonly initial: Float32Array<ArrayBuffer>;
+  /** The VAE's scaling factor: latents are divided by it before decoding. */
+  readonly scalingFactor: number;
+}
+
+export interface Latents {
+  /** UNet batch size: 2 with guidance ([uncond, cond]), else 1. */
+  readonly batch: number;
+  /**
+   * Joins the text encoder's outputs (unconditional first when guided) into the UNet's
+   * [batch, length, hidden] conditioning. Takes ownership of `hidden`.
+   */
+  conditioning(hidden: readonly Tensor[]): Tensor;
+  /** The UNet's `sample` input for step `i`: the scaled latent, once per batch entry. */
+  modelInput(i: number): Tensor;
+  /** Guidance and scheduler step `i` applied to the latent. Takes ownership of `prediction`. */
+  step(prediction: Tensor, i: number): void;
+  /** The final latent divided by the scaling factor, after the last step. */
+  decoderInput(): Tensor;
+  /** The decoded picture as RGBA8. Takes ownership of `decoded`. */
+  pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>>;
+  /** Resolves once the work queued so far has finished (for honest phase timings). */
+  settle(): Promise<void>;
+  /** Frees what this generation holds; safe to call at any point. */
+  dispose(): void;
+}

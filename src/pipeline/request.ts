@@ -1,0 +1,63 @@
+/**
+ * Checking a generation request and filling in its defaults, before any GPU work.
+ */
+import type { GenerateRequest, ModelInfo } from '../api.ts';
+import { InvalidRequestError, UnknownSchedulerError } from '../errors.ts';
+import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
+
+export const MAX_STEPS = 1000;
+const MAX_SEED = 0xffffffff;
+
+const FIELDS: readonly (keyof GenerateRequest)[] = [
+  'prompt',
+  'negativePrompt',
+  'seed',
+  'steps',
+  'guidance',
+  'scheduler',
+  'width',
+  'height',
+];
+
+/**
+ * The request with every field set: the model's defaults, a random seed when none is given.
+ * @throws InvalidRequestError naming the first field that is wrong and what it may be
+ * @throws UnknownSchedulerError when the scheduler is not one we have
+ */
+export function resolveRequest(request: GenerateRequest, model: ModelInfo): Required<GenerateRequest> {
+  const invalid = (field: string, allowed: string, got: unknown): never => {
+    throw new InvalidRequestError(`${field} must be ${allowed}; got ${JSON.stringify(got) ?? String(got)}`, { field, allowed, got });
+  };
+  if (typeof request !== 'object' || request === null) invalid('the request', 'an object with a prompt', request);
+  for (const key of Object.keys(request)) {
+    if (!(FIELDS as readonly string[]).includes(key)) invalid(`"${key}"`, `left out: the fields are ${FIELDS.join(', ')}`, key);
+  }
+  const { prompt, negativePrompt = '', steps = model.defaults.steps, guidance = model.defaults.guidance } = request;
+  const { scheduler = model.defaults.scheduler, width = model.width, height = model.height } = request;
+  if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+  if (typeof negativePrompt !== 'string') invalid('negativePrompt', 'a string', negativePrompt);
+  for (const [field, value, modelValue] of [
+    ['width', width, model.width],
+    ['height', height, model.height],
+  ] as const) {
+    if (!Number.isInteger(value) || value <= 0 || value % 8 !== 0) invalid(field, 'a positive multiple of 8', value);
+    if (value !== modelValue) invalid(field, `${modelValue} (the resolution model ${model.id} generates; others are not supported yet)`, value);
+  }
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) invalid('steps', `an integer from 1 to ${MAX_STEPS}`, steps);
+  if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) {
+    invalid('guidance', 'a finite number >= 0 (<= 1 turns guidance off)', guidance);
+  }
+  if (typeof scheduler !== 'string' || !isSchedulerName(scheduler)) {
+    throw new UnknownSchedulerError(`Unknown scheduler ${JSON.stringify(scheduler)}; use one of ${SCHEDULER_NAMES.join(', ')}`, {
+      name: scheduler,
+      allowed: SCHEDULER_NAMES,
+    });
+  }
+  let { seed } = request;
+  if (seed === undefined) {
+    seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  } else if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    invalid('seed', `an integer from 0 to ${MAX_SEED}`, seed);
+  }
+  return { prompt, negativePrompt, seed, steps, guidance, scheduler, width, height };
+}

@@ -1,0 +1,97 @@
+/**
+ * Text to image: the denoising loop, written out.
+ */
+import type { GeneratedImage, GenerateRequest, Phase, Progress } from '../api.ts';
+import { CancelledError } from '../errors.ts';
+import type { Tensor } from '../ort/ort.ts';
+import { createScheduler } from '../schedulers/index.ts';
+import { CpuLatents } from './cpu-latents.ts';
+import { GpuLatents } from './gpu-latents.ts';
+import type { Latents, LatentsSetup } from './latents.ts';
+import type { DiffusionModel } from './model.ts';
+import { gaussianNoise } from './prng.ts';
+
+export interface RunOptions {
+  /** Checked between steps; an aborted signal ends the run with CancelledError. */
+  readonly signal?: AbortSignal;
+  /** Awaited, so progress arrives in order and before the result. */
+  readonly onProgress?: (progress: Progress) => void | Promise<void>;
+}
+
+/**
+ * Generates one picture. The request must already be resolved (`resolveRequest`).
+ * @throws CancelledError when `signal` is aborted before the picture is done
+ */
+export async function txt2img(model: DiffusionModel, request: Required<GenerateRequest>, options: RunOptions = {}): Promise<GeneratedImage> {
+  const started = performance.now();
+  const { steps, width, height } = request;
+  const report = (phase: Phase, step: number) => options.onProgress?.({ phase, step, steps, elapsedMs: performance.now() - started });
+  const checkCancelled = (when: string) => {
+    if (options.signal?.aborted === true) throw new CancelledError(`Generation cancelled ${when}`, { when });
+  };
+
+  // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per step.
+  const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
+  scheduler.setTimesteps(steps);
+  const guided = request.guidance > 1;
+
+  // 2. Seeded initial noise, scaled to the schedule's first noise level.
+  const { channels, downsample, scalingFactor } = model.manifest.latent;
+  const latentDims = [1, channels, height / downsample, width / downsample];
+  const initial = gaussianNoise(request.seed, channels * (height / downsample) * (width / downsample)) as Float32Array<ArrayBuffer>;
+  for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
+
+  checkCancelled('before it started');
+  const setup: LatentsSetup = { scheduler, guidance: guided ? request.guidance : undefined, latentDims, initial, scalingFactor };
+  const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
+  let context: Tensor | undefined;
+  try {
+    // 3. Text conditioning: [negative prompt, prompt] with guidance (the UNet's batch order), else the prompt.
+    await report('encoding', 0);
+    const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
+    const hidden: Tensor[] = [];
+    for (const prompt of prompts) hidden.push(await model.textEncoder.encode(model.tokenizer.encode(prompt)));
+    context = latents.conditioning(hidden);
+    await latents.settle();
+    const encoded = performance.now();
+
+    // 4. Denoising: each step predicts the noise for the whole batch, then guidance and the
+    //    scheduler update the latent in place. Nothing is read back.
+    for (let i = 0; i < steps; i++) {
+      checkCancelled(`after ${i} of ${steps} steps`);
+      const prediction = await model.unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch);
+      latents.step(prediction, i);
+      await report('denoising', i + 1);
+    }
+    await latents.settle();
+    const denoised = performance.now();
+
+    // 5. Decoding: latent / scaling factor through the VAE, to RGBA, read back once.
+    checkCancelled('before decoding');
+    await report('decoding', 0);
+    const decoded = await model.vaeDecoder.decode(latents.decoderInput());
+    const [, planes, decodedHeight, decodedWidth] = decoded.dims;
+    if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
+      decoded.dispose();
+      throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
+    }
+    const pixels = await latents.pixels(decoded, width, height);
+    const finished = performance.now();
+
+    return {
+      width,
+      height,
+      pixels,
+      request,
+      timings: {
+        encodeMs: encoded - started,
+        denoiseMs: denoised - encoded,
+        decodeMs: finished - denoised,
+        totalMs: finished - started,
+      },
+    };
+  } finally {
+    context?.dispose();
+    latents.dispose();
+  }
+}

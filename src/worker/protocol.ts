@@ -1,0 +1,39 @@
+/**
+ * What crosses between the client and the worker: the worker's API as Comlink exposes it, and
+ * the transfer handler that keeps our error classes across the boundary.
+ */
+import * as Comlink from 'comlink';
+import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { BackendPreference } from '../engine.ts';
+import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
+
+/**
+ * The worker's side of `Engine`. AbortSignal cannot be posted, so a generation carries an id
+ * the client picks, and aborting it becomes a `cancel(id)` call. Callbacks arrive as Comlink
+ * proxies, which the worker releases when the call is done.
+ */
+export interface WorkerApi {
+  /** Resolves once the worker's modules have loaded. */
+  ready(): true;
+  loadModel(manifestUrl: string, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
+  generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
+  /** Aborts generation `requestId` at its next step boundary; unknown ids (finished ones) are ignored. */
+  cancel(requestId: number): void;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Replaces Comlink's handler for thrown values (which keeps only message, name and stack) with
+ * ours, so a worker's `CancelledError` is a `CancelledError` on the main thread. Both sides call it.
+ */
+export function installErrorTransfer(): void {
+  const thrown = Comlink.transferHandlers.get('throw');
+  if (thrown === undefined) throw new Error("Comlink has no 'throw' transfer handler to replace");
+  Comlink.transferHandlers.set('throw', {
+    canHandle: thrown.canHandle,
+    serialize: ({ value }: { value: unknown }) => [serializeError(value), []],
+    deserialize: (data: SerializedError) => {
+      throw deserializeError(data);
+    },
+  } as Comlink.TransferHandler<{ value: unknown }, SerializedError>);
+}
