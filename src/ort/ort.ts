@@ -7,10 +7,14 @@
  * builds. Sessions run on the GPUDevice we pass them (src/gpu/device.ts), so model outputs
  * and our own kernels share buffers.
  *
+ * ONNX Runtime is imported dynamically, on the first session, so that bundlers give it a chunk
+ * of its own: its threaded wasm starts each worker thread from its own module's URL
+ * (`new Worker(import.meta.url)`), which must not be a chunk holding our engine too.
+ *
  * Session creation and `run()` go through one queue: ONNX Runtime's wasm instance is single
  * threaded from JavaScript's point of view and must not be re-entered while a call awaits.
  */
-import * as ort from 'onnxruntime-web/webgpu';
+import type * as ort from 'onnxruntime-web/webgpu';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 /** Where sessions run: WebGPU, or ONNX Runtime's CPU ('wasm') provider as the fallback. */
@@ -40,9 +44,23 @@ export interface SessionOptions {
 
 const queue = new SerialQueue();
 
-// Node-assignment notices ("some nodes were not assigned to the preferred execution
-// providers") are expected for shape ops and would fill every page's console.
-ort.env.logLevel = 'error';
+let runtime: typeof ort | undefined;
+
+async function loadRuntime(): Promise<typeof ort> {
+  if (runtime === undefined) {
+    runtime = await import('onnxruntime-web/webgpu');
+    // Node-assignment notices ("some nodes were not assigned to the preferred execution
+    // providers") are expected for shape ops and would fill every page's console.
+    runtime.env.logLevel = 'error';
+  }
+  return runtime;
+}
+
+/** The runtime, loaded by the first session: tensors exist only for sessions to run on. */
+function loadedRuntime(): typeof ort {
+  if (runtime === undefined) throw new Error('ONNX Runtime is not loaded yet: create a session first');
+  return runtime;
+}
 
 /** An ONNX Runtime session with its inputs and outputs as the model declares them. */
 export class OrtSession {
@@ -74,7 +92,7 @@ export class OrtSession {
           [{ name: 'webgpu', device } as ort.InferenceSession.WebGpuExecutionProviderOption]
         : ['wasm'];
     return queue.run(async () => {
-      const session = await ort.InferenceSession.create(model, {
+      const session = await (await loadRuntime()).InferenceSession.create(model, {
         executionProviders,
         ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
       });
@@ -109,7 +127,7 @@ export class OrtSession {
 
 /** A tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer stays our job. */
 export function gpuTensor(buffer: GPUBuffer, dtype: 'float32' | 'float16', dims: readonly number[]): Tensor {
-  return ort.Tensor.fromGpuBuffer(buffer, { dataType: dtype, dims });
+  return loadedRuntime().Tensor.fromGpuBuffer(buffer, { dataType: dtype, dims });
 }
 
 type CpuData = {
@@ -121,7 +139,7 @@ type CpuData = {
 
 /** A CPU tensor; ONNX Runtime uploads it when a WebGPU session needs it on the GPU. */
 export function cpuTensor<T extends TensorDataType>(dtype: T, data: CpuData[T], dims: readonly number[]): Tensor {
-  return new ort.Tensor(dtype, data, dims);
+  return new (loadedRuntime().Tensor)(dtype, data, dims);
 }
 
 /** The buffer of a tensor ONNX Runtime left on the GPU. */
