@@ -1,0 +1,192 @@
+/**
+ * The demo page: one form over the public API. `document.body.dataset.state` says where the page
+ * is (loading, ready, generating, done, cancelled, error) so people and tests can wait on it.
+ */
+import { CancelledError, createEngine } from '../index.ts';
+import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
+import { encodePngBlob } from '../image/png.ts';
+
+const MODEL_URL = '/models/tiny-shapes/manifest.json';
+const MAX_SEED = 2 ** 32 - 1;
+
+type State = 'loading' | 'ready' | 'generating' | 'done' | 'cancelled' | 'error';
+
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`index.html lacks #${id} (${type.name})`);
+  return found;
+}
+
+const ui = {
+  form: element('controls', HTMLFormElement),
+  prompt: element('prompt', HTMLTextAreaElement),
+  negativePrompt: element('negative-prompt', HTMLInputElement),
+  seed: element('seed', HTMLInputElement),
+  randomiseSeed: element('randomise-seed', HTMLButtonElement),
+  steps: element('steps', HTMLInputElement),
+  guidance: element('guidance', HTMLInputElement),
+  scheduler: element('scheduler', HTMLSelectElement),
+  generate: element('generate', HTMLButtonElement),
+  cancel: element('cancel', HTMLButtonElement),
+  status: element('status', HTMLParagraphElement),
+  picture: element('picture', HTMLCanvasElement),
+  progress: element('progress', HTMLProgressElement),
+  progressLabel: element('progress-label', HTMLSpanElement),
+  timings: element('timings', HTMLParagraphElement),
+  error: element('error', HTMLParagraphElement),
+  download: element('download', HTMLAnchorElement),
+};
+
+let engine: Engine | undefined;
+let running: AbortController | undefined;
+
+function setState(state: State, status: string): void {
+  document.body.dataset.state = state;
+  ui.status.textContent = status;
+  const busy = state === 'loading' || state === 'generating';
+  ui.generate.disabled = busy || engine === undefined;
+  ui.cancel.disabled = state !== 'generating';
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+function progressText(p: Progress): string {
+  switch (p.phase) {
+    case 'loading':
+      return `Loading the model, file ${p.step}/${p.steps}`;
+    case 'encoding':
+      return 'Encoding the prompt…';
+    case 'denoising':
+      return `Denoising, step ${p.step}/${p.steps}`;
+    case 'decoding':
+      return 'Decoding…';
+  }
+}
+
+/** Loading counts files, denoising counts steps; the other phases are one short piece each. */
+function showProgress(p: Progress): void {
+  const counted = p.phase === 'loading' || p.phase === 'denoising';
+  ui.progress.value = counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
+  ui.progressLabel.textContent = progressText(p);
+  ui.progressLabel.dataset.phase = p.phase;
+  ui.progressLabel.dataset.step = String(p.step);
+}
+
+function showError(error: unknown): void {
+  const code = (error as { code?: unknown }).code;
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  ui.error.replaceChildren();
+  const codeElement = document.createElement('code');
+  codeElement.textContent = typeof code === 'string' ? code : name;
+  ui.error.append(codeElement, ` ${message}`);
+  ui.error.dataset.code = typeof code === 'string' ? code : '';
+  ui.error.dataset.name = name;
+  ui.error.classList.toggle('cancelled', error instanceof CancelledError);
+  ui.error.hidden = false;
+}
+
+/** Empty fields are left out, so the model's defaults apply; out-of-range values go to the engine to be refused. */
+function readRequest(): GenerateRequest {
+  const number = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
+  const seed = number(ui.seed);
+  const steps = number(ui.steps);
+  const guidance = number(ui.guidance);
+  return {
+    prompt: ui.prompt.value,
+    scheduler: ui.scheduler.value as SchedulerName,
+    ...(ui.negativePrompt.value.trim() !== '' ? { negativePrompt: ui.negativePrompt.value } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(guidance !== undefined ? { guidance } : {}),
+  };
+}
+
+async function showPicture(image: GeneratedImage): Promise<void> {
+  ui.picture.width = image.width;
+  ui.picture.height = image.height;
+  const context = ui.picture.getContext('2d');
+  if (context === null) throw new Error('the canvas gave no 2D context');
+  context.putImageData(new ImageData(new Uint8ClampedArray(image.pixels), image.width, image.height), 0, 0);
+  ui.picture.setAttribute('aria-label', `Generated picture: ${image.request.prompt}`);
+
+  const { totalMs, denoiseMs } = image.timings;
+  ui.timings.textContent =
+    `Seed ${image.request.seed} · ${image.request.steps} steps, ${(denoiseMs / image.request.steps).toFixed(0)} ms/step` +
+    ` · total ${(totalMs / 1000).toFixed(2)} s`;
+
+  if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
+  ui.download.href = URL.createObjectURL(await encodePngBlob(image.pixels, image.width, image.height));
+  ui.download.download = `webdiffusion-${image.request.seed}.png`;
+  ui.download.hidden = false;
+}
+
+async function generate(): Promise<void> {
+  if (engine === undefined || running !== undefined) return;
+  const controller = new AbortController();
+  running = controller;
+  ui.error.hidden = true;
+  setState('generating', 'Generating…');
+  try {
+    const image = await engine.generate(readRequest(), { onProgress: showProgress, signal: controller.signal });
+    ui.seed.value = String(image.request.seed);
+    await showPicture(image);
+    setState('done', `Done in ${(image.timings.totalMs / 1000).toFixed(2)} s.`);
+  } catch (error) {
+    showError(error);
+    const cancelled = error instanceof CancelledError;
+    setState(cancelled ? 'cancelled' : 'error', cancelled ? 'Cancelled.' : 'Generation failed.');
+  } finally {
+    running = undefined;
+    ui.generate.disabled = engine === undefined;
+    ui.cancel.disabled = true;
+  }
+}
+
+function cancel(): void {
+  running?.abort();
+}
+
+function applyDefaults(info: ModelInfo): void {
+  ui.steps.value = String(info.defaults.steps);
+  ui.guidance.value = String(info.defaults.guidance);
+  ui.scheduler.value = info.defaults.scheduler;
+}
+
+async function start(): Promise<void> {
+  ui.seed.value = String(randomSeed());
+  ui.seed.max = String(MAX_SEED);
+  ui.randomiseSeed.addEventListener('click', () => {
+    ui.seed.value = String(randomSeed());
+  });
+  ui.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void generate();
+  });
+  ui.cancel.addEventListener('click', cancel);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && running !== undefined) cancel();
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      ui.form.requestSubmit();
+    }
+  });
+
+  setState('loading', 'Loading the model…');
+  try {
+    const created = await createEngine();
+    const info = await created.loadModel(MODEL_URL, { onProgress: showProgress });
+    engine = created;
+    ui.progress.value = 0;
+    ui.progressLabel.textContent = 'Idle';
+    applyDefaults(info);
+    setState('ready', `Model ${info.id}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU (no WebGPU)'}.`);
+  } catch (error) {
+    showError(error);
+    setState('error', 'The model could not be loaded.');
+  }
+}
+
+void start();
