@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connect, Plugin } from 'vite';
 import { defineConfig } from 'vite';
@@ -51,15 +51,16 @@ function modelsMiddleware(): Connect.NextHandleFunction {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!url.pathname.startsWith('/models/')) return next();
     const relative = decodeURIComponent(url.pathname.slice('/models/'.length));
-    const file = resolve(modelsDir, relative);
-    if (!file.startsWith(modelsDir + sep)) return next();
     publishedModelFiles()
       .then(async (published) => {
+        // Everything under /models/ is ours to answer: what no manifest lists (training
+        // scripts, caches, `..` paths) is a 404, never Vite's fallback page.
         if (!published.includes(relative)) {
           res.statusCode = 404;
           res.end(`not a published model file: ${relative}`);
           return;
         }
+        const file = join(modelsDir, relative);
         const { size } = await stat(file);
         res.setHeader('Content-Type', contentTypes[extname(file)] ?? 'application/octet-stream');
         res.setHeader('Content-Length', String(size));

@@ -26,12 +26,6 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-/** Whether this context exposes WebGPU with an adapter (false in browsers without it). */
-export async function hasWebGpu(): Promise<boolean> {
-  if (typeof navigator === 'undefined' || navigator.gpu === undefined) return false;
-  return (await navigator.gpu.requestAdapter()) !== null;
-}
-
 /**
  * A device with the adapter's raised limits and optional features.
  * @throws GpuUnavailableError when WebGPU is missing, or no adapter or device can be had

@@ -3,8 +3,8 @@
  */
 import type { GeneratedImage, GenerateRequest, ModelInfo } from '../api.ts';
 import type { BackendPreference, Engine, GenerateOptions, LoadModelOptions } from '../engine.ts';
-import { GpuDeviceLostError, InvalidRequestError, WebDiffusionError } from '../errors.ts';
-import { hasWebGpu, requestGpuDevice } from '../gpu/device.ts';
+import { GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, WebDiffusionError } from '../errors.ts';
+import { requestGpuDevice } from '../gpu/device.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
 import { resolveRequest } from '../pipeline/request.ts';
@@ -24,10 +24,10 @@ export class LocalEngine implements Engine {
     return this.jobs.run(async () => {
       this.checkUsable();
       const started = performance.now();
-      const backend = await this.pickBackend(options.backend ?? 'auto');
+      const { backend, device } = await this.pickBackend(options.backend ?? 'auto');
       const model = await loadDiffusionModel(manifestUrl, {
         backend,
-        ...(backend === 'webgpu' ? { device: await this.gpuDevice() } : {}),
+        ...(device !== undefined ? { device } : {}),
         onFile: (done, total) =>
           options.onProgress?.({ phase: 'loading', step: done, steps: total, elapsedMs: performance.now() - started }),
       });
@@ -70,9 +70,15 @@ export class LocalEngine implements Engine {
     if (this.disposed) throw new WebDiffusionError('disposed', 'This engine has been disposed; create a new one');
   }
 
-  private async pickBackend(preference: BackendPreference): Promise<Backend> {
-    if (preference !== 'auto') return preference;
-    return (await hasWebGpu()) ? 'webgpu' : 'wasm';
+  /** 'auto' is WebGPU when a device can be had, else the CPU. */
+  private async pickBackend(preference: BackendPreference): Promise<{ backend: Backend; device?: GPUDevice }> {
+    if (preference === 'wasm') return { backend: 'wasm' };
+    try {
+      return { backend: 'webgpu', device: await this.gpuDevice() };
+    } catch (error) {
+      if (preference === 'auto' && error instanceof GpuUnavailableError) return { backend: 'wasm' };
+      throw error;
+    }
   }
 
   /** The engine's device; a fresh one after a loss (the model must then be loaded again). */

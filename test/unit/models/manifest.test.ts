@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ManifestError } from '../../../src/errors.ts';
+import { parseManifest } from '../../../src/models/manifest.ts';
+
+const bundled = JSON.parse(readFileSync(new URL('../../../models/tiny-shapes/manifest.json', import.meta.url), 'utf8'));
+
+describe('parseManifest', () => {
+  it('reads the bundled model manifest', () => {
+    const manifest = parseManifest(bundled, 'tiny-shapes');
+    expect(manifest).toMatchObject({
+      id: 'tiny-shapes',
+      resolution: { width: 64, height: 64 },
+      latent: { channels: 4, downsample: 8 },
+      textEncoder: { maxLength: 77 },
+      defaults: { scheduler: 'ddim' },
+      models: { unet: { file: 'unet/model.onnx' } },
+    });
+    expect(manifest.files.map((f) => f.path)).toContain('unet/model.onnx');
+  });
+
+  it.each([
+    ['format', { format: 'webdiffusion-manifest/2' }, /"format" must be "webdiffusion-manifest\/1"/],
+    ['resolution', { resolution: { width: 64 } }, /"resolution.height" must be a positive integer, got nothing/],
+    ['scaling factor', { latent: { channels: 4, downsample: 8, scalingFactor: 0 } }, /"latent.scalingFactor" must be a positive number, got 0/],
+    ['default scheduler', { defaults: { steps: 20, guidance: 4, scheduler: 'plms' } }, /"defaults.scheduler" must be a known scheduler name/],
+    ['model file', { models: { ...bundled.models, unet: {} } }, /"models.unet.file" must be a non-empty string/],
+    ['digest', { files: [{ path: 'a', size: 1, sha256: 'XYZ' }] }, /"files\[0\].sha256" must be 64 lower-case hex digits/],
+  ])('refuses a bad %s with ManifestError naming the field', (_, change, message) => {
+    const attempt = () => parseManifest({ ...bundled, ...change }, 'm.json');
+    expect(attempt).toThrow(ManifestError);
+    expect(attempt).toThrow(message);
+  });
+});

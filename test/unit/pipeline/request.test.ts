@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelInfo } from '../../../src/api.ts';
+import { InvalidRequestError, UnknownSchedulerError } from '../../../src/errors.ts';
+import { resolveRequest } from '../../../src/pipeline/request.ts';
+
+const model: ModelInfo = {
+  id: 'tiny-shapes',
+  width: 64,
+  height: 64,
+  defaults: { steps: 20, guidance: 4, scheduler: 'ddim' },
+  backend: 'webgpu',
+};
+
+describe('resolveRequest', () => {
+  it('fills in the model defaults and a random 32-bit seed', () => {
+    const resolved = resolveRequest({ prompt: 'a red circle' }, model);
+    expect(resolved).toMatchObject({ prompt: 'a red circle', negativePrompt: '', steps: 20, guidance: 4, scheduler: 'ddim', width: 64, height: 64 });
+    expect(Number.isInteger(resolved.seed) && resolved.seed >= 0 && resolved.seed <= 0xffffffff).toBe(true);
+  });
+
+  it('keeps what the request sets', () => {
+    const request = { prompt: 'p', negativePrompt: 'n', seed: 0xffffffff, steps: 1000, guidance: 0, scheduler: 'euler', width: 64, height: 64 } as const;
+    expect(resolveRequest(request, model)).toEqual(request);
+  });
+
+  it.each([
+    ['prompt', { prompt: 3 }, /prompt must be a string/],
+    ['negativePrompt', { negativePrompt: null }, /negativePrompt must be a string/],
+    ['width', { width: 60 }, /width must be a positive multiple of 8; got 60/],
+    ['height', { height: 128 }, /height must be 64 \(the resolution model tiny-shapes generates/],
+    ['steps', { steps: 0 }, /steps must be an integer from 1 to 1000; got 0/],
+    ['steps', { steps: 2.5 }, /steps must be an integer from 1 to 1000; got 2.5/],
+    ['steps', { steps: 1001 }, /steps must be an integer from 1 to 1000/],
+    ['guidance', { guidance: -1 }, /guidance must be a finite number >= 0/],
+    ['guidance', { guidance: Number.NaN }, /guidance must be a finite number >= 0/],
+    ['seed', { seed: -1 }, /seed must be an integer from 0 to 4294967295; got -1/],
+    ['seed', { seed: 2 ** 32 }, /seed must be an integer from 0 to 4294967295/],
+    ['seed', { seed: 1.5 }, /seed must be an integer/],
+    ['an unknown field', { guidanceScale: 7 }, /"guidanceScale" must be left out: the fields are prompt, negativePrompt/],
+  ])('refuses a bad %s with InvalidRequestError saying what is allowed', (_, fields, message) => {
+    const attempt = () => resolveRequest({ prompt: 'a red circle', ...fields } as never, model);
+    expect(attempt).toThrow(InvalidRequestError);
+    expect(attempt).toThrow(message);
+  });
+
+  it('refuses an unknown scheduler with UnknownSchedulerError listing the known ones', () => {
+    const attempt = () => resolveRequest({ prompt: 'a', scheduler: 'plms' as never }, model);
+    expect(attempt).toThrow(UnknownSchedulerError);
+    expect(attempt).toThrow(/Unknown scheduler "plms"; use one of ddim, euler/);
+  });
+});
