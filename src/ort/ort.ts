@@ -22,8 +22,8 @@ export type Backend = 'webgpu' | 'wasm';
 
 export type Tensor = ort.Tensor;
 
-/** Element types of the tensors we create; what a model's metadata may name beyond these is refused by its user. */
-export type TensorDataType = 'float32' | 'float16' | 'int32' | 'int64';
+/** Element types of the tensors we create. */
+export type TensorDataType = 'float32' | 'int32' | 'int64';
 
 /** One input or output of a model, as its session reports it. */
 export interface TensorInfo {
@@ -101,18 +101,6 @@ export class OrtSession {
   }
 
   /**
-   * The input or output called `name`.
-   * @throws Error naming what the model has instead, when it has no such tensor
-   */
-  input(name: string): TensorInfo {
-    return find(this.inputs, name, 'input');
-  }
-
-  output(name: string): TensorInfo {
-    return find(this.outputs, name, 'output');
-  }
-
-  /**
    * Runs the model. The caller owns the returned tensors and must `dispose()` them (GPU outputs
    * hold a buffer of ONNX Runtime's pool until then).
    */
@@ -125,14 +113,13 @@ export class OrtSession {
   }
 }
 
-/** A tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer stays our job. */
-export function gpuTensor(buffer: GPUBuffer, dtype: 'float32' | 'float16', dims: readonly number[]): Tensor {
-  return loadedRuntime().Tensor.fromGpuBuffer(buffer, { dataType: dtype, dims });
+/** A float32 tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer stays our job. */
+export function gpuTensor(buffer: GPUBuffer, dims: readonly number[]): Tensor {
+  return loadedRuntime().Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
 }
 
 type CpuData = {
   float32: Float32Array;
-  float16: Uint16Array;
   int32: Int32Array;
   int64: BigInt64Array;
 };
@@ -161,12 +148,4 @@ export function float32DataOf(tensor: Tensor): Float32Array {
 function toTensorInfo(metadata: ort.InferenceSession.ValueMetadata): TensorInfo {
   if (!metadata.isTensor) return { name: metadata.name, dtype: 'non-tensor' };
   return { name: metadata.name, dtype: metadata.type, shape: metadata.shape };
-}
-
-function find(infos: readonly TensorInfo[], name: string, kind: string): TensorInfo {
-  const info = infos.find((candidate) => candidate.name === name);
-  if (info === undefined) {
-    throw new Error(`the model has no ${kind} "${name}"; its ${kind}s are ${infos.map((i) => `"${i.name}"`).join(', ')}`);
-  }
-  return info;
 }

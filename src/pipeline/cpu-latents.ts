@@ -26,7 +26,6 @@ export class CpuLatents implements Latents {
       offset += part.length;
     }
     const [, length = 0, width = 0] = hidden[0]?.dims ?? [];
-    for (const tensor of hidden) tensor.dispose();
     return cpuTensor('float32', joined, [this.batch, length, width]);
   }
 
@@ -48,7 +47,6 @@ export class CpuLatents implements Latents {
       eps = guided;
     }
     this.sample = this.setup.scheduler.step(eps, i, this.sample).prevSample as Float32Array<ArrayBuffer>;
-    prediction.dispose();
   }
 
   decoderInput(): Tensor {
@@ -57,9 +55,7 @@ export class CpuLatents implements Latents {
   }
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
-    const rgba = decodedToRgba(float32DataOf(decoded), width, height);
-    decoded.dispose();
-    return rgba;
+    return decodedToRgba(float32DataOf(decoded), width, height);
   }
 
   async settle(): Promise<void> {}

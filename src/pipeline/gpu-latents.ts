@@ -45,10 +45,7 @@ export class GpuLatents implements Latents {
     });
     this.device.queue.submit([encoder.finish()]);
     const [, length = 0, width = 0] = hidden[0]?.dims ?? [];
-    // Safe right after submit: ONNX Runtime reuses a disposed tensor's buffer only in work it
-    // submits later, which the queue orders after this copy.
-    for (const tensor of hidden) tensor.dispose();
-    return gpuTensor(joined, 'float32', [this.batch, length, width]);
+    return gpuTensor(joined, [this.batch, length, width]);
   }
 
   modelInput(i: number): Tensor {
@@ -60,7 +57,7 @@ export class GpuLatents implements Latents {
       copies: this.batch as 1 | 2,
       inputScale,
     });
-    return gpuTensor(this.unetInput, 'float32', [this.batch, ...this.setup.latentDims.slice(1)]);
+    return gpuTensor(this.unetInput, [this.batch, ...this.setup.latentDims.slice(1)]);
   }
 
   step(prediction: Tensor, i: number): void {
@@ -80,18 +77,16 @@ export class GpuLatents implements Latents {
       auxFromSample: last ? c.prevFromSample / scalingFactor : c.denoisedFromSample,
       auxFromOutput: last ? c.prevFromOutput / scalingFactor : c.denoisedFromOutput,
     });
-    prediction.dispose();
   }
 
   decoderInput(): Tensor {
-    return gpuTensor(this.aux, 'float32', this.setup.latentDims);
+    return gpuTensor(this.aux, this.setup.latentDims);
   }
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
     const pixels = width * height;
     const rgba = this.track(createStorageBuffer(this.device, 'pixels', pixels * 4));
     latentToImage(this.device, { image: gpuBufferOf(decoded), rgba, pixels });
-    decoded.dispose();
     return new Uint8ClampedArray(await readBuffer(this.device, rgba, pixels * 4));
   }
 

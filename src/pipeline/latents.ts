@@ -2,7 +2,8 @@
  * Where the latents of one generation live and how a step is applied to them: on the GPU
  * (gpu-latents.ts: our kernels on ONNX Runtime's buffers, nothing read back until the picture)
  * or on the CPU (cpu-latents.ts: the scheduler's own `step`, for the 'wasm' backend and as the
- * GPU loop's reference). txt2img.ts writes the loop once against this interface.
+ * GPU loop's reference). txt2img.ts writes the loop once against this interface, and disposes
+ * the tensors ONNX Runtime hands out: the methods here only read them.
  */
 import type { Tensor } from '../ort/ort.ts';
 import type { Scheduler } from '../schedulers/scheduler.ts';
@@ -25,16 +26,16 @@ export interface Latents {
   readonly batch: number;
   /**
    * Joins the text encoder's outputs (unconditional first when guided) into the UNet's
-   * [batch, length, hidden] conditioning. Takes ownership of `hidden`.
+   * [batch, length, hidden] conditioning.
    */
   conditioning(hidden: readonly Tensor[]): Tensor;
   /** The UNet's `sample` input for step `i`: the scaled latent, once per batch entry. */
   modelInput(i: number): Tensor;
-  /** Guidance and scheduler step `i` applied to the latent. Takes ownership of `prediction`. */
+  /** Guidance and scheduler step `i` applied to the latent. */
   step(prediction: Tensor, i: number): void;
   /** The final latent divided by the scaling factor, after the last step. */
   decoderInput(): Tensor;
-  /** The decoded picture as RGBA8. Takes ownership of `decoded`. */
+  /** The decoded picture as RGBA8. */
   pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>>;
   /** Resolves once the work queued so far has finished (for honest phase timings). */
   settle(): Promise<void>;

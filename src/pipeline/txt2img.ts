@@ -50,8 +50,14 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     await report('encoding', 0);
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
     const hidden: Tensor[] = [];
-    for (const prompt of prompts) hidden.push(await model.textEncoder.encode(model.tokenizer.encode(prompt)));
-    context = latents.conditioning(hidden);
+    try {
+      for (const prompt of prompts) hidden.push(await model.textEncoder.encode(model.tokenizer.encode(prompt)));
+      context = latents.conditioning(hidden);
+    } finally {
+      // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
+      // only in work it submits later, which the GPU queue orders after the copy.
+      for (const tensor of hidden) tensor.dispose();
+    }
     await latents.settle();
     const encoded = performance.now();
 
@@ -60,7 +66,11 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     for (let i = 0; i < steps; i++) {
       checkCancelled(`after ${i} of ${steps} steps`);
       const prediction = await model.unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch);
-      latents.step(prediction, i);
+      try {
+        latents.step(prediction, i);
+      } finally {
+        prediction.dispose();
+      }
       await report('denoising', i + 1);
     }
     await latents.settle();
@@ -70,12 +80,16 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     checkCancelled('before decoding');
     await report('decoding', 0);
     const decoded = await model.vaeDecoder.decode(latents.decoderInput());
-    const [, planes, decodedHeight, decodedWidth] = decoded.dims;
-    if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
+    let pixels: Uint8ClampedArray<ArrayBuffer>;
+    try {
+      const [, planes, decodedHeight, decodedWidth] = decoded.dims;
+      if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
+        throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
+      }
+      pixels = await latents.pixels(decoded, width, height);
+    } finally {
       decoded.dispose();
-      throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
     }
-    const pixels = await latents.pixels(decoded, width, height);
     const finished = performance.now();
 
     return {
