@@ -1,0 +1,105 @@
+/**
+ * What `ensureModel` is given — a manifest's URL, or a file list with a base URL — turned into
+ * one shape: an id, and the files with the URLs to fetch them from.
+ */
+import { ManifestError, NetworkError } from '../errors.ts';
+import { parseManifest, type Manifest, type ManifestFile } from '../models/manifest.ts';
+
+/** A set of files to store under `id`, fetched from `baseUrl` + each file's path. */
+export interface FileListSource {
+  readonly id: string;
+  readonly baseUrl: string | URL;
+  readonly files: readonly ManifestFile[];
+}
+
+/** A manifest's URL (absolute, or relative to the page or worker), or a file list. */
+export type ModelSource = string | URL | FileListSource;
+
+/** A source resolved: everything the store keeps about a model (models/<id>.json). */
+export interface ModelRecord {
+  readonly id: string;
+  /** The manifest's URL; null for a file list. */
+  readonly manifestUrl: string | null;
+  /** Files' paths are relative to this URL. */
+  readonly baseUrl: string;
+  /** The manifest as fetched, so that an offline visit can still read it; null for a file list. */
+  readonly manifest: Manifest | null;
+  readonly files: readonly ManifestFile[];
+}
+
+/** Where a file of the model is fetched from. */
+export function fileUrl(record: ModelRecord, file: ManifestFile): string {
+  return new URL(file.path, record.baseUrl).href;
+}
+
+/** `source` made absolute against the page's (or worker's) address. */
+export function absoluteUrl(source: string | URL): URL {
+  return new URL(source, globalThis.location?.href);
+}
+
+/**
+ * Fetches and checks the manifest at `url`.
+ * @throws NetworkError when it cannot be fetched (offline, unreachable, HTTP error)
+ * @throws ManifestError when it is not a valid "webdiffusion-manifest/1" document
+ */
+export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<ModelRecord> {
+  let response: Response;
+  try {
+    // Revalidate: a changed manifest (new file digests) must be seen, not a cached copy.
+    response = await fetch(url, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
+  } catch (error) {
+    if (signal?.aborted === true) throw error;
+    throw new NetworkError(`Could not fetch the manifest ${url.href}: ${(error as Error).message}`, { url: url.href }, { cause: error });
+  }
+  if (!response.ok) {
+    throw new NetworkError(`Fetching the manifest ${url.href} failed: HTTP ${response.status} ${response.statusText}`, {
+      url: url.href,
+      status: response.status,
+    });
+  }
+  let json: unknown;
+  try {
+    json = await response.json();
+  } catch (error) {
+    throw new ManifestError(`${url.href} is not JSON: ${(error as Error).message}`, { source: url.href }, { cause: error });
+  }
+  const manifest = parseManifest(json, url.href);
+  checkFiles(manifest.files, url.href);
+  return { id: manifest.id, manifestUrl: url.href, baseUrl: url.href, manifest, files: manifest.files };
+}
+
+/**
+ * Checks a file list given directly.
+ * @throws ManifestError naming the first bad entry
+ */
+export function fileListRecord(source: FileListSource): ModelRecord {
+  const base = absoluteUrl(source.baseUrl).href;
+  // Paths resolve against the base as against a directory, with or without its trailing slash.
+  const baseUrl = base.endsWith('/') ? base : `${base}/`;
+  if (typeof source.id !== 'string' || source.id === '') {
+    throw new ManifestError(`A file list needs a non-empty id, got ${JSON.stringify(source.id)}`, { source: baseUrl, field: 'id' });
+  }
+  checkFiles(source.files, baseUrl);
+  return { id: source.id, manifestUrl: null, baseUrl, manifest: null, files: source.files };
+}
+
+/**
+ * What the store relies on beyond the manifest's own schema: sizes are byte counts, digests are
+ * SHA-256 in lower-case hex, and each path appears once.
+ */
+function checkFiles(files: readonly ManifestFile[], source: string): void {
+  const seen = new Set<string>();
+  files.forEach((file, index) => {
+    const fail = (field: string, expected: string, got: unknown): never => {
+      throw new ManifestError(`${source}: "files[${index}].${field}" must be ${expected}, got ${JSON.stringify(got)}`, {
+        source,
+        field: `files[${index}].${field}`,
+      });
+    };
+    if (typeof file.path !== 'string' || file.path === '') fail('path', 'a non-empty relative path', file.path);
+    if (seen.has(file.path)) fail('path', 'listed once', file.path);
+    seen.add(file.path);
+    if (!Number.isSafeInteger(file.size) || file.size < 0) fail('size', 'a byte count', file.size);
+    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) fail('sha256', '64 lower-case hex digits', file.sha256);
+  });
+}

@@ -1,0 +1,360 @@
+/**
+ * Downloads one file into the blob store, hashing it on the way, and resumes where the last
+ * attempt stopped: after a dropped or stalled connection (same call, a Range request from the
+ * first byte not yet received) and after a reload (the next call, from the last committed part,
+ * with the hash state saved beside it).
+ */
+import { createSHA256, type IHasher } from 'hash-wasm';
+import { CancelledError, IntegrityError, NetworkError, QuotaError } from '../errors.ts';
+import { BlobStore, withFileLock, type BlobProgress, type StoredFileEntry } from './blob-store.ts';
+
+export interface TransferOptions {
+  /** Bytes per committed part: what a reload mid-download loses at most. */
+  readonly partSize: number;
+  /** Further attempts after one that fails without receiving a byte. */
+  readonly retries: number;
+  /** Wait before the first retry; doubled for each further one. */
+  readonly retryDelayMs: number;
+  /** A response that delivers nothing for this long is cut and resumed. */
+  readonly stallTimeoutMs: number;
+}
+
+/** A file to download: where from, and what the manifest says it is. */
+export interface RemoteFile extends StoredFileEntry {
+  readonly url: string;
+}
+
+/** Bytes go to disk in batches of this size (or the part size, if smaller): one write call each. */
+const WRITE_BATCH = 4 * 1024 * 1024;
+
+/**
+ * Makes sure `file` is stored completely, downloading what is missing.
+ * @param onStored called as bytes are stored: `loaded` bytes of the file in all, `added` just now
+ * @returns bytes received from the network by this call
+ * @throws CancelledError when `signal` aborts (committed parts stay for the next call)
+ * @throws IntegrityError when the bytes do not match the listed size or SHA-256 (nothing is kept)
+ * @throws NetworkError when the server cannot be reached, or keeps failing, or answers with an
+ *   error status (committed parts stay)
+ * @throws QuotaError when the browser refuses to store more; `details.available` is a lower bound
+ *   on what it will still take
+ */
+export function downloadFile(
+  blobs: BlobStore,
+  file: RemoteFile,
+  options: TransferOptions,
+  onStored: (loaded: number, added: number) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  return withFileLock(file.sha256, async () => {
+    const progress = await blobs.progress(file.sha256);
+    if (progress?.complete === true) return 0;
+    const writer = await PartWriter.resume(blobs, file, progress, options.partSize);
+    try {
+      const received = await transferWithRetries(file, writer, options, onStored, signal);
+      await writer.finish();
+      return received;
+    } catch (error) {
+      await writer.discard();
+      if (error instanceof IntegrityError) await blobs.remove(file.sha256);
+      throw error;
+    }
+  });
+}
+
+/** A transfer that stopped in a way worth trying again: connection lost, stalled, HTTP 5xx. */
+class Interruption extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+async function transferWithRetries(
+  file: RemoteFile,
+  writer: PartWriter,
+  options: TransferOptions,
+  onStored: (loaded: number, added: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  let received = 0;
+  let failures = 0;
+  while (writer.position < file.size) {
+    const before = writer.position;
+    try {
+      received += await transfer(file, writer, options.stallTimeoutMs, onStored, signal);
+      if (writer.position < file.size) throw new Interruption(`the response ended after ${writer.position} of ${file.size} bytes`);
+    } catch (error) {
+      if (!(error instanceof Interruption)) throw error;
+      // Count only attempts that got nowhere: a slow but moving connection keeps going.
+      failures = writer.position > before ? 1 : failures + 1;
+      if (failures > options.retries || globalThis.navigator?.onLine === false) {
+        const offline = globalThis.navigator?.onLine === false;
+        throw new NetworkError(
+          `Downloading ${file.path} failed${offline ? ': the browser is offline' : ` after ${failures} attempts`} (${error.message}); what was received is kept, and the next ensureModel resumes from there`,
+          { url: file.url, path: file.path, storedBytes: writer.committedBytes, size: file.size, ...(error.status !== undefined ? { status: error.status } : {}) },
+          { cause: error },
+        );
+      }
+      await sleep(options.retryDelayMs * 2 ** (failures - 1), signal);
+    }
+  }
+  return received;
+}
+
+/**
+ * One HTTP request for the bytes from `writer.position` on, written as they arrive.
+ * @returns bytes received
+ * @throws Interruption when the connection fails or stalls, or the server answers 5xx
+ */
+async function transfer(
+  file: RemoteFile,
+  writer: PartWriter,
+  stallTimeoutMs: number,
+  onStored: (loaded: number, added: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const start = writer.position;
+  const controller = new AbortController();
+  const cancel = (): void => controller.abort();
+  signal?.addEventListener('abort', cancel);
+  let stalled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = (): void => {
+    timer = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, stallTimeoutMs);
+  };
+  // Only waiting on the network counts towards a stall, not waiting on the disk.
+  const network = async <T>(pending: Promise<T>): Promise<T> => {
+    watch();
+    try {
+      return await pending;
+    } catch (error) {
+      if (signal?.aborted === true) throw cancelled(file, signal);
+      if (stalled) throw new Interruption(`nothing arrived for ${stallTimeoutMs} ms`, undefined, { cause: error });
+      throw new Interruption(error instanceof Error ? error.message : String(error), undefined, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    if (signal?.aborted === true) throw cancelled(file, signal);
+    const response = await network(
+      fetch(file.url, {
+        // The store is the cache: a second copy in the HTTP cache would double the disk used.
+        cache: 'no-store',
+        headers: start > 0 ? { Range: `bytes=${start}-` } : {},
+        signal: controller.signal,
+      }),
+    );
+    let skip = checkResponse(file, response, start);
+    const reader = response.body!.getReader();
+    let received = 0;
+    for (;;) {
+      const { done, value } = await network(reader.read());
+      if (done) return received;
+      received += value.byteLength;
+      let chunk = value;
+      if (skip > 0) {
+        const skipped = Math.min(skip, chunk.byteLength);
+        skip -= skipped;
+        chunk = chunk.subarray(skipped);
+      }
+      if (writer.position + chunk.byteLength > file.size) {
+        throw new IntegrityError(`${file.path}: the server sent more than the ${file.size} bytes the manifest lists`, {
+          path: file.path,
+          url: file.url,
+          expectedSize: file.size,
+        });
+      }
+      await writer.append(chunk);
+      onStored(writer.position, chunk.byteLength);
+    }
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+    controller.abort();
+  }
+}
+
+/**
+ * Checks the response's status and length against the manifest.
+ * @returns how many leading bytes of the body to skip: a server that ignores Range answers 200
+ *   with the whole file, and what is stored already is read past (the hash state must go on from it)
+ */
+function checkResponse(file: RemoteFile, response: Response, start: number): number {
+  const details = { path: file.path, url: file.url, status: response.status };
+  if (response.status === 206) {
+    // Content-Range is readable cross-origin only where the server exposes it.
+    const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('Content-Range') ?? '');
+    if (range !== null && range[2] !== '*' && Number(range[2]) !== file.size) throw sizeMismatch(file, Number(range[2]));
+    if (range !== null && Number(range[1]) !== start) {
+      throw new NetworkError(`${file.url}: asked for bytes from ${start}, the server sent them from ${range[1]}`, details);
+    }
+    return 0;
+  }
+  if (response.status === 200) {
+    const length = response.headers.get('Content-Length');
+    const encoded = response.headers.get('Content-Encoding') !== null;
+    if (length !== null && !encoded && Number(length) !== file.size) throw sizeMismatch(file, Number(length));
+    return start;
+  }
+  if (response.status === 416) throw sizeMismatch(file, undefined);
+  const message = `${file.url}: HTTP ${response.status} ${response.statusText}`;
+  if (response.status >= 500 || response.status === 408 || response.status === 429) throw new Interruption(message, response.status);
+  throw new NetworkError(message, details);
+}
+
+function sizeMismatch(file: RemoteFile, serverSize: number | undefined): IntegrityError {
+  const what = serverSize === undefined ? 'shorter than that' : `${serverSize} bytes`;
+  return new IntegrityError(`${file.path}: the manifest lists ${file.size} bytes, the server's file is ${what} (a stale manifest or a changed file?)`, {
+    path: file.path,
+    url: file.url,
+    expectedSize: file.size,
+    ...(serverSize !== undefined ? { serverSize } : {}),
+  });
+}
+
+function cancelled(file: RemoteFile, signal: AbortSignal): CancelledError {
+  return new CancelledError(`Downloading ${file.path} was cancelled`, { path: file.path }, { cause: signal.reason });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const abort = (): void => {
+      clearTimeout(timer);
+      reject(new CancelledError('Download cancelled while waiting to retry', {}, { cause: signal?.reason }));
+    };
+    if (signal?.aborted === true) abort();
+    else signal?.addEventListener('abort', abort);
+  });
+}
+
+/**
+ * Appends bytes to a file's parts, hashing them on the way. Bytes are batched into one write per
+ * `WRITE_BATCH`; a full part is committed (`close()`), then the progress record says so, with the
+ * hash state up to that point, so a later call resumes at the part boundary.
+ */
+class PartWriter {
+  private readonly batch: Uint8Array<ArrayBuffer>;
+  private batched = 0;
+  private part: FileSystemWritableFileStream | undefined;
+  /** Bytes written into the open part (batch not included). */
+  private written = 0;
+
+  private constructor(
+    private readonly blobs: BlobStore,
+    private readonly file: StoredFileEntry,
+    private readonly hasher: IHasher,
+    private readonly partSize: number,
+    private parts: number,
+  ) {
+    this.batch = new Uint8Array(Math.min(WRITE_BATCH, partSize));
+  }
+
+  /** Continues from what `progress` says is committed, or starts afresh. */
+  static async resume(blobs: BlobStore, file: StoredFileEntry, progress: BlobProgress | undefined, partSize: number): Promise<PartWriter> {
+    const hasher = await createSHA256();
+    if (progress?.hashState !== undefined && progress.size === file.size) {
+      hasher.load(Uint8Array.from(atob(progress.hashState), (c) => c.charCodeAt(0)));
+      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts);
+    }
+    hasher.init();
+    return new PartWriter(blobs, file, hasher, partSize, 0);
+  }
+
+  /** Bytes in committed parts. */
+  get committedBytes(): number {
+    return this.parts * this.partSize;
+  }
+
+  /** Bytes received so far, committed or not: where the next byte goes. */
+  get position(): number {
+    return this.committedBytes + this.written + this.batched;
+  }
+
+  async append(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const room = Math.min(this.batch.byteLength - this.batched, this.partSize - this.written - this.batched);
+      const take = Math.min(room, chunk.byteLength - offset);
+      this.batch.set(chunk.subarray(offset, offset + take), this.batched);
+      this.batched += take;
+      offset += take;
+      if (this.batched === this.batch.byteLength || this.written + this.batched === this.partSize) await this.flush();
+      if (this.written === this.partSize) await this.commit();
+    }
+  }
+
+  /**
+   * Writes out and commits what is left, then checks the digest.
+   * @throws IntegrityError when the SHA-256 is not the listed one
+   */
+  async finish(): Promise<void> {
+    await this.flush();
+    if (this.part !== undefined) await this.commit();
+    const digest = this.hasher.digest('hex');
+    if (digest !== this.file.sha256) {
+      throw new IntegrityError(`${this.file.path}: SHA-256 ${digest} is not the ${this.file.sha256} the manifest lists; the download was discarded`, {
+        path: this.file.path,
+        expected: this.file.sha256,
+        actual: digest,
+      });
+    }
+    await this.storage(() => this.blobs.saveProgress(this.file.sha256, { size: this.file.size, partSize: this.partSize, parts: this.parts, complete: true }));
+  }
+
+  /** Drops the open part's uncommitted bytes; committed parts stay for the next attempt. */
+  async discard(): Promise<void> {
+    const part = this.part;
+    this.part = undefined;
+    // A stream that failed (quota) rejects abort() with that same failure, which the caller is
+    // already reporting.
+    await part?.abort().catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batched === 0) return;
+    const bytes = this.batch.subarray(0, this.batched);
+    this.hasher.update(bytes);
+    const index = this.parts;
+    this.part ??= await this.storage(() => this.blobs.createPart(this.file.sha256, index));
+    const part = this.part;
+    await this.storage(() => part.write(bytes));
+    this.written += this.batched;
+    this.batched = 0;
+  }
+
+  private async commit(): Promise<void> {
+    const part = this.part!;
+    this.part = undefined;
+    await this.storage(() => part.close());
+    this.parts += 1;
+    this.written = 0;
+    const hashState = btoa(String.fromCharCode(...this.hasher.save()));
+    await this.storage(() =>
+      this.blobs.saveProgress(this.file.sha256, { size: this.file.size, partSize: this.partSize, parts: this.parts, hashState, complete: false }),
+    );
+  }
+
+  /** Runs a storage call, turning the browser's QuotaExceededError into our QuotaError. */
+  private async storage<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof DOMException && error.name === 'QuotaExceededError')) throw error;
+      // Discarding the open part frees what it holds, so at least that much is available.
+      const available = this.written + this.batched;
+      throw new QuotaError(`The browser refused to store more of ${this.file.path}`, { path: this.file.path, available }, { cause: error });
+    }
+  }
+}

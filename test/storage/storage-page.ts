@@ -1,0 +1,147 @@
+/**
+ * Drives the weight store (src/storage) in a real page for test/storage/*.test.ts and the storage
+ * benchmark. Each call works in its own OPFS directory (`root`), so tests do not see each other's
+ * files; results and errors come back as plain data, progress events included.
+ */
+import { CancelledError, IntegrityError, NetworkError, QuotaError, WebDiffusionError } from '../../src/errors.ts';
+import type { DownloadProgress } from '../../src/storage/progress.ts';
+import type { ModelSource } from '../../src/storage/model-source.ts';
+import { createWeightStore, type StoredModelInfo, type WeightStoreOptions } from '../../src/storage/weight-store.ts';
+
+export interface StoreSettings extends Omit<WeightStoreOptions, 'root' | 'estimate'> {
+  /** OPFS directory (under the origin's root) the store keeps its files in. */
+  readonly root: string;
+  /** Pretend the browser lets the origin store only this many more bytes. */
+  readonly fakeAvailable?: number;
+}
+
+export interface EnsureOutcome {
+  readonly ok: boolean;
+  readonly id?: string;
+  readonly downloadedBytes?: number;
+  readonly offline?: boolean;
+  readonly error?: { name: string; code: string; message: string; details: Record<string, unknown>; classes: string[] };
+  readonly progress: DownloadProgress[];
+  readonly ms: number;
+}
+
+export interface StoragePage {
+  /** Runs `ensureModel`; `cancelAtBytes` aborts once the model's stored bytes pass that many. */
+  ensure(source: ModelSource, settings: StoreSettings, cancelAtBytes?: number): Promise<EnsureOutcome>;
+  /** SHA-256 (hex) and size of a stored file, read through `bytes()`, and how long reading took. */
+  digest(settings: StoreSettings, modelId: string, path: string): Promise<{ sha256: string; size: number; readMs: number }>;
+  /** What `open()` throws for a file, as `ensure` reports errors; null when it opens. */
+  openError(settings: StoreSettings, modelId: string, path: string): Promise<EnsureOutcome['error'] | null>;
+  list(settings: StoreSettings): Promise<StoredModelInfo[]>;
+  remove(settings: StoreSettings, modelId: string): Promise<void>;
+  /** Parts committed so far of the file with this digest (read from its progress record). */
+  committedParts(root: string, sha256: string): Promise<number>;
+  /** Names in the OPFS directory `root`/`path`. */
+  listDirectory(root: string, path: string[]): Promise<string[]>;
+  /** Empties the origin's OPFS. */
+  clear(): Promise<void>;
+  estimate(): Promise<{ quota: number; usage: number }>;
+}
+
+declare global {
+  interface Window {
+    storagePage?: StoragePage;
+  }
+}
+
+const CLASSES = { WebDiffusionError, IntegrityError, QuotaError, NetworkError, CancelledError };
+
+async function directory(path: string[]): Promise<FileSystemDirectoryHandle> {
+  let handle = await navigator.storage.getDirectory();
+  for (const name of path) handle = await handle.getDirectoryHandle(name, { create: true });
+  return handle;
+}
+
+async function store(settings: StoreSettings) {
+  const { root, fakeAvailable, ...options } = settings;
+  return createWeightStore({
+    ...options,
+    root: await directory([root]),
+    ...(fakeAvailable !== undefined ? { estimate: async () => ({ quota: fakeAvailable, usage: 0 }) } : {}),
+  });
+}
+
+function describeError(error: unknown): NonNullable<EnsureOutcome['error']> {
+  const e = error as WebDiffusionError;
+  return {
+    name: e.name,
+    code: e.code,
+    message: e.message,
+    details: { ...e.details },
+    classes: Object.entries(CLASSES)
+      .filter(([, ErrorClass]) => error instanceof ErrorClass)
+      .map(([name]) => name),
+  };
+}
+
+function sha256Hex(digest: ArrayBuffer): string {
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+window.storagePage = {
+  async ensure(source, settings, cancelAtBytes) {
+    const progress: DownloadProgress[] = [];
+    const controller = new AbortController();
+    const started = performance.now();
+    try {
+      const model = await (await store(settings)).ensureModel(source, {
+        signal: controller.signal,
+        onProgress: (event) => {
+          progress.push(event);
+          if (cancelAtBytes !== undefined && event.modelLoaded >= cancelAtBytes) controller.abort();
+        },
+      });
+      return { ok: true, id: model.id, downloadedBytes: model.downloadedBytes, offline: model.offline, progress, ms: performance.now() - started };
+    } catch (error) {
+      return { ok: false, error: describeError(error), progress, ms: performance.now() - started };
+    }
+  },
+  async digest(settings, modelId, path) {
+    const started = performance.now();
+    const bytes = await (await store(settings)).bytes(modelId, path);
+    const readMs = performance.now() - started;
+    return { sha256: sha256Hex(await crypto.subtle.digest('SHA-256', bytes)), size: bytes.byteLength, readMs };
+  },
+  async openError(settings, modelId, path) {
+    try {
+      await (await store(settings)).open(modelId, path);
+      return null;
+    } catch (error) {
+      return describeError(error);
+    }
+  },
+  list: async (settings) => (await store(settings)).list(),
+  remove: async (settings, modelId) => (await store(settings)).delete(modelId),
+  async committedParts(root, sha256) {
+    try {
+      const blob = await (await directory([root, 'blobs'])).getDirectoryHandle(sha256);
+      const progress = JSON.parse(await (await (await blob.getFileHandle('progress.json')).getFile()).text()) as { parts: number };
+      return progress.parts;
+    } catch (error) {
+      // Nothing committed yet: no directory, or no progress record.
+      if (error instanceof DOMException && error.name === 'NotFoundError') return 0;
+      throw error;
+    }
+  },
+  async listDirectory(root, path) {
+    const names: string[] = [];
+    const handle = (await directory([root, ...path])) as unknown as { keys(): AsyncIterable<string> };
+    for await (const name of handle.keys()) names.push(name);
+    return names.sort();
+  },
+  async clear() {
+    const root = await navigator.storage.getDirectory();
+    for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) {
+      await root.removeEntry(name, { recursive: true });
+    }
+  },
+  async estimate() {
+    const { quota = 0, usage = 0 } = await navigator.storage.estimate();
+    return { quota, usage };
+  },
+};
