@@ -149,7 +149,7 @@ export async function entryNames(directory: FileSystemDirectoryHandle): Promise<
   return names;
 }
 
-/** The parsed JSON file `name` in `directory`, or undefined when there is none. */
+/** The parsed JSON file `name` in `directory`, or undefined when there is none (or it is empty). */
 export async function readJson<T>(directory: FileSystemDirectoryHandle, name: string): Promise<T | undefined> {
   let file: File;
   try {
@@ -157,10 +157,13 @@ export async function readJson<T>(directory: FileSystemDirectoryHandle, name: st
   } catch (error) {
     return ignoreNotFound(error);
   }
+  // `writeJson` creates the file empty before its writable swaps the contents in: a reader in
+  // between, or a reload at that moment, finds it empty. That is the file not written yet.
+  if (file.size === 0) return undefined;
   return JSON.parse(await file.text()) as T;
 }
 
-/** Writes `value` as JSON; `close()` swaps the new file in whole, so a reader never sees half. */
+/** Writes `value` as JSON; `close()` swaps the new contents in whole, so a reader never sees half. */
 export async function writeJson(directory: FileSystemDirectoryHandle, name: string, value: unknown): Promise<void> {
   const writable = await (await directory.getFileHandle(name, { create: true })).createWritable();
   await writable.write(JSON.stringify(value));

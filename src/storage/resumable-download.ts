@@ -243,12 +243,18 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * Appends bytes to a file's parts, hashing them on the way. Bytes are batched into one write per
  * `WRITE_BATCH`; a full part is committed (`close()`), then the progress record says so, with the
  * hash state up to that point, so a later call resumes at the part boundary.
+ *
+ * Two batches take turns: one fills and is hashed while the other is being written, so the disk
+ * and the hash (the slowest step: ~140 MiB/s here) work at the same time.
  */
 class PartWriter {
-  private readonly batch: Uint8Array<ArrayBuffer>;
+  private batch: Uint8Array<ArrayBuffer>;
+  private spare: Uint8Array<ArrayBuffer>;
   private batched = 0;
+  /** The write of the last batch handed to the part; awaited before its buffer is reused. */
+  private writing: Promise<void> = Promise.resolve();
   private part: FileSystemWritableFileStream | undefined;
-  /** Bytes written into the open part (batch not included). */
+  /** Bytes handed to the open part (the filling batch not included). */
   private written = 0;
 
   private constructor(
@@ -259,6 +265,7 @@ class PartWriter {
     private parts: number,
   ) {
     this.batch = new Uint8Array(Math.min(WRITE_BATCH, partSize));
+    this.spare = new Uint8Array(this.batch.byteLength);
   }
 
   /** Continues from what `progress` says is committed, or starts afresh. */
@@ -317,8 +324,8 @@ class PartWriter {
   async discard(): Promise<void> {
     const part = this.part;
     this.part = undefined;
-    // A stream that failed (quota) rejects abort() with that same failure, which the caller is
-    // already reporting.
+    // A write or stream that failed (quota) rejects with the failure the caller is already reporting.
+    await this.writing.catch(() => undefined);
     await part?.abort().catch(() => undefined);
   }
 
@@ -326,17 +333,23 @@ class PartWriter {
     if (this.batched === 0) return;
     const bytes = this.batch.subarray(0, this.batched);
     this.hasher.update(bytes);
+    await this.writing;
     const index = this.parts;
     this.part ??= await this.storage(() => this.blobs.createPart(this.file.sha256, index));
     const part = this.part;
-    await this.storage(() => part.write(bytes));
+    this.writing = this.storage(() => part.write(bytes));
+    // Awaited at the next flush, commit or discard; marked handled so that a failure in between
+    // is not also reported as an unhandled rejection.
+    this.writing.catch(() => undefined);
     this.written += this.batched;
     this.batched = 0;
+    [this.batch, this.spare] = [this.spare, this.batch];
   }
 
   private async commit(): Promise<void> {
     const part = this.part!;
     this.part = undefined;
+    await this.writing;
     await this.storage(() => part.close());
     this.parts += 1;
     this.written = 0;

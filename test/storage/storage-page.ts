@@ -3,10 +3,12 @@
  * benchmark. Each call works in its own OPFS directory (`root`), so tests do not see each other's
  * files; results and errors come back as plain data, progress events included.
  */
+import { createSHA256 } from 'hash-wasm';
 import { CancelledError, IntegrityError, NetworkError, QuotaError, WebDiffusionError } from '../../src/errors.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
 import type { ModelSource } from '../../src/storage/model-source.ts';
 import { createWeightStore, type StoredModelInfo, type WeightStoreOptions } from '../../src/storage/weight-store.ts';
+import type { WorkerReply, WorkerRequest } from './storage-worker.ts';
 
 export interface StoreSettings extends Omit<WeightStoreOptions, 'root' | 'estimate'> {
   /** OPFS directory (under the origin's root) the store keeps its files in. */
@@ -38,9 +40,17 @@ export interface StoragePage {
   committedParts(root: string, sha256: string): Promise<number>;
   /** Names in the OPFS directory `root`/`path`. */
   listDirectory(root: string, path: string[]): Promise<string[]>;
+  /** Writes `text` to the OPFS file `root`/`path` (directories created as needed). */
+  writeFile(root: string, path: string[], text: string): Promise<void>;
+  /** Runs the store in a dedicated worker (test/storage/storage-worker.ts). */
+  inWorker(request: WorkerRequest): Promise<WorkerReply>;
   /** Empties the origin's OPFS. */
   clear(): Promise<void>;
   estimate(): Promise<{ quota: number; usage: number }>;
+  /** Milliseconds to fetch `url` and drop the bytes: the network alone, for the benchmark. */
+  fetchOnly(url: string): Promise<{ bytes: number; ms: number }>;
+  /** Milliseconds for hash-wasm to hash `megabytes` MiB: the hashing alone, for the benchmark. */
+  hashOnly(megabytes: number): Promise<{ bytes: number; ms: number }>;
 }
 
 declare global {
@@ -120,8 +130,9 @@ window.storagePage = {
   async committedParts(root, sha256) {
     try {
       const blob = await (await directory([root, 'blobs'])).getDirectoryHandle(sha256);
-      const progress = JSON.parse(await (await (await blob.getFileHandle('progress.json')).getFile()).text()) as { parts: number };
-      return progress.parts;
+      const text = await (await (await blob.getFileHandle('progress.json')).getFile()).text();
+      // Empty: created, contents not swapped in yet (see readJson in src/storage/blob-store.ts).
+      return text === '' ? 0 : (JSON.parse(text) as { parts: number }).parts;
     } catch (error) {
       // Nothing committed yet: no directory, or no progress record.
       if (error instanceof DOMException && error.name === 'NotFoundError') return 0;
@@ -134,6 +145,20 @@ window.storagePage = {
     for await (const name of handle.keys()) names.push(name);
     return names.sort();
   },
+  async writeFile(root, path, text) {
+    const parent = await directory([root, ...path.slice(0, -1)]);
+    const writable = await (await parent.getFileHandle(path.at(-1)!, { create: true })).createWritable();
+    await writable.write(text);
+    await writable.close();
+  },
+  inWorker(request) {
+    const worker = new Worker(new URL('./storage-worker.ts', import.meta.url), { type: 'module' });
+    return new Promise<WorkerReply>((resolve, reject) => {
+      worker.onmessage = ({ data }: MessageEvent<WorkerReply>) => resolve(data);
+      worker.onerror = (event) => reject(new Error(`storage worker: ${event.message}`));
+      worker.postMessage(request);
+    }).finally(() => worker.terminate());
+  },
   async clear() {
     const root = await navigator.storage.getDirectory();
     for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) {
@@ -143,5 +168,23 @@ window.storagePage = {
   async estimate() {
     const { quota = 0, usage = 0 } = await navigator.storage.estimate();
     return { quota, usage };
+  },
+  async fetchOnly(url) {
+    const started = performance.now();
+    const reader = (await fetch(url, { cache: 'no-store' })).body!.getReader();
+    let bytes = 0;
+    for (let read = await reader.read(); !read.done; read = await reader.read()) bytes += read.value.byteLength;
+    return { bytes, ms: performance.now() - started };
+  },
+  async hashOnly(megabytes) {
+    const batch = new Uint8Array(4 * 1024 * 1024);
+    // getRandomValues fills at most 64 KiB a call.
+    for (let offset = 0; offset < batch.byteLength; offset += 65_536) crypto.getRandomValues(batch.subarray(offset, offset + 65_536));
+    const hasher = await createSHA256();
+    const started = performance.now();
+    hasher.init();
+    for (let done = 0; done < megabytes; done += 4) hasher.update(batch);
+    hasher.digest('hex');
+    return { bytes: megabytes * 1024 * 1024, ms: performance.now() - started };
   },
 };

@@ -262,4 +262,23 @@ describe('weight store', () => {
     expect(blobs).toEqual([configs[0]!.sha256]);
     await expectModelIntact(store, 'configs', configs);
   });
+
+  it('carries on after a reload that left a record created but still empty', async () => {
+    const store = settings('empty-records');
+    // OPFS creates a file empty before a writable swaps its contents in; a reload in between leaves it so.
+    for (const path of [['blobs', UNET.sha256, 'progress.json'], ['models', `${manifest.id}.json`]]) {
+      await browser.page.evaluate(([root, p]) => window.storagePage!.writeFile(root, p, ''), [store.root, path] as const);
+    }
+    expect(await ensure(manifestUrl(), store)).toMatchObject({ ok: true, downloadedBytes: MODEL_BYTES });
+    await expectModelIntact(store, manifest.id, [UNET]);
+  });
+
+  it('works in a dedicated worker, where the engine runs it', async () => {
+    const reply = await browser.page.evaluate(
+      (request) => window.storagePage!.inWorker(request),
+      { manifestUrl: manifestUrl(), root: 'worker', path: UNET.path },
+    );
+    expect(reply).toMatchObject({ ok: true, downloadedBytes: MODEL_BYTES, sha256: UNET.sha256 });
+    expect(reply.ok && reply.events).toBeGreaterThan(0);
+  }, 60_000);
 });
