@@ -40,6 +40,10 @@ Options:
 Prints progress to stderr and one line per picture to stdout: path, seed, time.
 Exit status: 0 all written, 1 a request or the model failed, 2 bad command line.`;
 
+/** `npm run` moves into the package's folder; paths on the command line are the caller's. */
+const CALLER_CWD = process.env.INIT_CWD ?? process.cwd();
+const fromCaller = (...parts: string[]): string => path.resolve(CALLER_CWD, ...parts);
+
 /** A command line we cannot run; exit status 2. */
 class UsageError extends Error {
   readonly code = 'USAGE';
@@ -49,7 +53,7 @@ class UsageError extends Error {
 interface Job {
   readonly request: GenerateRequest;
   readonly out: string;
-  /** Where the job came from, for messages: "line 3" in a batch. */
+  /** Where the job came from, for messages: "requests.jsonl:3" in a batch, '' for --prompt. */
   readonly origin: string;
 }
 
@@ -108,7 +112,7 @@ function flagDefaults(flags: Flags): RequestFields {
 async function readBatch(file: string, outDir: string, defaults: RequestFields): Promise<Job[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(fromCaller(file), 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read --batch ${file}: ${(error as Error).message}`);
   }
@@ -135,7 +139,7 @@ async function readBatch(file: string, outDir: string, defaults: RequestFields):
     if (out !== undefined && typeof out !== 'string') throw new UsageError(`${origin}: "out" must be a string`);
     jobs.push({
       request: asRequest({ ...defaults, ...request }),
-      out: path.resolve(outDir, out ?? `${String(jobs.length + 1).padStart(3, '0')}.png`),
+      out: fromCaller(outDir, out ?? `${String(jobs.length + 1).padStart(3, '0')}.png`),
       origin,
     });
   }
@@ -146,7 +150,7 @@ async function readBatch(file: string, outDir: string, defaults: RequestFields):
 /** A manifest path becomes a URL the page can fetch: under the repo as is, elsewhere through Vite's /@fs/. */
 async function resolveModel(model: string): Promise<{ url: string; allow: string[] }> {
   if (/^https?:\/\//.test(model)) return { url: model, allow: [] };
-  const file = path.resolve(model);
+  const file = fromCaller(model);
   const info = await stat(file).catch(() => undefined);
   const manifest = info?.isDirectory() ? path.join(file, 'manifest.json') : file;
   const relative = path.relative(REPO_ROOT, manifest);
@@ -215,7 +219,7 @@ async function run(argv: string[]): Promise<number> {
   } else {
     if (flags.prompt === undefined) throw new UsageError('give --prompt TEXT, or --batch FILE');
     if (flags['out-dir'] !== undefined) throw new UsageError('--out-dir goes with --batch; use --out FILE');
-    jobs = [{ request: asRequest({ ...defaults, prompt: flags.prompt }), out: path.resolve(flags.out ?? 'out.png'), origin: 'request' }];
+    jobs = [{ request: asRequest({ ...defaults, prompt: flags.prompt }), out: fromCaller(flags.out ?? 'out.png'), origin: '' }];
   }
   const model = await resolveModel(flags.model ?? path.join(REPO_ROOT, 'models/tiny-shapes/manifest.json'));
 
@@ -244,7 +248,7 @@ async function run(argv: string[]): Promise<number> {
       printer.done();
       if (!outcome.ok) {
         failures++;
-        process.stderr.write(`error: ${job.origin}: ${describe(outcome.error)}\n`);
+        process.stderr.write(`error: ${job.origin === '' ? '' : `${job.origin}: `}${describe(outcome.error)}\n`);
         continue;
       }
       const image = outcome.value;
@@ -253,7 +257,7 @@ async function run(argv: string[]): Promise<number> {
       await writeFile(job.out, png);
       const { totalMs, denoiseMs } = image.timings;
       const perStep = denoiseMs / image.request.steps;
-      const shown = path.relative(process.cwd(), job.out);
+      const shown = path.relative(CALLER_CWD, job.out);
       process.stdout.write(
         `${shown.startsWith('..') ? job.out : shown}  seed ${image.request.seed}  ` +
           `${(totalMs / 1000).toFixed(2)} s (${image.request.steps} steps, ${perStep.toFixed(0)} ms/step)\n`,

@@ -1,0 +1,98 @@
+/**
+ * The demo page as a user drives it: fill the form, press Generate, look at the picture; and
+ * press Cancel mid-way. Slow on SwiftShader: one page, one model load for the whole file.
+ */
+import { describe, expect, it } from 'vitest';
+import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { useBrowserPage } from '../support/browser.ts';
+
+const MODEL_LOAD_MS = 180_000;
+const GENERATION_MS = 300_000;
+
+const session = useBrowserPage('/', {
+  ready: (page) => page.waitForSelector('body[data-state="ready"]', { timeout: MODEL_LOAD_MS }),
+  readyTimeoutMs: MODEL_LOAD_MS,
+  openTimeoutMs: MODEL_LOAD_MS + 30_000,
+});
+
+async function canvasPixels(): Promise<{ pixels: Uint8ClampedArray; width: number; height: number }> {
+  const { data, width, height } = await session.page.evaluate(() => {
+    const canvas = document.querySelector<HTMLCanvasElement>('#picture')!;
+    const image = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+    return { data: Array.from(image.data), width: image.width, height: image.height };
+  });
+  return { pixels: Uint8ClampedArray.from(data), width, height };
+}
+
+describe('demo page', () => {
+  it('labels every control and fills in the model defaults', async () => {
+    const { page } = session;
+    for (const label of ['Prompt', 'Negative prompt', 'Seed', 'Steps', 'Guidance', 'Scheduler']) {
+      await expect(page.getByLabel(label, { exact: true }).count()).resolves.toBe(1);
+    }
+    await expect(page.getByRole('button', { name: 'Randomise seed' }).count()).resolves.toBe(1);
+    expect(await page.inputValue('#steps')).toBe('20');
+    expect(await page.inputValue('#guidance')).toBe('4');
+    expect(await page.inputValue('#scheduler')).toBe('ddim');
+  });
+
+  it('generates the picture the prompt asks for', async () => {
+    const { page } = session;
+    const prompt = 'a yellow square on a purple background';
+    await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+    await page.getByLabel('Seed', { exact: true }).fill('3');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForSelector('body[data-state="done"]', { timeout: GENERATION_MS });
+
+    expect(await page.textContent('#progress-label')).toMatch(/step 20\/20|Decoding/);
+    expect(await page.textContent('#timings')).toMatch(/Seed 3 · 20 steps, \d+ ms\/step · total \d+\.\d\d s/);
+    expect(await page.isHidden('#error')).toBe(true);
+
+    const { pixels, width, height } = await canvasPixels();
+    expect([width, height]).toEqual([64, 64]);
+    const expected = parsePrompt(prompt);
+    const judged = judgeImage(pixels, width, height);
+    expect(scoreJudgement(expected, judged).all, JSON.stringify(judged)).toBe(true);
+    expect(session.pageErrors).toEqual([]);
+  }, GENERATION_MS + 10_000);
+
+  it('stops within one step of Cancel, says so, and generates again afterwards', async () => {
+    const { page } = session;
+    // Record every step the page shows, so steps that arrive after the cancel are seen too.
+    await page.evaluate(() => {
+      const label = document.querySelector<HTMLElement>('#progress-label')!;
+      const seen: number[] = [];
+      (window as unknown as { stepsSeen: number[] }).stepsSeen = seen;
+      new MutationObserver(() => {
+        if (label.dataset.phase === 'denoising') seen.push(Number(label.dataset.step));
+      }).observe(label, { attributes: true, childList: true, characterData: true, subtree: true });
+    });
+    await page.getByLabel('Steps', { exact: true }).fill('20');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#progress-label')!.dataset.step) >= 2, undefined, {
+      timeout: GENERATION_MS,
+    });
+    // Read the step and press Cancel in one go, so no step slips in between.
+    const stepAtCancel = await page.evaluate(() => {
+      const step = Number(document.querySelector<HTMLElement>('#progress-label')!.dataset.step);
+      document.querySelector<HTMLButtonElement>('#cancel')!.click();
+      return step;
+    });
+    await page.waitForSelector('body[data-state="cancelled"]', { timeout: 60_000 });
+    expect(await page.getAttribute('#error', 'data-code')).toBe('cancelled');
+    expect(await page.getAttribute('#error', 'data-name')).toBe('CancelledError');
+    expect(await page.isVisible('#error')).toBe(true);
+
+    // Give a runaway loop time to show itself before judging the steps.
+    await page.waitForTimeout(3_000);
+    const seen = await page.evaluate(() => (window as unknown as { stepsSeen: number[] }).stepsSeen);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(stepAtCancel + 1);
+    expect(Math.max(...seen)).toBeLessThan(20);
+
+    await page.getByLabel('Steps', { exact: true }).fill('2');
+    await page.keyboard.press('Control+Enter');
+    await page.waitForSelector('body[data-state="done"]', { timeout: GENERATION_MS });
+    expect(await page.isHidden('#error')).toBe(true);
+    expect(session.pageErrors).toEqual([]);
+  }, 2 * GENERATION_MS);
+});
