@@ -15,6 +15,10 @@ import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, type ModelRecord, 
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile, type TransferOptions } from './resumable-download.ts';
 
+// The whole public surface of the store comes from this file.
+export type { DownloadProgress } from './progress.ts';
+export type { FileListSource, ModelSource } from './model-source.ts';
+
 export interface WeightStoreOptions {
   /** Directory to keep everything in; default: "webdiffusion-weights" in the origin's OPFS. */
   readonly root?: FileSystemDirectoryHandle;
@@ -237,9 +241,15 @@ async function resolve(
 
 /** Removes stored files no model lists (an older version's, an abandoned download's). */
 async function removeUnused(blobs: BlobStore, models: FileSystemDirectoryHandle): Promise<void> {
-  const used = new Set((await readRecords(models)).flatMap((record) => record.files.map((file) => file.sha256)));
+  const used = async (): Promise<Set<string>> => new Set((await readRecords(models)).flatMap((record) => record.files.map((file) => file.sha256)));
+  const usedBefore = await used();
   for (const sha256 of await blobs.list()) {
-    if (!used.has(sha256)) await withFileLock(sha256, () => blobs.remove(sha256));
+    if (usedBefore.has(sha256)) continue;
+    // Asked again under the file's lock: another tab may have listed it in a new record and
+    // started downloading it since (it writes the record before it takes the lock).
+    await withFileLock(sha256, async () => {
+      if (!(await used()).has(sha256)) await blobs.remove(sha256);
+    });
   }
 }
 
