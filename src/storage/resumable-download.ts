@@ -164,6 +164,7 @@ async function transfer(
         const skipped = Math.min(skip, chunk.byteLength);
         skip -= skipped;
         chunk = chunk.subarray(skipped);
+        if (chunk.byteLength === 0) continue;
       }
       if (writer.position + chunk.byteLength > file.size) {
         throw new IntegrityError(`${file.path}: the server sent more than the ${file.size} bytes the manifest lists`, {
