@@ -115,7 +115,7 @@ async function showPicture(image: GeneratedImage): Promise<void> {
   const { totalMs, denoiseMs } = image.timings;
   ui.timings.textContent =
     `Seed ${image.request.seed} · ${image.request.steps} steps, ${(denoiseMs / image.request.steps).toFixed(0)} ms/step` +
-    ` · total ${(totalMs / 1000).toFixed(2)} s`;
+    ` · total ${(totalMs / 1000).toFixed(2)}\u00a0s`;
 
   if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
   ui.download.href = URL.createObjectURL(await encodePngBlob(image.pixels, image.width, image.height));
@@ -128,15 +128,20 @@ async function generate(): Promise<void> {
   const controller = new AbortController();
   running = controller;
   ui.error.hidden = true;
+  ui.progress.value = 0;
+  ui.progressLabel.textContent = 'Starting…';
   setState('generating', 'Generating…');
   try {
     const image = await engine.generate(readRequest(), { onProgress: showProgress, signal: controller.signal });
     ui.seed.value = String(image.request.seed);
     await showPicture(image);
+    ui.progress.value = 1;
+    ui.progressLabel.textContent = 'Done';
     setState('done', `Done in ${(image.timings.totalMs / 1000).toFixed(2)} s.`);
   } catch (error) {
     showError(error);
     const cancelled = error instanceof CancelledError;
+    ui.progressLabel.textContent = cancelled ? 'Cancelled' : 'Failed';
     setState(cancelled ? 'cancelled' : 'error', cancelled ? 'Cancelled.' : 'Generation failed.');
   } finally {
     running = undefined;
