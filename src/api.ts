@@ -8,12 +8,47 @@ export type Phase = 'loading' | 'encoding' | 'denoising' | 'decoding';
 
 export interface Progress {
   readonly phase: Phase;
-  /** Denoising step just finished (1-based) during 'denoising'; 0 otherwise. */
+  /**
+   * During 'denoising', the step just finished (1-based); during 'loading', the model's files
+   * stored and verified so far; 0 otherwise.
+   */
   readonly step: number;
-  /** Total denoising steps of the request. */
+  /** Total denoising steps of the request; during 'loading', the model's files. */
   readonly steps: number;
   /** Milliseconds since the request started. */
   readonly elapsedMs: number;
+  /** During 'loading', while the model's files are downloaded: how far along, how fast. */
+  readonly download?: DownloadStatus;
+}
+
+/** A model download under way, as a 'loading' progress event reports it. */
+export interface DownloadStatus {
+  /** The file last transferred (a few download at once), as the manifest names it. */
+  readonly file: string;
+  /** Bytes of `file` stored (an earlier, interrupted download's included), and its size. */
+  readonly loaded: number;
+  readonly total: number;
+  /** Bytes of the whole model stored (files stored earlier included), and its size. */
+  readonly modelLoaded: number;
+  readonly modelTotal: number;
+  /** Transfer rate over the last few seconds; 0 until there is enough to measure. */
+  readonly bytesPerSecond: number;
+  /** Seconds left at that rate; null while the rate is unknown. */
+  readonly etaSeconds: number | null;
+}
+
+/** A model in the browser's model cache (the weight store), completely downloaded or not. */
+export interface CachedModel {
+  readonly id: string;
+  /** The manifest it was stored from. */
+  readonly manifestUrl: string | null;
+  /** Bytes of its files, and how many of them are stored. */
+  readonly totalBytes: number;
+  readonly storedBytes: number;
+  /** True when every file is stored and verified: the model loads offline. */
+  readonly complete: boolean;
+  /** When a load or prefetch last asked for it (ms since the epoch); null if never. */
+  readonly lastUsed: number | null;
 }
 
 export interface GenerateRequest {

@@ -2,7 +2,7 @@
  * What `ensureModel` is given — a manifest's URL, or a file list with a base URL — turned into
  * one shape: an id, and the files with the URLs to fetch them from.
  */
-import { ManifestError, NetworkError } from '../errors.ts';
+import { ManifestError, NetworkError, UnknownModelError } from '../errors.ts';
 import { parseManifest, type Manifest, type ManifestFile } from '../models/manifest.ts';
 
 /** A set of files to store under `id`, fetched from `baseUrl` + each file's path. */
@@ -39,7 +39,8 @@ export function absoluteUrl(source: string | URL): URL {
 
 /**
  * Fetches and checks the manifest at `url`.
- * @throws NetworkError when it cannot be fetched (offline, unreachable, HTTP error)
+ * @throws UnknownModelError when the server says there is none (HTTP 404 or 410)
+ * @throws NetworkError when it cannot be fetched (offline, unreachable, another HTTP error)
  * @throws ManifestError when it is not a valid "webdiffusion-manifest/1" document
  */
 export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<ModelRecord> {
@@ -50,6 +51,9 @@ export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<Mod
   } catch (error) {
     if (signal?.aborted === true) throw error;
     throw new NetworkError(`Could not fetch the manifest ${url.href}: ${(error as Error).message}`, { url: url.href }, { cause: error });
+  }
+  if (response.status === 404 || response.status === 410) {
+    throw new UnknownModelError(`No model manifest at ${url.href} (HTTP ${response.status})`, { url: url.href, status: response.status });
   }
   if (!response.ok) {
     throw new NetworkError(`Fetching the manifest ${url.href} failed: HTTP ${response.status} ${response.statusText}`, {

@@ -6,7 +6,7 @@
 /** What `ensureModel` reports while it transfers a model's files. */
 export interface DownloadProgress {
   readonly phase: 'downloading';
-  /** The file being transferred, as the manifest names it. */
+  /** The file being transferred (or just verified), as the manifest names it. */
   readonly file: string;
   /** Bytes of `file` stored so far (an earlier, interrupted download's included), and its size. */
   readonly loaded: number;
@@ -14,6 +14,9 @@ export interface DownloadProgress {
   /** Bytes of the whole model stored so far (files stored earlier included), and its size. */
   readonly modelLoaded: number;
   readonly modelTotal: number;
+  /** The model's files stored and verified so far, and how many it has (distinct files). */
+  readonly filesDone: number;
+  readonly fileCount: number;
   /** Transfer rate over the last few seconds; 0 until there is enough to measure. */
   readonly bytesPerSecond: number;
   /** Seconds left at that rate; null while the rate is unknown. */
@@ -57,42 +60,66 @@ export class RateMeter {
 }
 
 /**
- * Turns stored bytes into `DownloadProgress` events: at most one every `intervalMs` per file (a
- * callback across a worker boundary costs a message each), plus the first and the last of each file.
+ * Turns stored bytes into `DownloadProgress` events: at most one every `intervalMs` (a callback
+ * across a worker boundary costs a message each), plus each file's first, its verification, and
+ * its start over when it has to.
+ * Files download in parallel, so the events of several files interleave.
  */
 export class ProgressReporter {
-  private lastFile = '';
+  private readonly loaded = new Map<string, number>();
+  private readonly reported = new Set<string>();
+  private modelLoaded: number;
+  private filesDone: number;
   private lastReport = -Infinity;
 
+  /** @param files the model's distinct files, each with the bytes stored before this call */
   constructor(
     private readonly onProgress: ((progress: DownloadProgress) => void) | undefined,
-    private readonly modelTotal: number,
-    private modelLoaded: number,
+    private readonly files: readonly { readonly path: string; readonly size: number; readonly stored: number }[],
     private readonly meter = new RateMeter(),
     private readonly intervalMs = 100,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    for (const file of files) this.loaded.set(file.path, file.stored);
+    this.modelLoaded = files.reduce((sum, file) => sum + file.stored, 0);
+    this.filesDone = files.filter((file) => file.stored === file.size).length;
+  }
 
-  /** `added` more bytes of `file` are stored, `loaded` of its `total` in all. */
-  stored(file: string, loaded: number, total: number, added: number): void {
+  /** `loaded` bytes of `file` are stored in all (fewer than before when the file started over). */
+  stored(file: string, loaded: number): void {
+    const added = loaded - (this.loaded.get(file) ?? 0);
+    this.loaded.set(file, loaded);
     this.modelLoaded += added;
-    this.meter.add(added);
-    if (this.onProgress === undefined) return;
+    if (added > 0) this.meter.add(added);
     const time = this.now();
-    const due = file !== this.lastFile || loaded === total || time - this.lastReport >= this.intervalMs;
-    if (!due) return;
-    this.lastFile = file;
+    // A file that starts over (fewer bytes than before) is news worth an event of its own.
+    if (added >= 0 && this.reported.has(file) && time - this.lastReport < this.intervalMs) return;
+    this.reported.add(file);
+    this.report(file, time);
+  }
+
+  /** `file` is stored and verified. */
+  verified(file: string): void {
+    this.filesDone += 1;
+    this.report(file, this.now());
+  }
+
+  private report(file: string, time: number): void {
+    if (this.onProgress === undefined) return;
     this.lastReport = time;
+    const modelTotal = this.files.reduce((sum, entry) => sum + entry.size, 0);
     const bytesPerSecond = this.meter.bytesPerSecond();
     this.onProgress({
       phase: 'downloading',
       file,
-      loaded,
-      total,
+      loaded: this.loaded.get(file) ?? 0,
+      total: this.files.find((entry) => entry.path === file)?.size ?? 0,
       modelLoaded: this.modelLoaded,
-      modelTotal: this.modelTotal,
+      modelTotal,
+      filesDone: this.filesDone,
+      fileCount: this.files.length,
       bytesPerSecond,
-      etaSeconds: bytesPerSecond > 0 ? (this.modelTotal - this.modelLoaded) / bytesPerSecond : null,
+      etaSeconds: bytesPerSecond > 0 ? (modelTotal - this.modelLoaded) / bytesPerSecond : null,
     });
   }
 }

@@ -2,11 +2,14 @@
  * Downloads one file into the blob store, hashing it on the way, and resumes where the last
  * attempt stopped: after a dropped or stalled connection (same call, a Range request from the
  * first byte not yet received) and after a reload (the next call, from the last committed part,
- * with the hash state saved beside it).
+ * with the hash state saved beside it). A resumed response whose validator (ETag, else
+ * Last-Modified) is not the one the stored bytes came with is a changed file: the file starts
+ * over. A file whose digest does not match is deleted and fetched once more.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { CancelledError, IntegrityError, NetworkError, QuotaError } from '../errors.ts';
-import { BlobStore, withFileLock, type BlobProgress, type StoredFileEntry } from './blob-store.ts';
+import { BlobStore, withFileLock, type BlobRecord, type StoredFileEntry } from './blob-store.ts';
+import type { PartSink } from './parts.ts';
 
 export interface TransferOptions {
   /** Bytes per committed part: what a reload mid-download loses at most. */
@@ -28,11 +31,13 @@ export interface RemoteFile extends StoredFileEntry {
 const WRITE_BATCH = 4 * 1024 * 1024;
 
 /**
- * Makes sure `file` is stored completely, downloading what is missing.
- * @param onStored called as bytes are stored: `loaded` bytes of the file in all, `added` just now
+ * Makes sure `file` is stored completely, downloading what is missing. A download whose size or
+ * SHA-256 is wrong is deleted and made once more from the first byte.
+ * @param onStored called as bytes are stored, with the bytes of the file stored in all (earlier
+ *   calls' included; it goes back to 0 when the file starts over)
  * @returns bytes received from the network by this call
  * @throws CancelledError when `signal` aborts (committed parts stay for the next call)
- * @throws IntegrityError when the bytes do not match the listed size or SHA-256 (nothing is kept)
+ * @throws IntegrityError when the bytes fail the listed size or SHA-256 twice (nothing is kept)
  * @throws NetworkError when the server cannot be reached, or keeps failing, or answers with an
  *   error status (committed parts stay)
  * @throws QuotaError when the browser refuses to store more; `details.available` is a lower bound
@@ -42,24 +47,42 @@ export function downloadFile(
   blobs: BlobStore,
   file: RemoteFile,
   options: TransferOptions,
-  onStored: (loaded: number, added: number) => void,
+  onStored: (loaded: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
   return withFileLock(file.sha256, async () => {
-    const progress = await blobs.progress(file.sha256);
-    if (progress?.complete === true) return 0;
-    const writer = await PartWriter.resume(blobs, file, progress, options.partSize);
-    try {
-      const received = await transferWithRetries(file, writer, options, onStored, signal);
-      await writer.finish();
-      return received;
-    } catch (error) {
-      await writer.discard();
-      if (error instanceof IntegrityError) await blobs.remove(file.sha256);
-      throw error;
+    let received = 0;
+    for (let attempt = 1; ; attempt++) {
+      const progress = await blobs.progress(file.sha256);
+      if (progress?.complete === true) return received;
+      const writer = await PartWriter.resume(blobs, file, progress, options.partSize);
+      try {
+        await transferWithRetries(file, writer, options, onStored, signal);
+        await writer.finish();
+        return received + writer.received;
+      } catch (error) {
+        received += writer.received;
+        await writer.discard();
+        if (!(error instanceof IntegrityError)) throw error;
+        await blobs.remove(file.sha256);
+        if (attempt === 2) {
+          throw new IntegrityError(
+            `${file.path} failed its check twice (${error.message}); nothing of it is kept. The server's file is not the one the manifest lists: a stale manifest, or a broken server or proxy`,
+            { ...error.details, attempts: attempt },
+            { cause: error },
+          );
+        }
+        onStored(0);
+      }
     }
   });
 }
+
+/**
+ * The response to a resumed request carries another validator than the stored bytes came with:
+ * the file changed on the server, and the bytes stored are of the old one.
+ */
+class FileChanged extends Error {}
 
 /** A transfer that stopped in a way worth trying again: connection lost, stalled, HTTP 5xx. */
 class Interruption extends Error {
@@ -76,17 +99,25 @@ async function transferWithRetries(
   file: RemoteFile,
   writer: PartWriter,
   options: TransferOptions,
-  onStored: (loaded: number, added: number) => void,
+  onStored: (loaded: number) => void,
   signal: AbortSignal | undefined,
-): Promise<number> {
-  let received = 0;
+): Promise<void> {
   let failures = 0;
+  let restarted = false;
   while (writer.position < file.size) {
     const before = writer.position;
     try {
-      received += await transfer(file, writer, options.stallTimeoutMs, onStored, signal);
+      await transfer(file, writer, options.stallTimeoutMs, onStored, signal, !restarted);
       if (writer.position < file.size) throw new Interruption(`the response ended after ${writer.position} of ${file.size} bytes`);
     } catch (error) {
+      if (error instanceof FileChanged) {
+        // Once per call: servers behind a load balancer may give each copy its own ETag, and a
+        // file must not start over at every resume. The SHA-256 guards the result either way.
+        restarted = true;
+        await writer.restart();
+        onStored(0);
+        continue;
+      }
       if (!(error instanceof Interruption)) throw error;
       // Count only attempts that got nowhere: a slow but moving connection keeps going.
       failures = writer.position > before ? 1 : failures + 1;
@@ -101,21 +132,22 @@ async function transferWithRetries(
       await sleep(options.retryDelayMs * 2 ** (failures - 1), signal);
     }
   }
-  return received;
 }
 
 /**
  * One HTTP request for the bytes from `writer.position` on, written as they arrive.
- * @returns bytes received
+ * @param checkValidator whether a resumed response with another validator throws FileChanged
  * @throws Interruption when the connection fails or stalls, or the server answers 5xx
+ * @throws FileChanged (see checkValidator)
  */
 async function transfer(
   file: RemoteFile,
   writer: PartWriter,
   stallTimeoutMs: number,
-  onStored: (loaded: number, added: number) => void,
+  onStored: (loaded: number) => void,
   signal: AbortSignal | undefined,
-): Promise<number> {
+  checkValidator: boolean,
+): Promise<void> {
   const start = writer.position;
   const controller = new AbortController();
   const cancel = (): void => controller.abort();
@@ -153,12 +185,17 @@ async function transfer(
       }),
     );
     let skip = checkResponse(file, response, start);
+    // A 206 always has one; a 200 may not (a server that does not know ETags).
+    const validator = response.headers.get('ETag') ?? response.headers.get('Last-Modified') ?? undefined;
+    if (start > 0 && checkValidator && validator !== undefined && writer.validator !== undefined && validator !== writer.validator) {
+      throw new FileChanged(`${file.url} changed on the server (validator ${writer.validator} → ${validator})`);
+    }
+    if (start === 0 || writer.validator === undefined) writer.validator = validator;
     const reader = response.body!.getReader();
-    let received = 0;
     for (;;) {
       const { done, value } = await network(reader.read());
-      if (done) return received;
-      received += value.byteLength;
+      if (done) return;
+      writer.received += value.byteLength;
       let chunk = value;
       if (skip > 0) {
         const skipped = Math.min(skip, chunk.byteLength);
@@ -174,7 +211,7 @@ async function transfer(
         });
       }
       await writer.append(chunk);
-      onStored(writer.position, chunk.byteLength);
+      onStored(writer.position);
     }
   } finally {
     signal?.removeEventListener('abort', cancel);
@@ -254,30 +291,45 @@ class PartWriter {
   private batched = 0;
   /** The write of the last batch handed to the part; awaited before its buffer is reused. */
   private writing: Promise<void> = Promise.resolve();
-  private part: FileSystemWritableFileStream | undefined;
+  private part: PartSink | undefined;
   /** Bytes handed to the open part (the filling batch not included). */
   private written = 0;
+  /** Bytes this writer's responses delivered, skipped ones included. */
+  received = 0;
 
   private constructor(
     private readonly blobs: BlobStore,
-    private readonly file: StoredFileEntry,
+    private readonly file: RemoteFile,
     private readonly hasher: IHasher,
     private readonly partSize: number,
     private parts: number,
+    /** The validator of the response the stored bytes came in; see BlobRecord. */
+    public validator: string | undefined,
   ) {
     this.batch = new Uint8Array(Math.min(WRITE_BATCH, partSize));
     this.spare = new Uint8Array(this.batch.byteLength);
   }
 
   /** Continues from what `progress` says is committed, or starts afresh. */
-  static async resume(blobs: BlobStore, file: StoredFileEntry, progress: BlobProgress | undefined, partSize: number): Promise<PartWriter> {
+  static async resume(blobs: BlobStore, file: RemoteFile, progress: BlobRecord | undefined, partSize: number): Promise<PartWriter> {
     const hasher = await createSHA256();
     if (progress?.hashState !== undefined && progress.size === file.size) {
       hasher.load(Uint8Array.from(atob(progress.hashState), (c) => c.charCodeAt(0)));
-      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts);
+      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts, progress.validator);
     }
     hasher.init();
-    return new PartWriter(blobs, file, hasher, partSize, 0);
+    return new PartWriter(blobs, file, hasher, partSize, 0, undefined);
+  }
+
+  /** Drops everything stored of the file and starts from its first byte. */
+  async restart(): Promise<void> {
+    await this.discard();
+    await this.blobs.remove(this.file.sha256);
+    this.hasher.init();
+    this.parts = 0;
+    this.written = 0;
+    this.batched = 0;
+    this.validator = undefined;
   }
 
   /** Bytes in committed parts. */
@@ -318,7 +370,7 @@ class PartWriter {
         actual: digest,
       });
     }
-    await this.storage(() => this.blobs.saveProgress(this.file.sha256, { size: this.file.size, partSize: this.partSize, parts: this.parts, complete: true }));
+    await this.storage(() => this.blobs.saveProgress(this.file.sha256, this.record({ complete: true })));
   }
 
   /** Drops the open part's uncommitted bytes; committed parts stay for the next attempt. */
@@ -355,9 +407,18 @@ class PartWriter {
     this.parts += 1;
     this.written = 0;
     const hashState = btoa(String.fromCharCode(...this.hasher.save()));
-    await this.storage(() =>
-      this.blobs.saveProgress(this.file.sha256, { size: this.file.size, partSize: this.partSize, parts: this.parts, hashState, complete: false }),
-    );
+    await this.storage(() => this.blobs.saveProgress(this.file.sha256, this.record({ hashState, complete: false })));
+  }
+
+  private record(state: { hashState?: string; complete: boolean }): BlobRecord {
+    return {
+      size: this.file.size,
+      partSize: this.partSize,
+      parts: this.parts,
+      ...state,
+      url: this.file.url,
+      ...(this.validator !== undefined ? { validator: this.validator } : {}),
+    };
   }
 
   /** Runs a storage call, turning the browser's QuotaExceededError into our QuotaError. */

@@ -1,29 +1,40 @@
 /**
  * The weight store: downloads a model's files once, checks each against its SHA-256, keeps them
- * in the Origin Private File System, and hands back their bytes — offline too.
+ * in the Origin Private File System (the Cache API where a browser has no usable OPFS), and hands
+ * them back as Blobs read lazily from disk — offline too.
  *
  *   const store = createWeightStore();
  *   const model = await store.ensureModel('/models/tiny-shapes/manifest.json', { onProgress, signal });
- *   const unet = await store.bytes(model.id, model.manifest!.models.unet.file);
+ *   const unet = await store.open(model.id, model.manifest!.models.unet.file);
  *
- * Works in pages and in workers (OPFS, fetch and Web Locks are in both).
+ * Works in pages and in workers (OPFS, the Cache API, IndexedDB, fetch and Web Locks are in both).
  */
+import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
 import type { Manifest, ManifestFile } from '../models/manifest.ts';
-import { BlobStore, entryNames, ignoreNotFound, readJson, withFileLock, writeJson } from './blob-store.ts';
+import { BlobStore, withFileLock } from './blob-store.ts';
 import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, type ModelRecord, type ModelSource } from './model-source.ts';
+import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile, type TransferOptions } from './resumable-download.ts';
+import { StoreIndex, filesOf, type ModelEntry } from './store-index.ts';
 
 // The whole public surface of the store comes from this file.
 export type { DownloadProgress } from './progress.ts';
 export type { FileListSource, ModelSource } from './model-source.ts';
 
 export interface WeightStoreOptions {
-  /** Directory to keep everything in; default: "webdiffusion-weights" in the origin's OPFS. */
-  readonly root?: FileSystemDirectoryHandle;
+  /**
+   * The store's name: its OPFS directory, its IndexedDB database and (in the fallback) its
+   * cache are called so. Default "webdiffusion-weights".
+   */
+  readonly name?: string;
+  /** Where the bytes go; default 'opfs' where the browser has a usable OPFS, else 'cache'. */
+  readonly backend?: 'opfs' | 'cache';
   /** Bytes per committed part, what a reload mid-download loses at most; default 32 MiB. */
   readonly partSize?: number;
+  /** Files downloaded at the same time; default 3. */
+  readonly concurrency?: number;
   /** Further attempts after a transfer that fails without receiving a byte; default 4. */
   readonly retries?: number;
   /** Wait before the first retry, doubled for each further one; default 1000 ms. */
@@ -52,28 +63,21 @@ export interface StoredModel {
   readonly offline: boolean;
 }
 
-/** A model the store knows, complete or not. */
-export interface StoredModelInfo {
-  readonly id: string;
-  readonly manifestUrl: string | null;
-  /** Bytes of the model's distinct files, and how many of them are stored. */
-  readonly totalBytes: number;
-  readonly storedBytes: number;
-  readonly complete: boolean;
-}
-
 export interface WeightStore {
   /**
-   * Makes sure every file of a model is stored and verified, downloading what is missing and
-   * resuming what an earlier call left half done. Offline, a model stored earlier from the same
-   * manifest URL is served from the store.
+   * Makes sure every file of a model is stored and verified, downloading what is missing (a few
+   * files at a time) and resuming what an earlier call left half done. Offline, a model stored
+   * earlier from the same manifest URL is served from the store. A changed manifest's new files
+   * are downloaded beside the old version's, which stays until the new one is complete.
    * @param source the manifest's URL, or `{ id, baseUrl, files: [{ path, size, sha256 }] }`
+   * @throws UnknownModelError when the server has no manifest at that URL (HTTP 404 or 410)
    * @throws ManifestError when the manifest or file list is malformed
    * @throws NetworkError when a file (or the manifest, with no stored copy) cannot be fetched
-   * @throws IntegrityError when a downloaded file is not the one the manifest lists
-   * @throws QuotaError when the browser will not store what is missing; `details` has `needed`,
-   *   `available`, `missing` (bytes) and `files`
-   * @throws CancelledError when `signal` aborts
+   * @throws IntegrityError when a file fails its size or SHA-256 check twice (it is fetched once
+   *   more after the first failure)
+   * @throws QuotaError when the browser will not store what is missing, before any byte is
+   *   written; `details` has `needed`, `available`, `missing` (bytes) and `files`
+   * @throws CancelledError when `signal` aborts, or the model is deleted meanwhile
    */
   ensureModel(source: ModelSource, options?: EnsureOptions): Promise<StoredModel>;
   /**
@@ -83,97 +87,180 @@ export interface WeightStore {
    */
   open(modelId: string, path: string): Promise<Blob>;
   /**
-   * A stored file's bytes, e.g. for `InferenceSession.create(bytes)` or ORT's `externalData`.
+   * A stored file's bytes, for small files (configurations, tokenizer); big ones go by `open`.
    * @throws as `open`
    */
   bytes(modelId: string, path: string): Promise<Uint8Array<ArrayBuffer>>;
-  /** The models stored, completely or in part. */
-  list(): Promise<StoredModelInfo[]>;
-  /** Removes a model, and its files that no other stored model uses. */
+  /**
+   * The models stored, completely or in part: for each, the version a load would use (the last
+   * complete one, else the one being downloaded).
+   */
+  list(): Promise<CachedModel[]>;
+  /** Removes a model, and its files that no other stored model uses; stops its download first. */
   delete(modelId: string): Promise<void>;
-  /** Asks the browser not to evict the store under storage pressure; true if granted. */
-  persist(): Promise<boolean>;
+  /** Removes every model and file of the store; stops its downloads first. */
+  purge(): Promise<void>;
+  /** Where the bytes are kept: 'opfs', or 'cache' where the browser has no usable OPFS. */
+  backend(): Promise<'opfs' | 'cache'>;
 }
 
-const DEFAULTS = { partSize: 32 * 1024 * 1024, retries: 4, retryDelayMs: 1_000, stallTimeoutMs: 30_000 };
+const DEFAULTS = { name: 'webdiffusion-weights', partSize: 32 * 1024 * 1024, concurrency: 3, retries: 4, retryDelayMs: 1_000, stallTimeoutMs: 30_000 };
+
+/** An `ensureModel` under way, so that `delete` and `purge` can stop it and wait for it. */
+interface Running {
+  readonly id: string;
+  readonly controller: AbortController;
+  readonly settled: Promise<unknown>;
+}
 
 /**
  * Creates a weight store. Nothing is touched until the first call.
- * @throws ModelLoadError (from the first call) when the browser has no Origin Private File System
+ * @throws ModelLoadError (from the first call) when the browser has neither a usable Origin
+ *   Private File System nor the Cache API
  */
 export function createWeightStore(options: WeightStoreOptions = {}): WeightStore {
+  const name = options.name ?? DEFAULTS.name;
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const transfer: TransferOptions = {
     partSize: options.partSize ?? DEFAULTS.partSize,
     retries: options.retries ?? DEFAULTS.retries,
     retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
     stallTimeoutMs: options.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs,
   };
-  let opened: Promise<{ blobs: BlobStore; models: FileSystemDirectoryHandle }> | undefined;
-  const storage = (): Promise<{ blobs: BlobStore; models: FileSystemDirectoryHandle }> =>
-    (opened ??= (async () => {
-      const root = options.root ?? (await defaultRoot());
-      return { blobs: await BlobStore.open(root), models: await root.getDirectoryHandle('models', { create: true }) };
-    })());
   const estimate = options.estimate ?? (() => navigator.storage.estimate());
+  const running = new Set<Running>();
+  let opened: Promise<{ blobs: BlobStore; index: StoreIndex }> | undefined;
+  const storage = (): Promise<{ blobs: BlobStore; index: StoreIndex }> =>
+    (opened ??= (async () => {
+      const index = StoreIndex.open(name);
+      return { blobs: new BlobStore(await openParts(name, options.backend), index), index };
+    })());
+  let persistence: Promise<unknown> | undefined;
 
   async function ensureModel(source: ModelSource, { onProgress, signal }: EnsureOptions = {}): Promise<StoredModel> {
     throwIfCancelled(signal);
-    const { blobs, models } = await storage();
-    const { record, offline } = await resolve(models, source, signal);
-    if (!offline) await writeJson(models, recordName(record.id), record);
+    const { blobs, index } = await storage();
+    const { record, offline } = await resolve(index, source, signal);
+    const controller = new AbortController();
+    const abort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', abort);
+    const work = store(blobs, index, record, offline, onProgress, controller.signal);
+    const entry: Running = { id: record.id, controller, settled: work.catch(() => undefined) };
+    running.add(entry);
+    try {
+      return await work;
+    } finally {
+      running.delete(entry);
+      signal?.removeEventListener('abort', abort);
+    }
+  }
 
+  async function store(
+    blobs: BlobStore,
+    index: StoreIndex,
+    record: ModelRecord,
+    offline: boolean,
+    onProgress: EnsureOptions['onProgress'],
+    signal: AbortSignal,
+  ): Promise<StoredModel> {
+    // Listed before any byte is fetched, so that no other call removes its files as unused.
+    if (!offline) await index.updateModel(record.id, (entry) => withVersion(entry, record));
     const files = distinctFiles(record.files);
     const stored = await storedBytes(blobs, files);
-    const modelTotal = sum(files.map((file) => file.size));
-    const missing = files.filter((file, index) => stored[index] !== file.size);
+    const missing = files.filter((file, i) => stored[i] !== file.size);
     if (missing.length > 0 && offline) {
       throw new NetworkError(`${record.id}: ${missing.length} file(s) are not stored and the manifest cannot be fetched (offline?)`, {
         url: record.manifestUrl,
         files: missing.map((file) => file.path),
       });
     }
-    const needed = modelTotal - sum(stored);
+    const needed = sum(files.map((file, i) => file.size - stored[i]!));
     if (needed > 0) {
       const available = await availableBytes(estimate);
       if (needed > available) throw quotaError(record.id, needed, available, missing);
+      // Asked once, on the first download: a model kept is worth keeping under storage pressure.
+      // Pages only: workers have no `persist()`; the engine's client asks on the main thread.
+      persistence ??= globalThis.navigator?.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
     }
 
-    const reporter = new ProgressReporter(onProgress, modelTotal, sum(stored));
-    let downloadedBytes = 0;
-    for (const file of missing) {
-      throwIfCancelled(signal);
-      try {
-        downloadedBytes += await downloadFile(
-          blobs,
-          { ...file, url: fileUrl(record, file) },
-          transfer,
-          (loaded, added) => reporter.stored(file.path, loaded, file.size, added),
-          signal,
-        );
-      } catch (error) {
-        if (!(error instanceof QuotaError)) throw error;
-        // The browser refused a write although its estimate allowed it (Chromium's estimate
-        // over-reports, in incognito windows for one): the refusal gives the better bound.
-        const storedNow = await storedBytes(blobs, missing);
-        const refusedAt = Number(error.details?.available ?? 0);
-        throw quotaError(
-          record.id,
-          sum(missing.map((entry, index) => entry.size - storedNow[index]!)),
-          Math.min(refusedAt, await availableBytes(estimate)),
-          missing.filter((entry, index) => storedNow[index] !== entry.size),
-          error,
-        );
-      }
+    const reporter = new ProgressReporter(
+      onProgress,
+      files.map((file, i) => ({ path: file.path, size: file.size, stored: stored[i]! })),
+    );
+    let downloadedBytes: number;
+    try {
+      downloadedBytes = await downloadAll(blobs, record, missing, reporter, signal);
+    } catch (error) {
+      if (!(error instanceof QuotaError)) throw error;
+      // The browser refused a write although its estimate allowed it (Chromium's estimate
+      // over-reports, in incognito windows for one): the refusal gives the better bound.
+      const storedNow = await storedBytes(blobs, missing);
+      const refusedAt = Number(error.details?.available ?? 0);
+      throw quotaError(
+        record.id,
+        sum(missing.map((entry, i) => entry.size - storedNow[i]!)),
+        Math.min(refusedAt, await availableBytes(estimate)),
+        missing.filter((entry, i) => storedNow[i] !== entry.size),
+        error,
+      );
     }
-    await removeUnused(blobs, models);
+    await index.updateModel(record.id, (entry) => ({
+      ...entry,
+      complete: record,
+      // Another tab may have started a newer version meanwhile: that one stays pending.
+      pending: entry.pending !== null && !sameFiles(entry.pending, record) ? entry.pending : null,
+      lastUsed: Date.now(),
+    }));
+    await removeUnused(blobs, index);
     return { id: record.id, manifest: record.manifest, files: record.files, downloadedBytes, offline };
   }
 
+  /**
+   * Downloads `missing`, `concurrency` files at a time. The first failure stops the others (their
+   * committed parts stay) and is what the call throws.
+   */
+  async function downloadAll(
+    blobs: BlobStore,
+    record: ModelRecord,
+    missing: readonly ManifestFile[],
+    reporter: ProgressReporter,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const controller = new AbortController();
+    const abort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', abort);
+    const queue = [...missing];
+    let failure: { error: unknown } | undefined;
+    let received = 0;
+    const worker = async (): Promise<void> => {
+      for (let file = queue.shift(); file !== undefined && failure === undefined; file = queue.shift()) {
+        const path = file.path;
+        try {
+          const got = await downloadFile(blobs, { ...file, url: fileUrl(record, file) }, transfer, (loaded) => reporter.stored(path, loaded), controller.signal);
+          // Added after the await: `received += await …` would add to the value read before it.
+          received += got;
+          reporter.verified(path);
+        } catch (error) {
+          failure ??= { error };
+          controller.abort();
+        }
+      }
+    };
+    try {
+      throwIfCancelled(signal);
+      await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+    if (failure !== undefined) throw failure.error;
+    return received;
+  }
+
   async function open(modelId: string, path: string): Promise<Blob> {
-    const { blobs, models } = await storage();
-    const record = await readJson<ModelRecord>(models, recordName(modelId));
-    if (record === undefined) {
-      throw new ModelLoadError(`No model "${modelId}" in the weight store: ensureModel stores it`, { modelId });
+    const { blobs, index } = await storage();
+    const record = (await index.model(modelId))?.complete;
+    if (record === undefined || record === null) {
+      throw new ModelLoadError(`No complete model "${modelId}" in the weight store: ensureModel stores it`, { modelId });
     }
     const file = record.files.find((entry) => entry.path === path);
     if (file === undefined) {
@@ -182,22 +269,39 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     return blobs.read(file);
   }
 
-  async function list(): Promise<StoredModelInfo[]> {
-    const { blobs, models } = await storage();
-    const infos: StoredModelInfo[] = [];
-    for (const record of await readRecords(models)) {
+  async function list(): Promise<CachedModel[]> {
+    const { blobs, index } = await storage();
+    const infos: CachedModel[] = [];
+    for (const entry of await index.models()) {
+      const record = entry.complete ?? entry.pending;
+      if (record === null) continue;
       const files = distinctFiles(record.files);
       const totalBytes = sum(files.map((file) => file.size));
       const stored = sum(await storedBytes(blobs, files));
-      infos.push({ id: record.id, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete: stored === totalBytes });
+      infos.push({ id: entry.id, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete: stored === totalBytes, lastUsed: entry.lastUsed });
     }
     return infos;
   }
 
+  /** Stops this store's downloads of `id` (of every model when undefined) and waits for them to end. */
+  async function stop(id: string | undefined, why: string): Promise<void> {
+    const stopped = [...running].filter((entry) => id === undefined || entry.id === id);
+    for (const entry of stopped) entry.controller.abort(new CancelledError(why, { modelId: entry.id }));
+    await Promise.all(stopped.map((entry) => entry.settled));
+  }
+
   async function remove(modelId: string): Promise<void> {
-    const { blobs, models } = await storage();
-    await models.removeEntry(recordName(modelId)).catch(ignoreNotFound);
-    await removeUnused(blobs, models);
+    await stop(modelId, `${modelId} was deleted`);
+    const { blobs, index } = await storage();
+    await index.deleteModel(modelId);
+    await removeUnused(blobs, index);
+  }
+
+  async function purge(): Promise<void> {
+    await stop(undefined, 'The weight store was purged');
+    const { blobs, index } = await storage();
+    for (const entry of await index.models()) await index.deleteModel(entry.id);
+    for (const sha256 of await blobs.list()) await withFileLock(sha256, () => blobs.remove(sha256));
   }
 
   return {
@@ -206,26 +310,40 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     bytes: async (modelId, path) => new Uint8Array(await (await open(modelId, path)).arrayBuffer()),
     list,
     delete: remove,
-    persist: () => navigator.storage.persist(),
+    purge,
+    backend: async () => (await storage()).blobs.backend,
   };
 }
 
-async function defaultRoot(): Promise<FileSystemDirectoryHandle> {
-  if (typeof navigator === 'undefined' || navigator.storage?.getDirectory === undefined) {
-    throw new ModelLoadError('This browser has no Origin Private File System (navigator.storage.getDirectory) to keep model files in', {});
+/** OPFS where it works, else the Cache API; `backend` forces one. */
+async function openParts(name: string, backend: WeightStoreOptions['backend']): Promise<PartStore> {
+  const parts = (backend !== 'cache' ? await OpfsParts.open(name) : undefined) ?? (backend !== 'opfs' ? await CacheParts.open(name) : undefined);
+  if (parts === undefined) {
+    throw new ModelLoadError(
+      backend === 'opfs'
+        ? 'This browser has no usable Origin Private File System to keep model files in'
+        : 'This browser has neither an Origin Private File System nor the Cache API to keep model files in (is the page served over HTTPS?)',
+      { backend: backend ?? 'auto' },
+    );
   }
-  return (await navigator.storage.getDirectory()).getDirectoryHandle('webdiffusion-weights', { create: true });
+  return parts;
+}
+
+/** The entry with `record` as its version: the complete one when its files are the same, else the pending one. */
+function withVersion(entry: ModelEntry, record: ModelRecord): ModelEntry {
+  return entry.complete !== null && sameFiles(entry.complete, record) ? { ...entry, complete: record, pending: null } : { ...entry, pending: record };
+}
+
+function sameFiles(a: ModelRecord, b: ModelRecord): boolean {
+  const digests = (record: ModelRecord): string => [...new Set(record.files.map((file) => file.sha256))].sort().join();
+  return digests(a) === digests(b);
 }
 
 /**
  * The model `source` names. A manifest that cannot be fetched falls back to the copy stored the
- * last time it was, which is what makes an offline visit work.
+ * last time it was (the complete version's, if any), which is what makes an offline visit work.
  */
-async function resolve(
-  models: FileSystemDirectoryHandle,
-  source: ModelSource,
-  signal: AbortSignal | undefined,
-): Promise<{ record: ModelRecord; offline: boolean }> {
+async function resolve(index: StoreIndex, source: ModelSource, signal: AbortSignal | undefined): Promise<{ record: ModelRecord; offline: boolean }> {
   if (typeof source !== 'string' && !(source instanceof URL)) return { record: fileListRecord(source), offline: false };
   const url = absoluteUrl(source);
   try {
@@ -233,38 +351,26 @@ async function resolve(
   } catch (error) {
     throwIfCancelled(signal);
     if (!(error instanceof NetworkError)) throw error;
-    const stored = (await readRecords(models)).find((record) => record.manifestUrl === url.href);
-    if (stored === undefined) throw error;
+    const entries = await index.models();
+    const stored =
+      entries.find((entry) => entry.complete?.manifestUrl === url.href)?.complete ?? entries.find((entry) => entry.pending?.manifestUrl === url.href)?.pending;
+    if (stored === undefined || stored === null) throw error;
     return { record: stored, offline: true };
   }
 }
 
-/** Removes stored files no model lists (an older version's, an abandoned download's). */
-async function removeUnused(blobs: BlobStore, models: FileSystemDirectoryHandle): Promise<void> {
-  const used = async (): Promise<Set<string>> => new Set((await readRecords(models)).flatMap((record) => record.files.map((file) => file.sha256)));
+/** Removes stored files no model version lists (an older version's, an abandoned download's). */
+async function removeUnused(blobs: BlobStore, index: StoreIndex): Promise<void> {
+  const used = async (): Promise<Set<string>> => new Set((await index.models()).flatMap((entry) => filesOf(entry).map((file) => file.sha256)));
   const usedBefore = await used();
   for (const sha256 of await blobs.list()) {
     if (usedBefore.has(sha256)) continue;
-    // Asked again under the file's lock: another tab may have listed it in a new record and
-    // started downloading it since (it writes the record before it takes the lock).
+    // Asked again under the file's lock: another tab may have listed it in a new version and
+    // started downloading it since (it lists the version before it takes the lock).
     await withFileLock(sha256, async () => {
       if (!(await used()).has(sha256)) await blobs.remove(sha256);
     });
   }
-}
-
-async function readRecords(models: FileSystemDirectoryHandle): Promise<ModelRecord[]> {
-  const records: ModelRecord[] = [];
-  for (const name of await entryNames(models)) {
-    const record = await readJson<ModelRecord>(models, name);
-    if (record !== undefined) records.push(record);
-  }
-  return records;
-}
-
-function recordName(modelId: string): string {
-  // Ids may hold characters a file name may not ('/', say).
-  return `${encodeURIComponent(modelId)}.json`;
 }
 
 /** Bytes stored of each file. */

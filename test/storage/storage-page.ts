@@ -1,17 +1,21 @@
 /**
  * Drives the weight store (src/storage) in a real page for test/storage/*.test.ts and the storage
- * benchmark. Each call works in its own OPFS directory (`root`), so tests do not see each other's
- * files; results and errors come back as plain data, progress events included.
+ * benchmark. Each call works in its own store (`root`: its OPFS directory, IndexedDB database
+ * and cache), so tests do not see each other's files; results and errors come back as plain
+ * data, progress events included.
  */
 import { createSHA256 } from 'hash-wasm';
-import { CancelledError, IntegrityError, NetworkError, QuotaError, WebDiffusionError } from '../../src/errors.ts';
+import { clear, createStore, get } from 'idb-keyval';
+import type { CachedModel } from '../../src/api.ts';
+import { CancelledError, IntegrityError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
 import type { ModelSource } from '../../src/storage/model-source.ts';
-import { createWeightStore, type StoredModelInfo, type WeightStoreOptions } from '../../src/storage/weight-store.ts';
+import type { BlobRecord } from '../../src/storage/store-index.ts';
+import { createWeightStore, type WeightStore, type WeightStoreOptions } from '../../src/storage/weight-store.ts';
 import type { WorkerReply, WorkerRequest } from './storage-worker.ts';
 
-export interface StoreSettings extends Omit<WeightStoreOptions, 'root' | 'estimate'> {
-  /** OPFS directory (under the origin's root) the store keeps its files in. */
+export interface StoreSettings extends Omit<WeightStoreOptions, 'name' | 'estimate'> {
+  /** The store's name: the OPFS directory (under the origin's root), IndexedDB database and cache. */
   readonly root: string;
   /** Pretend the browser lets the origin store only this many more bytes. */
   readonly fakeAvailable?: number;
@@ -34,17 +38,19 @@ export interface StoragePage {
   digest(settings: StoreSettings, modelId: string, path: string): Promise<{ sha256: string; size: number; readMs: number }>;
   /** What `open()` throws for a file, as `ensure` reports errors; null when it opens. */
   openError(settings: StoreSettings, modelId: string, path: string): Promise<EnsureOutcome['error'] | null>;
-  list(settings: StoreSettings): Promise<StoredModelInfo[]>;
+  list(settings: StoreSettings): Promise<CachedModel[]>;
   remove(settings: StoreSettings, modelId: string): Promise<void>;
-  /** Parts committed so far of the file with this digest (read from its progress record). */
+  purge(settings: StoreSettings): Promise<void>;
+  backend(settings: StoreSettings): Promise<string>;
+  /** Parts committed so far of the file with this digest (read from the store's index). */
   committedParts(root: string, sha256: string): Promise<number>;
+  /** Digests of the files with bytes in the store (OPFS directories, or Cache API entries). */
+  storedDigests(settings: StoreSettings): Promise<string[]>;
   /** Names in the OPFS directory `root`/`path`. */
   listDirectory(root: string, path: string[]): Promise<string[]>;
-  /** Writes `text` to the OPFS file `root`/`path` (directories created as needed). */
-  writeFile(root: string, path: string[], text: string): Promise<void>;
   /** Runs the store in a dedicated worker (test/storage/storage-worker.ts). */
   inWorker(request: WorkerRequest): Promise<WorkerReply>;
-  /** Empties the origin's OPFS. */
+  /** Empties the origin's OPFS, caches and store indexes. */
   clear(): Promise<void>;
   estimate(): Promise<{ quota: number; usage: number }>;
   /** Milliseconds to fetch `url` and drop the bytes: the network alone, for the benchmark. */
@@ -59,7 +65,7 @@ declare global {
   }
 }
 
-const CLASSES = { WebDiffusionError, IntegrityError, QuotaError, NetworkError, CancelledError };
+const CLASSES = { WebDiffusionError, IntegrityError, QuotaError, NetworkError, CancelledError, UnknownModelError };
 
 async function directory(path: string[]): Promise<FileSystemDirectoryHandle> {
   let handle = await navigator.storage.getDirectory();
@@ -67,13 +73,22 @@ async function directory(path: string[]): Promise<FileSystemDirectoryHandle> {
   return handle;
 }
 
-async function store(settings: StoreSettings) {
+/** One store per settings: each holds an IndexedDB connection open. */
+const stores = new Map<string, WeightStore>();
+
+async function store(settings: StoreSettings): Promise<WeightStore> {
+  const key = JSON.stringify(settings);
   const { root, fakeAvailable, ...options } = settings;
-  return createWeightStore({
-    ...options,
-    root: await directory([root]),
-    ...(fakeAvailable !== undefined ? { estimate: async () => ({ quota: fakeAvailable, usage: 0 }) } : {}),
-  });
+  let opened = stores.get(key);
+  if (opened === undefined) {
+    opened = createWeightStore({
+      ...options,
+      name: root,
+      ...(fakeAvailable !== undefined ? { estimate: async () => ({ quota: fakeAvailable, usage: 0 }) } : {}),
+    });
+    stores.set(key, opened);
+  }
+  return opened;
 }
 
 function describeError(error: unknown): NonNullable<EnsureOutcome['error']> {
@@ -127,29 +142,22 @@ window.storagePage = {
   },
   list: async (settings) => (await store(settings)).list(),
   remove: async (settings, modelId) => (await store(settings)).delete(modelId),
+  purge: async (settings) => (await store(settings)).purge(),
+  backend: async (settings) => (await store(settings)).backend(),
   async committedParts(root, sha256) {
-    try {
-      const blob = await (await directory([root, 'blobs'])).getDirectoryHandle(sha256);
-      const text = await (await (await blob.getFileHandle('progress.json')).getFile()).text();
-      // Empty: created, contents not swapped in yet (see readJson in src/storage/blob-store.ts).
-      return text === '' ? 0 : (JSON.parse(text) as { parts: number }).parts;
-    } catch (error) {
-      // Nothing committed yet: no directory, or no progress record.
-      if (error instanceof DOMException && error.name === 'NotFoundError') return 0;
-      throw error;
-    }
+    const record = await get<BlobRecord>(['blob', sha256], createStore(root, 'index'));
+    return record?.parts ?? 0;
+  },
+  async storedDigests(settings) {
+    if ((await (await store(settings)).backend()) === 'opfs') return window.storagePage!.listDirectory(settings.root, ['blobs']);
+    const keys = await (await caches.open(settings.root)).keys();
+    return [...new Set(keys.map((request) => new URL(request.url).pathname.split('/')[1]!))].sort();
   },
   async listDirectory(root, path) {
     const names: string[] = [];
     const handle = (await directory([root, ...path])) as unknown as { keys(): AsyncIterable<string> };
     for await (const name of handle.keys()) names.push(name);
     return names.sort();
-  },
-  async writeFile(root, path, text) {
-    const parent = await directory([root, ...path.slice(0, -1)]);
-    const writable = await (await parent.getFileHandle(path.at(-1)!, { create: true })).createWritable();
-    await writable.write(text);
-    await writable.close();
   },
   inWorker(request) {
     const worker = new Worker(new URL('./storage-worker.ts', import.meta.url), { type: 'module' });
@@ -164,6 +172,10 @@ window.storagePage = {
     for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) {
       await root.removeEntry(name, { recursive: true });
     }
+    for (const name of await caches.keys()) await caches.delete(name);
+    // Emptied, not deleted: the stores of this page hold their connections open, which would
+    // block a deletion.
+    for (const { name } of await indexedDB.databases()) if (name !== undefined) await clear(createStore(name, 'index'));
   },
   async estimate() {
     const { quota = 0, usage = 0 } = await navigator.storage.estimate();

@@ -17,8 +17,7 @@ export type WorkerReply =
 self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
   let reply: WorkerReply;
   try {
-    const root = await (await navigator.storage.getDirectory()).getDirectoryHandle(data.root, { create: true });
-    const store = createWeightStore({ root });
+    const store = createWeightStore({ name: data.root });
     let events = 0;
     const model = await store.ensureModel(data.manifestUrl, { onProgress: () => (events += 1) });
     const digest = await crypto.subtle.digest('SHA-256', await store.bytes(model.id, data.path));

@@ -146,42 +146,77 @@ describe('weight store', () => {
     await expectModelIntact(store, manifest.id, [UNET]);
   });
 
-  it('refuses a corrupted download with IntegrityError and keeps nothing of it', async () => {
+  it('fetches a corrupted file once more, and ends a second corruption with IntegrityError keeping nothing of it', async () => {
     const store = settings('corrupted');
     server.misbehave(UNET_URL_PATH, { corruptAt: 1_234_567 });
-    const corrupted = await ensure(manifestUrl(), store);
+    const healed = await ensure(manifestUrl(), store);
+    expect(healed).toMatchObject({ ok: true, downloadedBytes: MODEL_BYTES + UNET.size });
+    expect(unetRequests()).toEqual([
+      { range: null, status: 200, bytesSent: UNET.size },
+      { range: null, status: 200, bytesSent: UNET.size },
+    ]);
+    await expectModelIntact(store, manifest.id, [UNET]);
+
+    const again = settings('corrupted-twice');
+    server.reset();
+    server.misbehave(UNET_URL_PATH, { corruptAt: 1_234_567 }, { corruptAt: 7_654_321 });
+    const corrupted = await ensure(manifestUrl(), again);
     expect(corrupted.error).toMatchObject({
       name: 'IntegrityError',
       code: 'integrity',
       classes: ['WebDiffusionError', 'IntegrityError'],
-      details: { path: UNET.path, expected: UNET.sha256 },
+      details: { path: UNET.path, expected: UNET.sha256, attempts: 2 },
     });
     expect(corrupted.error!.details.actual).toMatch(/^[0-9a-f]{64}$/);
     expect(corrupted.error!.details.actual).not.toBe(UNET.sha256);
-    const blobs = await browser.page.evaluate((root) => window.storagePage!.listDirectory(root, ['blobs']), store.root);
+    expect(unetRequests()).toHaveLength(2);
+    const blobs = await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), again);
     expect(blobs).not.toContain(UNET.sha256);
-    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [store, manifest.id, UNET.path] as const);
+    expect(await browser.page.evaluate(([r, sha]) => window.storagePage!.committedParts(r, sha), [again.root, UNET.sha256] as const)).toBe(0);
+    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [again, manifest.id, UNET.path] as const);
     expect(opened).toMatchObject({ code: 'model-load' });
 
     server.reset();
-    const retried = await ensure(manifestUrl(), store);
-    expect(retried).toMatchObject({ ok: true });
+    const retried = await ensure(manifestUrl(), again);
+    expect(retried).toMatchObject({ ok: true, downloadedBytes: UNET.size });
     expect(unetRequests()).toEqual([{ range: null, status: 200, bytesSent: UNET.size }]);
-    // Files stored before the failure were not fetched again.
-    const before = manifest.files.slice(0, manifest.files.indexOf(UNET)).map((file) => `/tiny-shapes/${file.path}`);
-    expect(server.requests.filter((request) => before.includes(request.path))).toEqual([]);
+    await expectModelIntact(again, manifest.id, [UNET]);
+  });
+
+  it('starts a file over when the server says it changed (another ETag) since the stored bytes came', async () => {
+    const store = settings('changed');
+    server.misbehave(UNET_URL_PATH, { dropAfter: 3 * MiB }, { etag: '"changed"' });
+    const result = await ensure(manifestUrl(), store);
+    expect(result).toMatchObject({ ok: true });
+    const [dropped, refused, whole] = unetRequests();
+    expect(dropped).toMatchObject({ range: null, status: 200 });
+    // The resumed response carries the new ETag: what it would append belongs to another file.
+    expect(refused!.range).toMatch(/^bytes=\d+-$/);
+    expect(refused!.bytesSent).toBeLessThan(UNET.size);
+    expect(whole).toEqual({ range: null, status: 200, bytesSent: UNET.size });
+    expect(unetRequests()).toHaveLength(3);
+    const unetEvents = result.progress.filter((event) => event.file === UNET.path).map((event) => event.loaded);
+    expect(unetEvents).toContain(0);
     await expectModelIntact(store, manifest.id, [UNET]);
   });
 
-  it('refuses with QuotaError before downloading when the browser says the model will not fit', async () => {
-    const result = await ensure(manifestUrl(), settings('too-small', { fakeAvailable: 1_000_000 }));
+  it('refuses with QuotaError before downloading when the browser says the model will not fit, keeping the models stored', async () => {
+    const store = settings('too-small');
+    const configs = manifest.files.filter((file) => file.path.endsWith('/config.json'));
+    const other = { id: 'configs', baseUrl: `${server.origin}/tiny-shapes/`, files: configs };
+    expect(await ensure(other, store)).toMatchObject({ ok: true });
+    server.reset();
+    const result = await ensure(manifestUrl(), { ...store, fakeAvailable: 1_000_000 });
+    const needed = MODEL_BYTES - configs[0]!.size;
     expect(result.error).toMatchObject({
       code: 'quota',
       classes: ['WebDiffusionError', 'QuotaError'],
-      details: { needed: MODEL_BYTES, available: 1_000_000, missing: MODEL_BYTES - 1_000_000 },
+      details: { needed, available: 1_000_000, missing: needed - 1_000_000 },
     });
-    expect(new Set(result.error!.details.files as string[])).toEqual(new Set(DISTINCT.map((file) => file.path)));
+    expect(new Set(result.error!.details.files as string[])).toEqual(new Set(DISTINCT.filter((file) => file.sha256 !== configs[0]!.sha256).map((file) => file.path)));
     expect(server.requests.map((request) => request.path)).toEqual(['/tiny-shapes/manifest.json']);
+    expect(await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store)).toEqual([configs[0]!.sha256]);
+    await expectModelIntact(store, 'configs', configs);
   });
 
   it('turns a write the browser refuses into QuotaError, and resumes once there is room', async () => {
@@ -218,6 +253,8 @@ describe('weight store', () => {
 
   it('cancels on abort, says offline what is missing, and resumes afterwards', async () => {
     const store = settings('cancelled');
+    // Slowly enough that progress events (one per 100 ms) come while the UNet is under way.
+    server.misbehave(UNET_URL_PATH, { bytesPerSecond: 16 * MiB });
     const cancelled = await ensure(manifestUrl(), store, 6 * MiB);
     expect(cancelled.error).toMatchObject({ code: 'cancelled', classes: ['WebDiffusionError', 'CancelledError'] });
     const parts = await browser.page.evaluate(([r, s]) => window.storagePage!.committedParts(r, s), [store.root, UNET.sha256] as const);
@@ -252,25 +289,68 @@ describe('weight store', () => {
     expect(server.requests).toEqual([]);
 
     const list = await browser.page.evaluate((s) => window.storagePage!.list(s), store);
+    const lastUsed = expect.any(Number) as unknown as number;
     expect(list.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
-      { id: 'configs', manifestUrl: null, totalBytes: configs[0]!.size, storedBytes: configs[0]!.size, complete: true },
-      { id: 'tiny-shapes', manifestUrl: manifestUrl(), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true },
+      { id: 'configs', manifestUrl: null, totalBytes: configs[0]!.size, storedBytes: configs[0]!.size, complete: true, lastUsed },
+      { id: 'tiny-shapes', manifestUrl: manifestUrl(), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed },
     ]);
 
     await browser.page.evaluate((s) => window.storagePage!.remove(s, 'tiny-shapes'), store);
     const blobs = await browser.page.evaluate((root) => window.storagePage!.listDirectory(root, ['blobs']), store.root);
     expect(blobs).toEqual([configs[0]!.sha256]);
     await expectModelIntact(store, 'configs', configs);
+
+    await browser.page.evaluate((s) => window.storagePage!.purge(s), store);
+    expect(await browser.page.evaluate((s) => window.storagePage!.list(s), store)).toEqual([]);
+    expect(await browser.page.evaluate((root) => window.storagePage!.listDirectory(root, ['blobs']), store.root)).toEqual([]);
   });
 
-  it('carries on after a reload that left a record created but still empty', async () => {
-    const store = settings('empty-records');
-    // OPFS creates a file empty before a writable swaps its contents in; a reload in between leaves it so.
-    for (const path of [['blobs', UNET.sha256, 'progress.json'], ['models', `${manifest.id}.json`]]) {
-      await browser.page.evaluate(([root, p]) => window.storagePage!.writeFile(root, p, ''), [store.root, path] as const);
-    }
-    expect(await ensure(manifestUrl(), store)).toMatchObject({ ok: true, downloadedBytes: MODEL_BYTES });
-    await expectModelIntact(store, manifest.id, [UNET]);
+  it('keeps a complete version until a new one is complete: an unfinished download evicts nothing', async () => {
+    const store = settings('versions', { retries: 0 });
+    const byPath = (path: string) => manifest.files.find((file) => file.path === path)!;
+    const v1 = { id: 'model', baseUrl: `${server.origin}/tiny-shapes/`, files: [byPath('tokenizer/vocab.json'), byPath('text_encoder/model.onnx')] };
+    const v2 = { ...v1, files: [byPath('tokenizer/vocab.json'), UNET] };
+    expect(await ensure(v1, store)).toMatchObject({ ok: true });
+    const v1Bytes = v1.files.reduce((sum, file) => sum + file.size, 0);
+
+    server.misbehave(UNET_URL_PATH, { dropAfter: 3 * MiB });
+    const failed = await ensure(v2, store);
+    expect(failed.error).toMatchObject({ code: 'network' });
+    // Deleting another model sweeps unused files: the old version's are still in use.
+    await browser.page.evaluate((s) => window.storagePage!.remove(s, 'nothing-by-that-name'), store);
+    const list = await browser.page.evaluate((s) => window.storagePage!.list(s), store);
+    expect(list).toMatchObject([{ id: 'model', totalBytes: v1Bytes, storedBytes: v1Bytes, complete: true }]);
+    await expectModelIntact(store, 'model', v1.files);
+
+    server.reset();
+    const updated = await ensure(v2, store);
+    expect(updated).toMatchObject({ ok: true });
+    expect(unetRequests()[0]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    await expectModelIntact(store, 'model', v2.files);
+    const digests = await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store);
+    expect(digests.sort()).toEqual(v2.files.map((file) => file.sha256).sort());
+  });
+
+  it('keeps files in the Cache API where OPFS is missing: stores, resumes, reads back, deletes', async () => {
+    const store = settings('cache-fallback', { backend: 'cache' });
+    expect(await browser.page.evaluate((s) => window.storagePage!.backend(s), store)).toBe('cache');
+    server.misbehave(UNET_URL_PATH, { bytesPerSecond: 16 * MiB });
+    const first = await ensure(manifestUrl(), store, 5 * MiB);
+    expect(first.error).toMatchObject({ code: 'cancelled' });
+    const parts = await browser.page.evaluate(([r, sha]) => window.storagePage!.committedParts(r, sha), [store.root, UNET.sha256] as const);
+    expect(parts).toBeGreaterThan(0);
+
+    server.reset();
+    const resumed = await ensure(manifestUrl(), store);
+    expect(resumed).toMatchObject({ ok: true });
+    expect(unetRequests()).toEqual([{ range: `bytes=${parts * MiB}-`, status: 206, bytesSent: UNET.size - parts * MiB }]);
+    await expectModelIntact(store);
+    expect(await browser.page.evaluate((root) => window.storagePage!.listDirectory(root, ['blobs']), store.root)).toEqual([]);
+    expect((await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store)).sort()).toEqual(DISTINCT.map((file) => file.sha256).sort());
+
+    await browser.page.evaluate(([s, id]) => window.storagePage!.remove(s, id), [store, manifest.id] as const);
+    expect(await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store)).toEqual([]);
+    expect(await browser.page.evaluate((s) => window.storagePage!.list(s), store)).toEqual([]);
   });
 
   it('works in a dedicated worker, where the engine runs it', async () => {

@@ -1,7 +1,8 @@
 /**
  * An HTTP file server on loopback for storage tests and benchmarks, which can misbehave on
  * request: stall or drop a response after some bytes, corrupt a byte, ignore Range, answer with
- * an error status. It logs every request with the bytes it sent.
+ * an error status, send slowly, or send another ETag (a changed file). It logs every request
+ * with the bytes it sent.
  *
  * It serves another origin than the page's (as a CDN would), with the CORS and CORP headers a
  * cross-origin-isolated page needs, and answers `Range: bytes=N-` with 206.
@@ -34,6 +35,10 @@ export interface Misbehaviour {
   readonly ignoreRange?: boolean;
   /** Answer with this status and no body. */
   readonly status?: number;
+  /** Send at most this many bytes a second. */
+  readonly bytesPerSecond?: number;
+  /** Send this ETag instead of the file's own (`"<size>"`): the file changed on the server. */
+  readonly etag?: string;
 }
 
 export interface LoggedRequest {
@@ -114,7 +119,7 @@ export function syntheticSource(size: number): FileSource & { sha256(): string }
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Headers': 'Range',
-  'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges',
+  'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges, ETag',
   // The test pages are cross-origin isolated (COEP require-corp).
   'Cross-Origin-Resource-Policy': 'cross-origin',
 };
@@ -153,11 +158,15 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(source.size - start),
       'Accept-Ranges': 'bytes',
+      ETag: misbehaviour.etag ?? `"${source.size}"`,
       ...(status === 206 ? { 'Content-Range': `bytes ${start}-${source.size - 1}/${source.size}` } : {}),
     });
     const cut = Math.min(misbehaviour.stallAfter ?? Infinity, misbehaviour.dropAfter ?? Infinity, source.size);
+    // Slow responses go in 64 KiB pieces, each after its share of time.
+    const piece = misbehaviour.bytesPerSecond !== undefined ? 65_536 : BLOCK;
     for (let offset = start; offset < cut; ) {
-      const chunk = source.read(offset, Math.min(BLOCK, cut - offset));
+      if (misbehaviour.bytesPerSecond !== undefined) await new Promise((resolve) => setTimeout(resolve, (piece / misbehaviour.bytesPerSecond!) * 1000));
+      const chunk = source.read(offset, Math.min(piece, cut - offset));
       const at = misbehaviour.corruptAt;
       const bytes = at !== undefined && at >= offset && at < offset + chunk.byteLength ? flipByte(chunk, at - offset) : chunk;
       offset += bytes.byteLength;
@@ -166,7 +175,12 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
       if (response.destroyed) return;
     }
     if (cut === source.size) response.end();
-    else if (misbehaviour.dropAfter !== undefined && cut === misbehaviour.dropAfter) response.destroy();
+    else if (misbehaviour.dropAfter !== undefined && cut === misbehaviour.dropAfter) {
+      // A reset discards what the client has not read yet: give it time to read what was sent,
+      // so that "dropped after N bytes" means N bytes arrived.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      response.destroy();
+    }
     // A stall leaves the response open; close() ends it.
   };
 
