@@ -3,17 +3,20 @@
  */
 export { createEngine } from './client/engine.ts';
 export type { CreateEngineOptions } from './client/engine.ts';
-export type { BackendPreference, Engine, GenerateOptions, LoadModelOptions } from './engine.ts';
-export type { GeneratedImage, GenerateRequest, ModelInfo, Phase, Progress } from './api.ts';
+export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions } from './engine.ts';
+export type { CachedModel, DownloadStatus, GeneratedImage, GenerateRequest, ModelInfo, Phase, Progress } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { SCHEDULER_NAMES } from './schedulers/index.ts';
 export {
   CancelledError,
   GpuDeviceLostError,
   GpuUnavailableError,
+  IntegrityError,
   InvalidRequestError,
   ManifestError,
   ModelLoadError,
+  NetworkError,
+  QuotaError,
   TokenizerError,
   UnknownModelError,
   UnknownSchedulerError,

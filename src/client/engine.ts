@@ -2,8 +2,8 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
-import type { Engine, GenerateOptions, LoadModelOptions } from '../engine.ts';
+import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions } from '../engine.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 
@@ -26,6 +26,20 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const engine = new WorkerEngine(worker, options.worker === undefined);
   await engine.ready();
   return engine;
+}
+
+let persistenceRequested = false;
+
+/**
+ * Asks the browser, once per page, not to evict the model cache under storage pressure: on the
+ * first model download, when there is something worth keeping. The worker cannot ask
+ * (`persist()` is exposed to windows only). The answer changes nothing here: a refusal only
+ * means the browser may evict the cache, and the next load downloads again.
+ */
+function requestPersistence(): void {
+  if (persistenceRequested) return;
+  persistenceRequested = true;
+  void globalThis.navigator?.storage?.persist?.().catch(() => false);
 }
 
 class WorkerEngine implements Engine {
@@ -55,30 +69,30 @@ class WorkerEngine implements Engine {
   }
 
   async loadModel(manifestUrl: string, options: LoadModelOptions = {}): Promise<ModelInfo> {
-    let url: string;
-    try {
-      // The worker resolves URLs against its own script's address, not the page's.
-      url = new URL(manifestUrl, globalThis.document?.baseURI ?? globalThis.location.href).href;
-    } catch (error) {
-      throw new UnknownModelError(`"${manifestUrl}" is not a URL of a model manifest`, { url: manifestUrl }, { cause: error });
-    }
-    return this.withProgress(options.onProgress, (progress) => this.remote.loadModel(url, options.backend ?? 'auto', progress));
+    const url = this.absolute(manifestUrl);
+    return this.cancellable(options, (requestId, progress) => this.remote.loadModel(requestId, url, options.backend ?? 'auto', progress));
+  }
+
+  async prefetchModel(manifestUrl: string, options: DownloadOptions = {}): Promise<CachedModel> {
+    const url = this.absolute(manifestUrl);
+    return this.cancellable(options, (requestId, progress) => this.remote.prefetchModel(requestId, url, progress));
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
-    const { signal } = options;
-    if (signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
-    const requestId = this.nextRequestId++;
-    const cancel = () => {
-      // If the worker is gone, the generate call below reports that; nothing to add here.
-      this.remote.cancel(requestId).catch(() => undefined);
-    };
-    signal?.addEventListener('abort', cancel, { once: true });
-    try {
-      return await this.withProgress(options.onProgress, (progress) => this.remote.generate(requestId, request, progress));
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-    }
+    if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
+    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, request, progress));
+  }
+
+  listCachedModels(): Promise<CachedModel[]> {
+    return this.call(() => this.remote.listCachedModels());
+  }
+
+  deleteCachedModel(modelId: string): Promise<void> {
+    return this.call(() => this.remote.deleteCachedModel(modelId));
+  }
+
+  purgeCachedModels(): Promise<void> {
+    return this.call(() => this.remote.purgeCachedModels());
   }
 
   async dispose(): Promise<void> {
@@ -92,11 +106,40 @@ class WorkerEngine implements Engine {
     }
   }
 
-  /** Passes a progress callback as a Comlink proxy; the worker releases it when the call ends. */
-  private withProgress<T>(onProgress: ((progress: Progress) => void) | undefined, call: (progress?: (progress: Progress) => void) => Promise<T>): Promise<T> {
+  /** `manifestUrl` made absolute: the worker would resolve it against its own script's address. */
+  private absolute(manifestUrl: string): string {
+    try {
+      return new URL(manifestUrl, globalThis.document?.baseURI ?? globalThis.location.href).href;
+    } catch (error) {
+      throw new UnknownModelError(`"${manifestUrl}" is not a URL of a model manifest`, { url: manifestUrl }, { cause: error });
+    }
+  }
+
+  /**
+   * Runs a worker call that an AbortSignal may stop (as a `cancel(requestId)` call: signals cannot
+   * be posted) and that reports progress (as a Comlink proxy the worker releases when done).
+   */
+  private async cancellable<T>(
+    { onProgress, signal }: { onProgress?: (progress: Progress) => void; signal?: AbortSignal },
+    call: (requestId: number, progress?: (progress: Progress) => void) => Promise<T>,
+  ): Promise<T> {
+    const requestId = this.nextRequestId++;
+    const cancel = (): void => {
+      // If the worker is gone, the call itself reports that; nothing to add here.
+      this.remote.cancel(requestId).catch(() => undefined);
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    if (signal?.aborted === true) cancel();
     // A fresh function, so Comlink's proxy marker does not land on the caller's own.
-    const progress = onProgress !== undefined ? Comlink.proxy((p: Progress) => onProgress(p)) : undefined;
-    return this.call(() => call(progress));
+    const progress = Comlink.proxy((p: Progress) => {
+      if (p.download !== undefined) requestPersistence();
+      onProgress?.(p);
+    });
+    try {
+      return await this.call(() => call(requestId, progress));
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
   }
 
   private call<T>(work: () => Promise<T>, disposing = false): Promise<T> {

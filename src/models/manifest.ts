@@ -18,6 +18,13 @@ export interface ManifestFile {
 export interface ManifestModel {
   /** The .onnx file, relative to the manifest. */
   readonly file: string;
+  /**
+   * Its external-data files (weights kept outside the protobuf, which cannot pass 2 GB),
+   * relative to the manifest. Optional: a listed file named like `file` plus "_data"
+   * ("unet/model.onnx_data", what Optimum and `onnx.save(..., save_as_external_data=True)` write)
+   * counts without being named here.
+   */
+  readonly externalData?: readonly string[];
 }
 
 export interface Manifest {
@@ -79,7 +86,17 @@ export function parseManifest(json: unknown, source: string): Manifest {
   const scheduler = object(root.scheduler, 'scheduler');
   const defaults = object(root.defaults, 'defaults');
   const models = object(root.models, 'models');
-  const model = (key: string): ManifestModel => ({ file: string(object(models[key], `models.${key}`).file, `models.${key}.file`) });
+  const model = (key: string): ManifestModel => {
+    const entry = object(models[key], `models.${key}`);
+    const externalData = entry.externalData;
+    if (externalData !== undefined && !(Array.isArray(externalData) && externalData.every((path) => typeof path === 'string' && path !== ''))) {
+      fail(`models.${key}.externalData`, 'an array of file paths', externalData);
+    }
+    return {
+      file: string(entry.file, `models.${key}.file`),
+      ...(externalData !== undefined ? { externalData: externalData as string[] } : {}),
+    };
+  };
   if (!Array.isArray(root.files)) fail('files', 'an array', root.files);
   const defaultScheduler = string(defaults.scheduler, 'defaults.scheduler');
   if (!isSchedulerName(defaultScheduler)) fail('defaults.scheduler', 'a known scheduler name', defaultScheduler);

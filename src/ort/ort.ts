@@ -40,6 +40,11 @@ export interface SessionOptions {
   readonly device?: GPUDevice;
   /** Keep outputs in GPU buffers (`tensor.gpuBuffer`) instead of copying them to the CPU. */
   readonly outputsOnGpu?: boolean;
+  /**
+   * The model's external-data files: `path` as the .onnx names it (relative to the .onnx's own
+   * folder), `data` the file, e.g. a Blob the weight store reads lazily from disk.
+   */
+  readonly externalData?: readonly { readonly path: string; readonly data: Blob }[];
 }
 
 const queue = new SerialQueue();
@@ -77,11 +82,21 @@ export class OrtSession {
   }
 
   /**
-   * @param model the .onnx file's bytes
+   * Creates a session from a model file and its external data.
+   *
+   * Memory: ONNX Runtime takes the .onnx as bytes, and copies them into its wasm heap; we read the
+   * Blob only inside the session queue, so that one model's bytes are in JavaScript memory at a
+   * time, and drop them once the session exists. External data goes as blob: URLs, not Blobs:
+   * this build of ONNX Runtime (asyncify) reads a Blob with one `arrayBuffer()`, which fails past
+   * the largest ArrayBuffer the browser allows, while a URL's response of 1 GB or more is
+   * streamed into a buffer sized from its Content-Length (WebAssembly memory when an ArrayBuffer
+   * that big is refused). Either way the data is in memory once, until the session exists; on
+   * WebGPU it goes from there to GPU buffers without passing through the wasm heap.
+   * @param model the .onnx file
    * @throws Error from ONNX Runtime when the model cannot be loaded on this backend
    */
-  static create(model: Uint8Array, options: SessionOptions): Promise<OrtSession> {
-    const { backend, device, outputsOnGpu = false } = options;
+  static create(model: Blob, options: SessionOptions): Promise<OrtSession> {
+    const { backend, device, outputsOnGpu = false, externalData = [] } = options;
     if (backend === 'webgpu' && device === undefined) {
       throw new TypeError('a WebGPU session needs the GPUDevice to run on');
     }
@@ -92,11 +107,18 @@ export class OrtSession {
           [{ name: 'webgpu', device } as ort.InferenceSession.WebGpuExecutionProviderOption]
         : ['wasm'];
     return queue.run(async () => {
-      const session = await (await loadRuntime()).InferenceSession.create(model, {
-        executionProviders,
-        ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-      });
-      return new OrtSession(session, backend);
+      const bytes = new Uint8Array(await model.arrayBuffer());
+      const urls = externalData.map(({ path, data }) => ({ path, data: URL.createObjectURL(data) }));
+      try {
+        const session = await (await loadRuntime()).InferenceSession.create(bytes, {
+          executionProviders,
+          ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+          ...(urls.length > 0 ? { externalData: urls } : {}),
+        });
+        return new OrtSession(session, backend);
+      } finally {
+        for (const { data } of urls) URL.revokeObjectURL(data);
+      }
     });
   }
 

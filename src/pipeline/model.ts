@@ -1,13 +1,15 @@
 /**
- * A diffusion model loaded from its manifest: tokenizer, scheduler config and the three
- * networks' sessions on one backend.
+ * A diffusion model loaded from the weight store: tokenizer, scheduler config and the three
+ * networks' sessions on one backend. The store has checked every file against the manifest's
+ * SHA-256 before this reads it: ONNX Runtime never sees a partial or unverified file.
  */
 import type { ModelInfo } from '../api.ts';
-import { ManifestError, ModelLoadError, UnknownModelError } from '../errors.ts';
-import { parseManifest, type Manifest, type ManifestFile } from '../models/manifest.ts';
+import { ManifestError, ModelLoadError } from '../errors.ts';
+import type { Manifest, ManifestModel } from '../models/manifest.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
+import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { TextEncoderModel, UnetModel, VaeDecoderModel } from './components.ts';
 
@@ -28,66 +30,61 @@ export interface LoadOptions {
   readonly backend: Backend;
   /** Required for 'webgpu'. */
   readonly device?: GPUDevice;
-  /** Called as each of the model's files arrives. */
-  readonly onFile?: (done: number, total: number) => void | Promise<void>;
 }
 
 /**
- * Downloads (and checks) a model's files and creates its sessions.
- * @param manifestUrl absolute URL of manifest.json; the files' paths are relative to it
- * @throws UnknownModelError when there is no manifest at the URL
- * @throws ManifestError when the manifest or the scheduler config is malformed
- * @throws ModelLoadError when a file cannot be fetched, fails its check, or does not load as a model
+ * Creates a model's sessions from its files in the store.
+ * @param stored what `store.ensureModel(manifestUrl)` returned
+ * @throws ManifestError when the model was not stored from a manifest, the manifest names a file
+ *   it does not list, or the scheduler config is malformed
+ * @throws ModelLoadError when a file is not stored, or does not load as a model
+ * @throws IntegrityError when a stored file was damaged (it is removed; loading again fetches it)
  * @throws TokenizerError when the tokenizer's files are inconsistent
  */
-export async function loadDiffusionModel(manifestUrl: string, options: LoadOptions): Promise<DiffusionModel> {
+export async function loadDiffusionModel(stored: StoredModel, store: WeightStore, options: LoadOptions): Promise<DiffusionModel> {
   const { backend, device } = options;
-  const base = new URL(manifestUrl);
-  const manifest = parseManifest(await fetchManifest(base), base.href);
+  const manifest = stored.manifest;
+  if (manifest === null) {
+    throw new ManifestError(`${stored.id} was stored from a file list, not a manifest: a diffusion model needs its manifest`, { modelId: stored.id });
+  }
+  const networks = [manifest.models.text_encoder, manifest.models.unet, manifest.models.vae_decoder];
+  checkListed(manifest, [manifest.tokenizer.vocab, manifest.tokenizer.merges, manifest.scheduler.config, ...networks.flatMap((network) => [network.file, ...externalDataOf(manifest, network)])]);
 
-  const listed = new Map(manifest.files.map((file) => [file.path, file]));
-  const total = 6; // the two tokenizer files, the scheduler config and the three networks
-  let done = 0;
-  const fetchFile = async (path: string): Promise<Uint8Array<ArrayBuffer>> => {
-    const bytes = await fetchVerified(new URL(path, base), listed.get(path));
-    done += 1;
-    await options.onFile?.(done, total);
-    return bytes;
-  };
-  const [vocab, merges, schedulerConfig, textEncoderBytes, unetBytes, vaeDecoderBytes] = await Promise.all([
-    fetchFile(manifest.tokenizer.vocab),
-    fetchFile(manifest.tokenizer.merges),
-    fetchFile(manifest.scheduler.config),
-    fetchFile(manifest.models.text_encoder.file),
-    fetchFile(manifest.models.unet.file),
-    fetchFile(manifest.models.vae_decoder.file),
-  ]);
-
-  const text = new TextDecoder();
-  const tokenizer = createClipTokenizer(parseJson(text.decode(vocab), manifest.tokenizer.vocab) as Record<string, number>, text.decode(merges), {
+  const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.id, path));
+  const [vocab, merges, schedulerConfig] = await Promise.all([text(manifest.tokenizer.vocab), text(manifest.tokenizer.merges), text(manifest.scheduler.config)]);
+  const tokenizer = createClipTokenizer(parseJson(vocab, manifest.tokenizer.vocab) as Record<string, number>, merges, {
     maxLength: manifest.textEncoder.maxLength,
     ...(manifest.tokenizer.padToken !== undefined ? { padToken: manifest.tokenizer.padToken } : {}),
     ...(manifest.tokenizer.padTokenId !== undefined ? { padTokenId: manifest.tokenizer.padTokenId } : {}),
   });
-  const config = parseJson(text.decode(schedulerConfig), manifest.scheduler.config) as SchedulerConfig;
+  const config = parseJson(schedulerConfig, manifest.scheduler.config) as SchedulerConfig;
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
   createScheduler(manifest.defaults.scheduler, config).setTimesteps(manifest.defaults.steps);
 
-  const sessionOptions = { backend, ...(device !== undefined ? { device } : {}), outputsOnGpu: backend === 'webgpu' };
   const created: OrtSession[] = [];
-  const session = async (bytes: Uint8Array<ArrayBuffer>, path: string): Promise<OrtSession> => {
+  const session = async (network: ManifestModel): Promise<OrtSession> => {
+    // Blobs read lazily from disk: the bytes are read one session at a time (see OrtSession.create).
+    const model = await store.open(stored.id, network.file);
+    const externalData = await Promise.all(
+      externalDataOf(manifest, network).map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.id, path) })),
+    );
     try {
-      const s = await OrtSession.create(bytes, sessionOptions);
+      const s = await OrtSession.create(model, {
+        backend,
+        ...(device !== undefined ? { device } : {}),
+        outputsOnGpu: backend === 'webgpu',
+        externalData,
+      });
       created.push(s);
       return s;
     } catch (error) {
-      throw new ModelLoadError(`${path} could not be loaded on the ${backend} backend: ${(error as Error).message}`, { path, backend }, { cause: error });
+      throw new ModelLoadError(`${network.file} could not be loaded on the ${backend} backend: ${(error as Error).message}`, { path: network.file, backend }, { cause: error });
     }
   };
   try {
-    const textEncoder = new TextEncoderModel(await session(textEncoderBytes, manifest.models.text_encoder.file));
-    const unet = new UnetModel(await session(unetBytes, manifest.models.unet.file));
-    const vaeDecoder = new VaeDecoderModel(await session(vaeDecoderBytes, manifest.models.vae_decoder.file));
+    const textEncoder = new TextEncoderModel(await session(manifest.models.text_encoder));
+    const unet = new UnetModel(await session(manifest.models.unet));
+    const vaeDecoder = new VaeDecoderModel(await session(manifest.models.vae_decoder));
     return {
       info: {
         id: manifest.id,
@@ -116,18 +113,40 @@ export async function releaseDiffusionModel(model: DiffusionModel): Promise<void
   await Promise.all([model.textEncoder.session.release(), model.unet.session.release(), model.vaeDecoder.session.release()]);
 }
 
-async function fetchManifest(url: URL): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetchOk(url);
-  } catch (error) {
-    const status = (error as { details?: { status?: unknown } }).details?.status;
-    if (status === 404) {
-      throw new UnknownModelError(`No model manifest at ${url.href}`, { url: url.href }, { cause: error });
-    }
-    throw error;
+/** A network's external-data files: those the manifest names, else a listed `<file>_data`. */
+export function externalDataOf(manifest: Manifest, network: ManifestModel): readonly string[] {
+  if (network.externalData !== undefined) return network.externalData;
+  const conventional = `${network.file}_data`;
+  return manifest.files.some((file) => file.path === conventional) ? [conventional] : [];
+}
+
+/**
+ * `path` relative to the folder of `modelFile`, both relative to the manifest: the name the
+ * .onnx file gives its external data ("unet/model.onnx_data" next to "unet/model.onnx" is
+ * "model.onnx_data").
+ */
+export function relativeTo(modelFile: string, path: string): string {
+  const folder = modelFile.split('/').slice(0, -1);
+  const parts = path.split('/');
+  let common = 0;
+  while (common < folder.length && common < parts.length - 1 && folder[common] === parts[common]) common++;
+  return [...folder.slice(common).map(() => '..'), ...parts.slice(common)].join('/');
+}
+
+/**
+ * Every file the manifest names for loading must be in its file list: the store downloads and
+ * verifies only listed files.
+ * @throws ManifestError naming the first one that is not
+ */
+function checkListed(manifest: Manifest, paths: readonly string[]): void {
+  const listed = new Set(manifest.files.map((file) => file.path));
+  const unlisted = paths.find((path) => !listed.has(path));
+  if (unlisted !== undefined) {
+    throw new ManifestError(`${manifest.id}: the manifest names ${unlisted} but does not list it in "files" (with its size and SHA-256)`, {
+      modelId: manifest.id,
+      path: unlisted,
+    });
   }
-  return parseJson(await response.text(), url.href);
 }
 
 function parseJson(text: string, source: string): unknown {
@@ -136,53 +155,4 @@ function parseJson(text: string, source: string): unknown {
   } catch (error) {
     throw new ManifestError(`${source} is not valid JSON: ${(error as Error).message}`, { source }, { cause: error });
   }
-}
-
-/**
- * The response for `url`, or a ModelLoadError saying why there is none.
- * @throws ModelLoadError on a network failure or an HTTP error status
- */
-async function fetchOk(url: URL): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ModelLoadError(`Could not fetch ${url.href}: ${(error as Error).message}`, { url: url.href }, { cause: error });
-  }
-  if (!response.ok) {
-    throw new ModelLoadError(`Fetching ${url.href} failed: HTTP ${response.status} ${response.statusText}`, {
-      url: url.href,
-      status: response.status,
-    });
-  }
-  return response;
-}
-
-/**
- * A file's bytes, checked against the manifest's entry when there is one.
- * @throws ModelLoadError when the file cannot be fetched, or its size or digest is not the listed one
- */
-async function fetchVerified(url: URL, expected: ManifestFile | undefined): Promise<Uint8Array<ArrayBuffer>> {
-  const bytes = new Uint8Array(await (await fetchOk(url)).arrayBuffer());
-  if (expected === undefined) return bytes;
-  if (bytes.byteLength !== expected.size) {
-    throw new ModelLoadError(`${url.href} is ${bytes.byteLength} bytes; the manifest lists ${expected.size}`, {
-      url: url.href,
-      size: bytes.byteLength,
-      expected: expected.size,
-    });
-  }
-  const digest = hex(await crypto.subtle.digest('SHA-256', bytes));
-  if (digest !== expected.sha256) {
-    throw new ModelLoadError(`${url.href} does not match the manifest's SHA-256 (a partial or stale download?)`, {
-      url: url.href,
-      sha256: digest,
-      expected: expected.sha256,
-    });
-  }
-  return bytes;
-}
-
-function hex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

@@ -3,22 +3,27 @@
  * the transfer handler that keeps our error classes across the boundary.
  */
 import * as Comlink from 'comlink';
-import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
 import type { BackendPreference } from '../engine.ts';
 import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
 /**
- * The worker's side of `Engine`. AbortSignal cannot be posted, so a generation carries an id
- * the client picks, and aborting it becomes a `cancel(id)` call. Callbacks arrive as Comlink
- * proxies, which the worker releases when the call is done.
+ * The worker's side of `Engine`. AbortSignal cannot be posted, so a call that can be aborted
+ * (load, prefetch, generate) carries an id the client picks, and aborting it becomes a
+ * `cancel(id)` call. Callbacks arrive as Comlink proxies, which the worker releases when the
+ * call is done.
  */
 export interface WorkerApi {
   /** Resolves once the worker's modules have loaded. */
   ready(): true;
-  loadModel(manifestUrl: string, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
+  loadModel(requestId: number, manifestUrl: string, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
+  prefetchModel(requestId: number, manifestUrl: string, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
-  /** Aborts generation `requestId` at its next step boundary; unknown ids (finished ones) are ignored. */
+  /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
+  listCachedModels(): Promise<CachedModel[]>;
+  deleteCachedModel(modelId: string): Promise<void>;
+  purgeCachedModels(): Promise<void>;
   dispose(): Promise<void>;
 }
 

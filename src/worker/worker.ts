@@ -12,11 +12,21 @@ installErrorTransfer();
 const engine = new LocalEngine();
 const running = new Map<number, AbortController>();
 
-/** Runs `work` with the client's progress proxy, releasing the proxy's port afterwards. */
-async function withProgress<T>(onProgress: ((progress: Progress) => void) | undefined, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs call `requestId` with a signal that `cancel(requestId)` aborts, and the client's progress
+ * proxy, releasing the proxy's port afterwards.
+ */
+async function cancellable<T>(
+  requestId: number,
+  onProgress: ((progress: Progress) => void) | undefined,
+  work: (options: { signal: AbortSignal; onProgress?: (progress: Progress) => void }) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  running.set(requestId, controller);
   try {
-    return await work();
+    return await work({ signal: controller.signal, ...(onProgress !== undefined ? { onProgress } : {}) });
   } finally {
+    running.delete(requestId);
     (onProgress as Comlink.Remote<() => void> | undefined)?.[Comlink.releaseProxy]();
   }
 }
@@ -24,22 +34,22 @@ async function withProgress<T>(onProgress: ((progress: Progress) => void) | unde
 const api: WorkerApi = {
   ready: () => true,
 
-  loadModel: (manifestUrl, backend, onProgress) =>
-    withProgress(onProgress, () => engine.loadModel(manifestUrl, { backend, ...(onProgress !== undefined ? { onProgress } : {}) })),
+  loadModel: (requestId, manifestUrl, backend, onProgress) =>
+    cancellable(requestId, onProgress, (options) => engine.loadModel(manifestUrl, { backend, ...options })),
+
+  prefetchModel: (requestId, manifestUrl, onProgress) => cancellable(requestId, onProgress, (options) => engine.prefetchModel(manifestUrl, options)),
 
   generate: (requestId, request, onProgress) =>
-    withProgress(onProgress, async () => {
-      const controller = new AbortController();
-      running.set(requestId, controller);
-      try {
-        const image = await engine.generate(request, { signal: controller.signal, ...(onProgress !== undefined ? { onProgress } : {}) });
-        return Comlink.transfer(image, [image.pixels.buffer]);
-      } finally {
-        running.delete(requestId);
-      }
+    cancellable(requestId, onProgress, async (options) => {
+      const image = await engine.generate(request, options);
+      return Comlink.transfer(image, [image.pixels.buffer]);
     }),
 
   cancel: (requestId) => running.get(requestId)?.abort(),
+
+  listCachedModels: () => engine.listCachedModels(),
+  deleteCachedModel: (modelId) => engine.deleteCachedModel(modelId),
+  purgeCachedModels: () => engine.purgeCachedModels(),
 
   dispose: () => engine.dispose(),
 };

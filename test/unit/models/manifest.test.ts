@@ -17,6 +17,12 @@ describe('parseManifest', () => {
       models: { unet: { file: 'unet/model.onnx' } },
     });
     expect(manifest.files.map((f) => f.path)).toContain('unet/model.onnx');
+    expect(manifest.models.unet.externalData).toBeUndefined();
+  });
+
+  it('reads the external-data files a model names', () => {
+    const models = { ...bundled.models, unet: { file: 'unet/model.onnx', externalData: ['unet/weights.bin'] } };
+    expect(parseManifest({ ...bundled, models }, 'm.json').models.unet).toEqual({ file: 'unet/model.onnx', externalData: ['unet/weights.bin'] });
   });
 
   it.each([
@@ -25,6 +31,7 @@ describe('parseManifest', () => {
     ['scaling factor', { latent: { channels: 4, downsample: 8, scalingFactor: 0 } }, /"latent.scalingFactor" must be a positive number, got 0/],
     ['default scheduler', { defaults: { steps: 20, guidance: 4, scheduler: 'plms' } }, /"defaults.scheduler" must be a known scheduler name/],
     ['model file', { models: { ...bundled.models, unet: {} } }, /"models.unet.file" must be a non-empty string/],
+    ['external data list', { models: { ...bundled.models, unet: { file: 'unet/model.onnx', externalData: ['ok', 3] } } }, /"models.unet.externalData" must be an array of file paths/],
     ['digest', { files: [{ path: 'a', size: 1, sha256: 'XYZ' }] }, /"files\[0\].sha256" must be 64 lower-case hex digits/],
   ])('refuses a bad %s with ManifestError naming the field', (_, change, message) => {
     const attempt = () => parseManifest({ ...bundled, ...change }, 'm.json');
