@@ -49,6 +49,9 @@ export interface SessionOptions {
 
 const queue = new SerialQueue();
 
+/** External data this big or bigger goes to ONNX Runtime as a URL (see OrtSession.create). */
+const STREAMED_EXTERNAL_DATA = 2 ** 30;
+
 let runtime: typeof ort | undefined;
 
 async function loadRuntime(): Promise<typeof ort> {
@@ -84,14 +87,15 @@ export class OrtSession {
   /**
    * Creates a session from a model file and its external data.
    *
-   * Memory: ONNX Runtime takes the .onnx as bytes, and copies them into its wasm heap; we read the
+   * Memory: ONNX Runtime takes the .onnx as bytes and copies them into its wasm heap; we read the
    * Blob only inside the session queue, so that one model's bytes are in JavaScript memory at a
-   * time, and drop them once the session exists. External data goes as blob: URLs, not Blobs:
-   * this build of ONNX Runtime (asyncify) reads a Blob with one `arrayBuffer()`, which fails past
-   * the largest ArrayBuffer the browser allows, while a URL's response of 1 GB or more is
-   * streamed into a buffer sized from its Content-Length (WebAssembly memory when an ArrayBuffer
-   * that big is refused). Either way the data is in memory once, until the session exists; on
-   * WebGPU it goes from there to GPU buffers without passing through the wasm heap.
+   * time, and drop them once the session exists. External data is read by ONNX Runtime itself,
+   * into one buffer it keeps until the session exists: a Blob with one `arrayBuffer()` (measured
+   * here the cheaper way, see bench/storage.ts), a URL by fetching it. From 1 GiB on we give a
+   * blob: URL instead, because for a response that big ONNX Runtime (this asyncify build) streams
+   * into a buffer sized from Content-Length and falls back to WebAssembly memory where the
+   * browser refuses an ArrayBuffer that large — the way past the ~2 GB ArrayBuffer limits of
+   * some browsers, for the files above 2 GB that big models have.
    * @param model the .onnx file
    * @throws Error from ONNX Runtime when the model cannot be loaded on this backend
    */
@@ -108,16 +112,16 @@ export class OrtSession {
         : ['wasm'];
     return queue.run(async () => {
       const bytes = new Uint8Array(await model.arrayBuffer());
-      const urls = externalData.map(({ path, data }) => ({ path, data: URL.createObjectURL(data) }));
+      const files = externalData.map(({ path, data }) => ({ path, data: data.size >= STREAMED_EXTERNAL_DATA ? URL.createObjectURL(data) : data }));
       try {
         const session = await (await loadRuntime()).InferenceSession.create(bytes, {
           executionProviders,
           ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-          ...(urls.length > 0 ? { externalData: urls } : {}),
+          ...(files.length > 0 ? { externalData: files } : {}),
         });
         return new OrtSession(session, backend);
       } finally {
-        for (const { data } of urls) URL.revokeObjectURL(data);
+        for (const { data } of files) if (typeof data === 'string') URL.revokeObjectURL(data);
       }
     });
   }
