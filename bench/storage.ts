@@ -9,17 +9,37 @@
  *   hash only        hash-wasm SHA-256 over in-memory bytes
  *   cold download    ensureModel of the file: fetch + hash + write to OPFS + verify
  *   warm ensure      ensureModel again: everything stored, only progress records read
- *   read back        bytes(): the whole file from OPFS into one ArrayBuffer
+ *   read back        bytes(): the whole file from OPFS into one ArrayBuffer (then its SHA-256)
+ *   plain read       bytes() alone, with the memory it takes (see below)
+ *   session load     an ONNX Runtime session of a one-node model whose weights are the
+ *                    synthetic file, as external data, made from the store as the engine does
+ *                    (OrtSession.create with Blobs from `open`), on the CPU ('wasm') and on
+ *                    WebGPU (SwiftShader here); after a warm-up session of a tiny model, so that
+ *                    starting ONNX Runtime is not counted. Its throughput is compared with the
+ *                    plain read's, as a ratio.
  *   reload resume    a download cut at half, the page reloaded, ensureModel again: where it
  *                    resumed, the bytes it fetched and the time it took
+ *
+ * Memory, for the plain read and the session loads, relative to the file's size, each in a page
+ * (a renderer process) of its own, so that none reuses memory another step left resident:
+ *   jsHeap           peak of the page's JavaScript heap plus ArrayBuffer backing stores
+ *                    (CDP Runtime.getHeapUsage: usedSize + backingStorageSize), sampled every
+ *                    ~10 ms, above what it was before (after a GC). WebAssembly memory is not in it.
+ *   rendererRss      peak resident memory of the page's renderer process (Linux: VmHWM, reset
+ *                    through /proc/<pid>/clear_refs before), above its resident memory before:
+ *                    everything, ONNX Runtime's wasm heap included; GPU buffers are in the GPU
+ *                    process, not here.
  */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, REPO_ROOT, chromiumPath, serveProject } from '../scripts/lib/browser.ts';
-import { startFileServer, syntheticSource, type FileServer } from '../test/support/file-server.ts';
+import { startFileServer, syntheticSource, type FileServer, type FileSource } from '../test/support/file-server.ts';
 import type { EnsureOutcome, StoreSettings } from '../test/storage/storage-page.ts';
+import { CHUNK_ROWS, gatherModel, ROW_FLOATS } from './synthetic-onnx.ts';
 
 const MiB = 1024 * 1024;
 const PART_SIZE = 32 * MiB;
@@ -39,7 +59,10 @@ export async function run(): Promise<void> {
   const sha256 = synthetic.sha256();
   console.log(`storage: ${size / MiB} MiB synthetic file, SHA-256 in Node ${Math.round(performance.now() - hashStarted)} ms`);
 
-  const fileServer = await startFileServer({ '/bench/synthetic.bin': synthetic });
+  // The synthetic file is also the external data of a one-node model (bench/synthetic-onnx.ts).
+  const model = gatherModel({ externalFile: 'synthetic.bin', bytes: size });
+  const warmup = gatherModel({ inline: new Uint8Array(4 * ROW_FLOATS * 4) });
+  const fileServer = await startFileServer({ '/bench/synthetic.bin': synthetic, '/bench/model.onnx': bytesSource(model), '/bench/warmup.onnx': bytesSource(warmup) });
   const project = await serveProject();
   // An on-disk profile: a default context is off the record, and its OPFS lives in memory.
   const profile = await mkdtemp(join(tmpdir(), 'webdiffusion-bench-'));
@@ -54,7 +77,15 @@ export async function run(): Promise<void> {
     await page.evaluate(() => window.storagePage!.clear());
 
     const url = `${fileServer.origin}/bench/synthetic.bin`;
-    const source = { id: 'bench', baseUrl: `${fileServer.origin}/bench/`, files: [{ path: 'synthetic.bin', size, sha256 }] };
+    const source = {
+      id: 'bench',
+      baseUrl: `${fileServer.origin}/bench/`,
+      files: [
+        { path: 'synthetic.bin', size, sha256 },
+        { path: 'model.onnx', size: model.byteLength, sha256: sha256Of(model) },
+        { path: 'warmup.onnx', size: warmup.byteLength, sha256: sha256Of(warmup) },
+      ],
+    };
     const settings: StoreSettings = { root: 'bench', partSize: PART_SIZE };
     const ensure = (s: StoreSettings): Promise<EnsureOutcome> => page.evaluate(([src, st]) => window.storagePage!.ensure(src, st), [source, s] as const);
 
@@ -68,7 +99,25 @@ export async function run(): Promise<void> {
     const read = await page.evaluate(([st, id, p]) => window.storagePage!.digest(st, id, p), [settings, 'bench', 'synthetic.bin'] as const);
     if (read.sha256 !== sha256 || read.size !== size) throw new Error(`read back ${read.size} bytes with SHA-256 ${read.sha256}, expected ${sha256}`);
 
-    const resume = await reloadResume(page, open, fileServer, ensure, { ...settings, root: 'bench-resume' }, size);
+    const inFreshPage = <T>(work: (fresh: Page) => Promise<T>): Promise<Measured<T>> => measuredInFreshPage(context, `${project.origin}/test/storage/storage.html`, work);
+    const plain = await inFreshPage((fresh) => fresh.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, 'bench', 'synthetic.bin'] as const));
+    const sessionLoad = async (backend: 'wasm' | 'webgpu'): Promise<Record<string, unknown>> => {
+      // A row every initializer has (the last one may be short).
+      const row = Math.min(1_234, (size / (ROW_FLOATS * 4)) % CHUNK_ROWS || CHUNK_ROWS) - 1;
+      const load = { modelId: 'bench', backend, row, chunkRows: CHUNK_ROWS };
+      const session = await inFreshPage(async (fresh) => {
+        await fresh.evaluate(([st, l]) => window.storagePage!.sessionLoad(st, { ...l, model: 'warmup.onnx', row: 0 }), [settings, load] as const);
+        return fresh.evaluate(
+          ([st, l]) => window.storagePage!.sessionLoad(st, { ...l, model: 'model.onnx', externalData: { path: 'synthetic.bin', file: 'synthetic.bin' } }),
+          [settings, load] as const,
+        );
+      });
+      if (!session.result.rowMatches) throw new Error(`${backend}: the session gathered a row that is not the stored bytes: the external data did not arrive whole`);
+      return { ...figure(size, session.result.ms), vsPlainRead: ratio(plain.result.ms, session.result.ms), ...memory(session, size) };
+    };
+    const sessions = { wasm: await sessionLoad('wasm'), webgpu: await sessionLoad('webgpu') };
+
+    const resume = await reloadResume(page, open, fileServer, ensure, { ...settings, root: 'bench-resume' }, size, sha256);
 
     const results = {
       benchmark: 'storage',
@@ -89,11 +138,14 @@ export async function run(): Promise<void> {
       hashOnly: figure(hashOnly.bytes, hashOnly.ms),
       coldDownload: {
         ...figure(size, cold.ms),
+        vsFetchOnly: ratio(fetchOnly.ms, cold.ms),
         progressEvents: cold.progress.length,
         reportedMibPerSecond: rates.length > 0 ? Math.round(rates.at(-1)! / MiB) : null,
       },
       warmEnsure: { ms: Math.round(warm.ms) },
       readBack: figure(size, read.readMs),
+      plainRead: { ...figure(size, plain.result.ms), ...memory(plain, size) },
+      sessionLoad: sessions,
       reloadResume: resume,
     };
     await writeFile(join(REPO_ROOT, 'bench/results/storage.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -106,6 +158,128 @@ export async function run(): Promise<void> {
   }
 }
 
+/** Throughput of the measured over the reference's, for the same bytes. */
+function ratio(referenceMs: number, ms: number): number {
+  return Math.round((referenceMs / ms) * 100) / 100;
+}
+
+function bytesSource(bytes: Uint8Array): FileSource {
+  return { size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+interface Measured<T> {
+  readonly result: T;
+  readonly jsHeapPeakBytes: number;
+  readonly rendererRssPeakBytes: number | null;
+}
+
+function memory(measured: Measured<unknown>, size: number): Record<string, number | null> {
+  const perByte = (bytes: number | null): number | null => (bytes === null ? null : Math.round((bytes / size) * 100) / 100);
+  return {
+    jsHeapPeakBytes: measured.jsHeapPeakBytes,
+    jsHeapPeakPerFileByte: perByte(measured.jsHeapPeakBytes),
+    rendererRssPeakBytes: measured.rendererRssPeakBytes,
+    rendererRssPeakPerFileByte: perByte(measured.rendererRssPeakBytes),
+  };
+}
+
+/** Opens the test page in a new tab, runs `work` in it watching its memory, and closes it. */
+async function measuredInFreshPage<T>(context: BrowserContext, url: string, work: (page: Page) => Promise<T>): Promise<Measured<T>> {
+  const page = await context.newPage();
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => window.storagePage !== undefined, undefined, { timeout: 120_000 });
+    return await measured(await context.newCDPSession(page), () => work(page));
+  } finally {
+    await page.close();
+  }
+}
+
+/** Runs `work` while watching memory (see the header comment); `cdp` is the page's session. */
+async function measured<T>(cdp: CDPSession, work: () => Promise<T>): Promise<Measured<T>> {
+  const heap = async (): Promise<number> => {
+    const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number };
+    return usage.usedSize + (usage.backingStorageSize ?? 0);
+  };
+  await cdp.send('HeapProfiler.collectGarbage');
+  // Every renderer of ours: the one the work ran in is the one whose memory peaked.
+  const renderers = ourRenderers().flatMap((pid) => {
+    const rss = resetPeakRss(pid);
+    return rss === undefined ? [] : [{ pid, rss }];
+  });
+  const before = await heap();
+  let peak = before;
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      peak = Math.max(peak, await heap());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  try {
+    const result = await work();
+    peak = Math.max(peak, await heap());
+    const rssPeaks = renderers.map(({ pid, rss }) => ((statusKib(pid, 'VmHWM') ?? rss) - rss) * 1024);
+    return { result, jsHeapPeakBytes: peak - before, rendererRssPeakBytes: rssPeaks.length > 0 ? Math.max(...rssPeaks) : null };
+  } finally {
+    running = false;
+    await sampler;
+  }
+}
+
+/**
+ * The renderer processes of the Chromium this Node process started (other browsers on the
+ * machine are not its descendants); none where there is no /proc.
+ */
+function ourRenderers(): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return []; // not Linux: no process figures
+  }
+  const parent = new Map<number, number>();
+  for (const name of entries) {
+    try {
+      // Field 4 of /proc/<pid>/stat, after the parenthesised command (which may hold spaces).
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      continue; // the process ended while we looked
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return [...parent.keys()].filter((pid) => {
+    try {
+      return descends(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer');
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
+
+/** Resets the process's peak resident memory to its current one (Linux ≥ 4.0); that one, in KiB. */
+function resetPeakRss(pid: number): number | undefined {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    return undefined; // not allowed here: no RSS figure rather than a wrong one
+  }
+  return statusKib(pid, 'VmRSS');
+}
+
+function statusKib(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match === null ? undefined : Number(match[1]);
+}
+
 /** Cuts a fresh download at half, reloads the page, and resumes it. */
 async function reloadResume(
   page: Page,
@@ -114,6 +288,7 @@ async function reloadResume(
   ensure: (settings: StoreSettings) => Promise<EnsureOutcome>,
   settings: StoreSettings,
   size: number,
+  sha256: string,
 ): Promise<{ cutAtBytes: number; resumedAtBytes: number; fetchedBytes: number; resumeMs: number }> {
   const cutAt = Math.floor(size / 2);
   const partsBeforeCut = Math.floor(cutAt / PART_SIZE);
@@ -121,11 +296,7 @@ async function reloadResume(
   fileServer.misbehave('/bench/synthetic.bin', { stallAfter: cutAt });
   // The call stalls at the cut and ends with the reload ("execution context was destroyed").
   const interrupted = ensure(settings).catch((error: unknown) => error);
-  const committedParts = (): Promise<number> =>
-    page.evaluate(async (root) => {
-      const [sha256] = await window.storagePage!.listDirectory(root, ['blobs']);
-      return sha256 === undefined ? 0 : window.storagePage!.committedParts(root, sha256);
-    }, settings.root);
+  const committedParts = (): Promise<number> => page.evaluate(([root, sha]) => window.storagePage!.committedParts(root, sha), [settings.root, sha256] as const);
   while ((await committedParts()) < partsBeforeCut) await new Promise((resolve) => setTimeout(resolve, 200));
   await page.reload();
   await open();
@@ -133,7 +304,7 @@ async function reloadResume(
   fileServer.reset();
   const resumed = await ensure(settings);
   if (!resumed.ok) throw new Error(`resuming failed: ${JSON.stringify(resumed.error)}`);
-  const [request] = fileServer.requests;
+  const request = fileServer.requests.find((r) => r.path === '/bench/synthetic.bin');
   return {
     cutAtBytes: cutAt,
     resumedAtBytes: Number(/^bytes=(\d+)-$/.exec(request?.range ?? '')?.[1] ?? 0),
@@ -143,18 +314,28 @@ async function reloadResume(
 }
 
 function print(results: Record<string, unknown>): void {
-  const rows = ['fetchOnly', 'hashOnly', 'coldDownload', 'warmEnsure', 'readBack'].map((name) => {
-    const { ms, mibPerSecond } = results[name] as { ms: number; mibPerSecond?: number };
-    return `  ${name.padEnd(14)} ${String(ms).padStart(7)} ms${mibPerSecond !== undefined ? `  ${String(mibPerSecond).padStart(5)} MiB/s` : ''}`;
-  });
+  type Figures = { ms: number; mibPerSecond?: number; vsPlainRead?: number; jsHeapPeakPerFileByte?: number; rendererRssPeakPerFileByte?: number | null };
+  const row = (name: string, { ms, mibPerSecond }: Figures): string =>
+    `  ${name.padEnd(19)} ${String(ms).padStart(7)} ms${mibPerSecond !== undefined ? `  ${String(mibPerSecond).padStart(5)} MiB/s` : ''}`;
+  const sessions = Object.entries(results.sessionLoad as Record<string, Figures>);
+  const rows = [
+    ...['fetchOnly', 'hashOnly', 'coldDownload', 'warmEnsure', 'readBack', 'plainRead'].map((name) => row(name, results[name] as Figures)),
+    ...sessions.map(([backend, figures]) => row(`sessionLoad ${backend}`, figures)),
+  ];
+  const peaks = (name: string, m: Figures): string =>
+    `  ${name.padEnd(19)} JS heap peak ${m.jsHeapPeakPerFileByte} x the file, renderer RSS peak ${m.rendererRssPeakPerFileByte ?? '-'} x`;
   const resume = results.reloadResume as { cutAtBytes: number; resumedAtBytes: number; fetchedBytes: number; resumeMs: number };
-  const cold = results.coldDownload as { reportedMibPerSecond: number | null };
+  const cold = results.coldDownload as { reportedMibPerSecond: number | null; vsFetchOnly: number };
   console.log(
     [
       `storage (${(results.fileBytes as number) / MiB} MiB file, ${(results.partBytes as number) / MiB} MiB parts):`,
       ...rows,
       `  (the cold download's last progress event said ${cold.reportedMibPerSecond ?? '-'} MiB/s)`,
-      `  reloadResume   ${String(resume.resumeMs).padStart(7)} ms  cut at ${resume.cutAtBytes / MiB} MiB, resumed at ${resume.resumedAtBytes / MiB} MiB, fetched ${(resume.fetchedBytes / MiB).toFixed(1)} MiB`,
+      `  cold download: ${cold.vsFetchOnly} x the throughput of fetch only`,
+      ...sessions.map(([backend, figures]) => `  session load ${backend} (external data): ${figures.vsPlainRead} x the throughput of a plain read`),
+      peaks('plainRead', results.plainRead as Figures),
+      ...sessions.map(([backend, figures]) => peaks(`sessionLoad ${backend}`, figures)),
+      `  reloadResume        ${String(resume.resumeMs).padStart(7)} ms  cut at ${resume.cutAtBytes / MiB} MiB, resumed at ${resume.resumedAtBytes / MiB} MiB, fetched ${(resume.fetchedBytes / MiB).toFixed(1)} MiB`,
       '  -> bench/results/storage.json',
     ].join('\n'),
   );

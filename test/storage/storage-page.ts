@@ -8,6 +8,8 @@ import { createSHA256 } from 'hash-wasm';
 import { clear, createStore, get } from 'idb-keyval';
 import type { CachedModel } from '../../src/api.ts';
 import { CancelledError, IntegrityError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
+import { requestGpuDevice } from '../../src/gpu/device.ts';
+import { cpuTensor, float32DataOf, OrtSession } from '../../src/ort/ort.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
 import type { ModelSource } from '../../src/storage/model-source.ts';
 import type { BlobRecord } from '../../src/storage/store-index.ts';
@@ -36,6 +38,8 @@ export interface StoragePage {
   ensure(source: ModelSource, settings: StoreSettings, cancelAtBytes?: number): Promise<EnsureOutcome>;
   /** SHA-256 (hex) and size of a stored file, read through `bytes()`, and how long reading took. */
   digest(settings: StoreSettings, modelId: string, path: string): Promise<{ sha256: string; size: number; readMs: number }>;
+  /** Milliseconds to read a stored file into one ArrayBuffer (`bytes()`), nothing else. */
+  readOnly(settings: StoreSettings, modelId: string, path: string): Promise<{ ms: number; size: number }>;
   /** What `open()` throws for a file, as `ensure` reports errors; null when it opens. */
   openError(settings: StoreSettings, modelId: string, path: string): Promise<EnsureOutcome['error'] | null>;
   list(settings: StoreSettings): Promise<CachedModel[]>;
@@ -57,6 +61,16 @@ export interface StoragePage {
   fetchOnly(url: string): Promise<{ bytes: number; ms: number }>;
   /** Milliseconds for hash-wasm to hash `megabytes` MiB: the hashing alone, for the benchmark. */
   hashOnly(megabytes: number): Promise<{ bytes: number; ms: number }>;
+  /**
+   * Milliseconds to create an ONNX Runtime session from a stored model and (optionally) its
+   * stored external data, as the engine does; then runs it (row `row` of each initializer of
+   * `chunkRows` rows) and says whether the rows' bytes are the stored file's. For the benchmark
+   * (bench/synthetic-onnx.ts).
+   */
+  sessionLoad(
+    settings: StoreSettings,
+    load: { modelId: string; model: string; externalData?: { path: string; file: string }; backend: 'wasm' | 'webgpu'; row: number; chunkRows: number },
+  ): Promise<{ ms: number; rowMatches: boolean }>;
 }
 
 declare global {
@@ -108,6 +122,8 @@ function sha256Hex(digest: ArrayBuffer): string {
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
+let device: Promise<GPUDevice> | undefined;
+
 window.storagePage = {
   async ensure(source, settings, cancelAtBytes) {
     const progress: DownloadProgress[] = [];
@@ -131,6 +147,12 @@ window.storagePage = {
     const bytes = await (await store(settings)).bytes(modelId, path);
     const readMs = performance.now() - started;
     return { sha256: sha256Hex(await crypto.subtle.digest('SHA-256', bytes)), size: bytes.byteLength, readMs };
+  },
+  async readOnly(settings, modelId, path) {
+    const opened = await store(settings);
+    const started = performance.now();
+    const bytes = await opened.bytes(modelId, path);
+    return { ms: performance.now() - started, size: bytes.byteLength };
   },
   async openError(settings, modelId, path) {
     try {
@@ -187,6 +209,32 @@ window.storagePage = {
     let bytes = 0;
     for (let read = await reader.read(); !read.done; read = await reader.read()) bytes += read.value.byteLength;
     return { bytes, ms: performance.now() - started };
+  },
+  async sessionLoad(settings, { modelId, model, externalData, backend, row, chunkRows }) {
+    const opened = await store(settings);
+    const gpu = backend === 'webgpu' ? await (device ??= requestGpuDevice()) : undefined;
+    const started = performance.now();
+    const data = externalData !== undefined ? await opened.open(modelId, externalData.file) : undefined;
+    const session = await OrtSession.create(await opened.open(modelId, model), {
+      backend,
+      ...(gpu !== undefined ? { device: gpu } : {}),
+      ...(externalData !== undefined ? { externalData: [{ path: externalData.path, data: data! }] } : {}),
+    });
+    const ms = performance.now() - started;
+    try {
+      const outputs = await session.run({ idx: cpuTensor('int64', BigInt64Array.of(BigInt(row)), [1]) });
+      let rowMatches = data !== undefined;
+      for (const [name, tensor] of Object.entries(outputs)) {
+        const got = new Uint8Array(float32DataOf(tensor).slice().buffer);
+        tensor.dispose();
+        const start = (Number(name.slice(1)) * chunkRows + row) * got.byteLength;
+        const expected = data === undefined ? undefined : new Uint8Array(await data.slice(start, start + got.byteLength).arrayBuffer());
+        rowMatches &&= expected !== undefined && expected.every((byte, i) => byte === got[i]);
+      }
+      return { ms, rowMatches };
+    } finally {
+      await session.release();
+    }
   },
   async hashOnly(megabytes) {
     const batch = new Uint8Array(4 * 1024 * 1024);
