@@ -9,7 +9,18 @@ import { parseManifest, type Manifest, type ManifestFile } from '../models/manif
 export interface FileListSource {
   readonly id: string;
   readonly baseUrl: string | URL;
-  readonly files: readonly ManifestFile[];
+  readonly files: readonly ListedFile[];
+}
+
+/**
+ * A file of a file list. Without `sha256`, the digest the host reports for the file is used
+ * (see `hostDigest`), and pinned: later calls check against it, not against what the host says
+ * then.
+ */
+export interface ListedFile {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256?: string;
 }
 
 /** A manifest's URL (absolute, or relative to the page or worker), or a file list. */
@@ -73,18 +84,64 @@ export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<Mod
 }
 
 /**
- * Checks a file list given directly.
- * @throws ManifestError naming the first bad entry
+ * Checks a file list given directly, and completes the digests it leaves out: the one pinned
+ * when the file was first stored, else the one the host reports.
+ * @param pinned the digest stored for a file of this model at this path and size, if any
+ * @throws ManifestError naming the first bad entry, or a file with no digest given, pinned or reported
+ * @throws NetworkError when the host cannot be asked for a digest
  */
-export function fileListRecord(source: FileListSource): ModelRecord {
+export async function fileListRecord(
+  source: FileListSource,
+  pinned: (file: ListedFile) => string | undefined,
+  signal?: AbortSignal,
+): Promise<ModelRecord> {
   const base = absoluteUrl(source.baseUrl).href;
   // Paths resolve against the base as against a directory, with or without its trailing slash.
   const baseUrl = base.endsWith('/') ? base : `${base}/`;
   if (typeof source.id !== 'string' || source.id === '') {
     throw new ManifestError(`A file list needs a non-empty id, got ${JSON.stringify(source.id)}`, { source: baseUrl, field: 'id' });
   }
-  checkFiles(source.files, baseUrl);
-  return { id: source.id, manifestUrl: null, baseUrl, manifest: null, files: source.files };
+  const files = await Promise.all(
+    source.files.map(async (file) => ({
+      ...file,
+      sha256: file.sha256 ?? pinned(file) ?? (await hostDigest(new URL(file.path, baseUrl), signal)) ?? noDigest(file, baseUrl),
+    })),
+  );
+  checkFiles(files, baseUrl);
+  return { id: source.id, manifestUrl: null, baseUrl, manifest: null, files };
+}
+
+/**
+ * The SHA-256 the host reports for the file at `url` (a HEAD request), lower-case hex: from
+ * `Repr-Digest` or `Digest` (RFC 9530 / 3230, base64), `X-Linked-ETag` (Hugging Face's
+ * large files), or an ETag that is 64 hex digits. Cross-origin, the host must expose the header.
+ * @returns undefined when it reports none
+ * @throws NetworkError when the request fails
+ */
+export async function hostDigest(url: URL, signal?: AbortSignal): Promise<string | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'HEAD', cache: 'no-store', ...(signal !== undefined ? { signal } : {}) });
+  } catch (error) {
+    if (signal?.aborted === true) throw error;
+    throw new NetworkError(`Could not ask ${url.href} for its digest: ${(error as Error).message}`, { url: url.href }, { cause: error });
+  }
+  if (!response.ok) throw new NetworkError(`Asking ${url.href} for its digest failed: HTTP ${response.status}`, { url: url.href, status: response.status });
+  const base64 = /sha-256=:?([A-Za-z0-9+/=]+):?/.exec(response.headers.get('Repr-Digest') ?? response.headers.get('Digest') ?? '')?.[1];
+  if (base64 !== undefined) return Array.from(atob(base64), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  for (const header of ['X-Linked-ETag', 'ETag']) {
+    // Strong ETags only: a weak one may stand for another encoding of the bytes.
+    const hex = /^"?([0-9a-fA-F]{64})"?$/.exec(response.headers.get(header) ?? '')?.[1];
+    if (hex !== undefined) return hex.toLowerCase();
+  }
+  return undefined;
+}
+
+function noDigest(file: ListedFile, baseUrl: string): never {
+  throw new ManifestError(
+    `${file.path}: the file list gives no sha256 and the host reports none (Repr-Digest, Digest, X-Linked-ETag or a SHA-256 ETag, exposed to this origin): list its sha256`,
+    { source: baseUrl, path: file.path },
+  );
 }
 
 /**

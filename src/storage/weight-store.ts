@@ -13,7 +13,7 @@ import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
 import type { Manifest, ManifestFile } from '../models/manifest.ts';
 import { BlobStore, withFileLock } from './blob-store.ts';
-import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, type ModelRecord, type ModelSource } from './model-source.ts';
+import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, type ListedFile, type ModelRecord, type ModelSource } from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile, type TransferOptions } from './resumable-download.ts';
@@ -21,7 +21,7 @@ import { StoreIndex, filesOf, type ModelEntry } from './store-index.ts';
 
 // The whole public surface of the store comes from this file.
 export type { DownloadProgress } from './progress.ts';
-export type { FileListSource, ModelSource } from './model-source.ts';
+export type { FileListSource, ListedFile, ModelSource } from './model-source.ts';
 
 export interface WeightStoreOptions {
   /**
@@ -69,9 +69,11 @@ export interface WeightStore {
    * files at a time) and resuming what an earlier call left half done. Offline, a model stored
    * earlier from the same manifest URL is served from the store. A changed manifest's new files
    * are downloaded beside the old version's, which stays until the new one is complete.
-   * @param source the manifest's URL, or `{ id, baseUrl, files: [{ path, size, sha256 }] }`
+   * @param source the manifest's URL, or `{ id, baseUrl, files: [{ path, size, sha256 }] }`; a
+   *   file list may leave a sha256 out where the host reports the file's digest (it is pinned)
    * @throws UnknownModelError when the server has no manifest at that URL (HTTP 404 or 410)
-   * @throws ManifestError when the manifest or file list is malformed
+   * @throws ManifestError when the manifest or file list is malformed, or a listed file has no
+   *   digest, given, pinned or reported by its host
    * @throws NetworkError when a file (or the manifest, with no stored copy) cannot be fetched
    * @throws IntegrityError when a file fails its size or SHA-256 check twice (it is fetched once
    *   more after the first failure)
@@ -344,7 +346,12 @@ function sameFiles(a: ModelRecord, b: ModelRecord): boolean {
  * last time it was (the complete version's, if any), which is what makes an offline visit work.
  */
 async function resolve(index: StoreIndex, source: ModelSource, signal: AbortSignal | undefined): Promise<{ record: ModelRecord; offline: boolean }> {
-  if (typeof source !== 'string' && !(source instanceof URL)) return { record: fileListRecord(source), offline: false };
+  if (typeof source !== 'string' && !(source instanceof URL)) {
+    const entry = await index.model(source.id);
+    const stored = [...(entry?.complete?.files ?? []), ...(entry?.pending?.files ?? [])];
+    const pinned = (file: ListedFile): string | undefined => stored.find((s) => s.path === file.path && s.size === file.size)?.sha256;
+    return { record: await fileListRecord(source, pinned, signal), offline: false };
+  }
   const url = absoluteUrl(source);
   try {
     return { record: await fetchManifest(url, signal), offline: false };

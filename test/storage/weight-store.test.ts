@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/lib/browser.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { fileSource, startFileServer, type FileServer } from '../support/file-server.ts';
+import type { FileListSource } from '../../src/storage/weight-store.ts';
 import type { StoreSettings } from './storage-page.ts';
 
 const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
@@ -33,6 +34,9 @@ beforeAll(async () => {
   const files = Object.fromEntries([
     ['/tiny-shapes/manifest.json', fileSource(join(MODEL_DIR, 'manifest.json'))],
     ...manifest.files.map((file) => [`/tiny-shapes/${file.path}`, fileSource(join(MODEL_DIR, file.path))]),
+    // The same UNet from a host that reports its SHA-256 (X-Linked-ETag), and a file from one that does not.
+    ['/reported/unet/model.onnx', { ...fileSource(join(MODEL_DIR, UNET.path)), reportedSha256: UNET.sha256 }],
+    ['/reported/vae_decoder/config.json', fileSource(join(MODEL_DIR, 'vae_decoder/config.json'))],
   ]);
   server = await startFileServer(files);
 });
@@ -47,7 +51,7 @@ function settings(root: string, more: Partial<StoreSettings> = {}): StoreSetting
   return { root, partSize: MiB, retryDelayMs: 50, ...more };
 }
 
-function ensure(source: string | { id: string; baseUrl: string; files: typeof manifest.files }, store: StoreSettings, cancelAtBytes?: number) {
+function ensure(source: string | FileListSource, store: StoreSettings, cancelAtBytes?: number) {
   return browser.page.evaluate(([s, o, c]) => window.storagePage!.ensure(s, o, c), [source, store, cancelAtBytes] as const);
 }
 
@@ -329,6 +333,27 @@ describe('weight store', () => {
     await expectModelIntact(store, 'model', v2.files);
     const digests = await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store);
     expect(digests.sort()).toEqual(v2.files.map((file) => file.sha256).sort());
+  });
+
+  it('takes the SHA-256 the host reports where a file list gives none, and pins it', async () => {
+    const store = settings('reported');
+    const source = { id: 'reported', baseUrl: `${server.origin}/reported/`, files: [{ path: UNET.path, size: UNET.size }] };
+    expect(await ensure(source, store)).toMatchObject({ ok: true, downloadedBytes: UNET.size });
+    expect(server.requests.map(({ method, path, bytesSent }) => ({ method, path, bytesSent }))).toEqual([
+      { method: 'HEAD', path: `/reported/${UNET.path}`, bytesSent: 0 },
+      { method: 'GET', path: `/reported/${UNET.path}`, bytesSent: UNET.size },
+    ]);
+    await expectModelIntact(store, 'reported', [UNET]);
+
+    // Pinned: the host is not asked again (offline it could not be), the stored file serves.
+    server.reset();
+    expect(await ensure(source, store)).toMatchObject({ ok: true, downloadedBytes: 0 });
+    expect(server.requests).toEqual([]);
+
+    const config = manifest.files.find((file) => file.path === 'vae_decoder/config.json')!;
+    const unreported = await ensure({ ...source, id: 'unreported', files: [{ path: config.path, size: config.size }] }, store);
+    expect(unreported.error).toMatchObject({ name: 'ManifestError', code: 'bad-manifest', details: { path: config.path } });
+    expect(unreported.error!.message).toMatch(/no sha256/);
   });
 
   it('keeps files in the Cache API where OPFS is missing: stores, resumes, reads back, deletes', async () => {

@@ -21,6 +21,8 @@ import type { Socket } from 'node:net';
 export interface FileSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
+  /** A SHA-256 the server reports for the file (as `X-Linked-ETag`, as Hugging Face does). */
+  readonly reportedSha256?: string;
 }
 
 /** How one response goes wrong. Offsets are positions in the file. */
@@ -42,6 +44,7 @@ export interface Misbehaviour {
 }
 
 export interface LoggedRequest {
+  readonly method: string;
   readonly path: string;
   readonly range: string | null;
   readonly status: number;
@@ -119,7 +122,7 @@ export function syntheticSource(size: number): FileSource & { sha256(): string }
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Headers': 'Range',
-  'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges, ETag',
+  'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges, ETag, X-Linked-ETag',
   // The test pages are cross-origin isolated (COEP require-corp).
   'Cross-Origin-Resource-Policy': 'cross-origin',
 };
@@ -140,7 +143,7 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
     const source = files[path];
     const rangeHeader = request.headers.range ?? null;
     if (source === undefined) {
-      requests.push({ path, range: rangeHeader, status: 404, bytesSent: 0 });
+      requests.push({ method: request.method ?? 'GET', path, range: rangeHeader, status: 404, bytesSent: 0 });
       response.writeHead(404).end();
       return;
     }
@@ -148,7 +151,7 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
     const range = misbehaviour.ignoreRange === true ? null : /^bytes=(\d+)-$/.exec(rangeHeader ?? '');
     const start = range === null ? 0 : Number(range[1]);
     const status = misbehaviour.status ?? (range === null ? 200 : start >= source.size && source.size > 0 ? 416 : 206);
-    const logged: LoggedRequest = { path, range: rangeHeader, status, bytesSent: 0 };
+    const logged: LoggedRequest = { method: request.method ?? 'GET', path, range: rangeHeader, status, bytesSent: 0 };
     requests.push(logged);
     if (status !== 200 && status !== 206) {
       response.writeHead(status, status === 416 ? { 'Content-Range': `bytes */${source.size}` } : {}).end();
@@ -159,8 +162,13 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
       'Content-Length': String(source.size - start),
       'Accept-Ranges': 'bytes',
       ETag: misbehaviour.etag ?? `"${source.size}"`,
+      ...(source.reportedSha256 !== undefined ? { 'X-Linked-ETag': `"${source.reportedSha256}"` } : {}),
       ...(status === 206 ? { 'Content-Range': `bytes ${start}-${source.size - 1}/${source.size}` } : {}),
     });
+    if (request.method === 'HEAD') {
+      response.end();
+      return;
+    }
     const cut = Math.min(misbehaviour.stallAfter ?? Infinity, misbehaviour.dropAfter ?? Infinity, source.size);
     // Slow responses go in 64 KiB pieces, each after its share of time.
     const piece = misbehaviour.bytesPerSecond !== undefined ? 65_536 : BLOCK;
