@@ -38,7 +38,10 @@ export interface StoragePage {
   ensure(source: ModelSource, settings: StoreSettings, cancelAtBytes?: number): Promise<EnsureOutcome>;
   /** SHA-256 (hex) and size of a stored file, read through `bytes()`, and how long reading took. */
   digest(settings: StoreSettings, modelId: string, path: string): Promise<{ sha256: string; size: number; readMs: number }>;
-  /** Milliseconds to read a stored file into one ArrayBuffer (`bytes()`), nothing else. */
+  /**
+   * Milliseconds to read a stored file through `open(…).stream()`, dropping the bytes: a plain
+   * read, of any size (Chromium refuses `arrayBuffer()` of a Blob over 2 GiB).
+   */
   readOnly(settings: StoreSettings, modelId: string, path: string): Promise<{ ms: number; size: number }>;
   /** What `open()` throws for a file, as `ensure` reports errors; null when it opens. */
   openError(settings: StoreSettings, modelId: string, path: string): Promise<EnsureOutcome['error'] | null>;
@@ -151,8 +154,10 @@ window.storagePage = {
   async readOnly(settings, modelId, path) {
     const opened = await store(settings);
     const started = performance.now();
-    const bytes = await opened.bytes(modelId, path);
-    return { ms: performance.now() - started, size: bytes.byteLength };
+    const reader = (await opened.open(modelId, path)).stream().getReader();
+    let size = 0;
+    for (let read = await reader.read(); !read.done; read = await reader.read()) size += read.value.byteLength;
+    return { ms: performance.now() - started, size };
   },
   async openError(settings, modelId, path) {
     try {
