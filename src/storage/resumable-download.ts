@@ -6,10 +6,9 @@
  * Last-Modified) is not the one the stored bytes came with is a changed file: the file starts
  * over. A file whose digest does not match is deleted and fetched once more.
  */
-import { createSHA256, type IHasher } from 'hash-wasm';
-import { CancelledError, IntegrityError, NetworkError, QuotaError } from '../errors.ts';
-import { BlobStore, withFileLock, type BlobRecord, type StoredFileEntry } from './blob-store.ts';
-import type { PartSink } from './parts.ts';
+import { CancelledError, IntegrityError, NetworkError } from '../errors.ts';
+import { BlobStore, withFileLock, type StoredFileEntry } from './blob-store.ts';
+import { PartWriter } from './part-writer.ts';
 
 export interface TransferOptions {
   /** Bytes per committed part: what a reload mid-download loses at most. */
@@ -26,9 +25,6 @@ export interface TransferOptions {
 export interface RemoteFile extends StoredFileEntry {
   readonly url: string;
 }
-
-/** Bytes go to disk in batches of this size (or the part size, if smaller): one write call each. */
-const WRITE_BATCH = 4 * 1024 * 1024;
 
 /**
  * Makes sure `file` is stored completely, downloading what is missing. A download whose size or
@@ -275,161 +271,4 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted === true) abort();
     else signal?.addEventListener('abort', abort);
   });
-}
-
-/**
- * Appends bytes to a file's parts, hashing them on the way. Bytes are batched into one write per
- * `WRITE_BATCH`; a full part is committed (`close()`), then the progress record says so, with the
- * hash state up to that point, so a later call resumes at the part boundary.
- *
- * Two batches take turns: one fills and is hashed while the other is being written, so the disk
- * and the hash (the slowest step: ~140 MiB/s here) work at the same time.
- */
-class PartWriter {
-  private batch: Uint8Array<ArrayBuffer>;
-  private spare: Uint8Array<ArrayBuffer>;
-  private batched = 0;
-  /** The write of the last batch handed to the part; awaited before its buffer is reused. */
-  private writing: Promise<void> = Promise.resolve();
-  private part: PartSink | undefined;
-  /** Bytes handed to the open part (the filling batch not included). */
-  private written = 0;
-  /** Bytes this writer's responses delivered, skipped ones included. */
-  received = 0;
-
-  private constructor(
-    private readonly blobs: BlobStore,
-    private readonly file: RemoteFile,
-    private readonly hasher: IHasher,
-    private readonly partSize: number,
-    private parts: number,
-    /** The validator of the response the stored bytes came in; see BlobRecord. */
-    public validator: string | undefined,
-  ) {
-    this.batch = new Uint8Array(Math.min(WRITE_BATCH, partSize));
-    this.spare = new Uint8Array(this.batch.byteLength);
-  }
-
-  /** Continues from what `progress` says is committed, or starts afresh. */
-  static async resume(blobs: BlobStore, file: RemoteFile, progress: BlobRecord | undefined, partSize: number): Promise<PartWriter> {
-    const hasher = await createSHA256();
-    if (progress?.hashState !== undefined && progress.size === file.size) {
-      hasher.load(Uint8Array.from(atob(progress.hashState), (c) => c.charCodeAt(0)));
-      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts, progress.validator);
-    }
-    hasher.init();
-    return new PartWriter(blobs, file, hasher, partSize, 0, undefined);
-  }
-
-  /** Drops everything stored of the file and starts from its first byte. */
-  async restart(): Promise<void> {
-    await this.discard();
-    await this.blobs.remove(this.file.sha256);
-    this.hasher.init();
-    this.parts = 0;
-    this.written = 0;
-    this.batched = 0;
-    this.validator = undefined;
-  }
-
-  /** Bytes in committed parts. */
-  get committedBytes(): number {
-    return this.parts * this.partSize;
-  }
-
-  /** Bytes received so far, committed or not: where the next byte goes. */
-  get position(): number {
-    return this.committedBytes + this.written + this.batched;
-  }
-
-  async append(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const room = Math.min(this.batch.byteLength - this.batched, this.partSize - this.written - this.batched);
-      const take = Math.min(room, chunk.byteLength - offset);
-      this.batch.set(chunk.subarray(offset, offset + take), this.batched);
-      this.batched += take;
-      offset += take;
-      if (this.batched === this.batch.byteLength || this.written + this.batched === this.partSize) await this.flush();
-      if (this.written === this.partSize) await this.commit();
-    }
-  }
-
-  /**
-   * Writes out and commits what is left, then checks the digest.
-   * @throws IntegrityError when the SHA-256 is not the listed one
-   */
-  async finish(): Promise<void> {
-    await this.flush();
-    if (this.part !== undefined) await this.commit();
-    const digest = this.hasher.digest('hex');
-    if (digest !== this.file.sha256) {
-      throw new IntegrityError(`${this.file.path}: SHA-256 ${digest} is not the ${this.file.sha256} the manifest lists; the download was discarded`, {
-        path: this.file.path,
-        expected: this.file.sha256,
-        actual: digest,
-      });
-    }
-    await this.storage(() => this.blobs.saveProgress(this.file.sha256, this.record({ complete: true })));
-  }
-
-  /** Drops the open part's uncommitted bytes; committed parts stay for the next attempt. */
-  async discard(): Promise<void> {
-    const part = this.part;
-    this.part = undefined;
-    // A write or stream that failed (quota) rejects with the failure the caller is already reporting.
-    await this.writing.catch(() => undefined);
-    await part?.abort().catch(() => undefined);
-  }
-
-  private async flush(): Promise<void> {
-    if (this.batched === 0) return;
-    const bytes = this.batch.subarray(0, this.batched);
-    this.hasher.update(bytes);
-    await this.writing;
-    const index = this.parts;
-    this.part ??= await this.storage(() => this.blobs.createPart(this.file.sha256, index));
-    const part = this.part;
-    this.writing = this.storage(() => part.write(bytes));
-    // Awaited at the next flush, commit or discard; marked handled so that a failure in between
-    // is not also reported as an unhandled rejection.
-    this.writing.catch(() => undefined);
-    this.written += this.batched;
-    this.batched = 0;
-    [this.batch, this.spare] = [this.spare, this.batch];
-  }
-
-  private async commit(): Promise<void> {
-    const part = this.part!;
-    this.part = undefined;
-    await this.writing;
-    await this.storage(() => part.close());
-    this.parts += 1;
-    this.written = 0;
-    const hashState = btoa(String.fromCharCode(...this.hasher.save()));
-    await this.storage(() => this.blobs.saveProgress(this.file.sha256, this.record({ hashState, complete: false })));
-  }
-
-  private record(state: { hashState?: string; complete: boolean }): BlobRecord {
-    return {
-      size: this.file.size,
-      partSize: this.partSize,
-      parts: this.parts,
-      ...state,
-      url: this.file.url,
-      ...(this.validator !== undefined ? { validator: this.validator } : {}),
-    };
-  }
-
-  /** Runs a storage call, turning the browser's QuotaExceededError into our QuotaError. */
-  private async storage<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (!(error instanceof DOMException && error.name === 'QuotaExceededError')) throw error;
-      // Discarding the open part frees what it holds, so at least that much is available.
-      const available = this.written + this.batched;
-      throw new QuotaError(`The browser refused to store more of ${this.file.path}`, { path: this.file.path, available }, { cause: error });
-    }
-  }
 }
