@@ -1,0 +1,42 @@
+/**
+ * The bundled tiny-shapes model as shipped: every file the manifest lists is there with the listed
+ * size and SHA-256 (a stale manifest after retraining fails here, not as a black picture in a
+ * browser), and every file the pipeline needs is listed.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '../../../src/models/manifest.ts';
+
+const root = new URL('../../../models/tiny-shapes/', import.meta.url);
+const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
+const manifest = parseManifest(raw, root.href + 'manifest.json');
+
+describe('bundled tiny-shapes model', () => {
+  it.each(manifest.files.map((file) => [file.path, file] as const))('%s matches its size and SHA-256', (path, file) => {
+    const url = new URL(path, root);
+    expect(statSync(url).size).toBe(file.size);
+    expect(createHash('sha256').update(readFileSync(url)).digest('hex')).toBe(file.sha256);
+  });
+
+  it('lists every file the pipeline loads', () => {
+    const listed = new Set(manifest.files.map((file) => file.path));
+    const needed = [
+      manifest.tokenizer.vocab,
+      manifest.tokenizer.merges,
+      manifest.scheduler.config,
+      ...Object.values(manifest.models).map((model) => model.file),
+    ];
+    for (const path of needed) expect(listed, path).toContain(path);
+  });
+
+  it('stays under 20 MB of ONNX', () => {
+    const bytes = Object.values(manifest.models).reduce((sum, model) => sum + statSync(new URL(model.file, root)).size, 0);
+    expect(bytes).toBeLessThan(20e6);
+  });
+
+  it('records the VAE scaling factor where diffusers does, equal to the manifest', () => {
+    const config = JSON.parse(readFileSync(new URL('vae_decoder/config.json', root), 'utf8'));
+    expect(config.scaling_factor).toBe(manifest.latent.scalingFactor);
+  });
+});
