@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
+import manifest from '../../models/tiny-shapes/manifest.json' with { type: 'json' };
 
 const MODEL_LOAD_MS = 180_000;
 const GENERATION_MS = 300_000;
@@ -31,9 +32,9 @@ describe('demo page', () => {
       await expect(page.getByLabel(label, { exact: true }).count()).resolves.toBe(1);
     }
     await expect(page.getByRole('button', { name: 'Randomise seed' }).count()).resolves.toBe(1);
-    expect(await page.inputValue('#steps')).toBe('20');
-    expect(await page.inputValue('#guidance')).toBe('4');
-    expect(await page.inputValue('#scheduler')).toBe('ddim');
+    expect(await page.inputValue('#steps')).toBe(String(manifest.defaults.steps));
+    expect(await page.inputValue('#guidance')).toBe(String(manifest.defaults.guidance));
+    expect(await page.inputValue('#scheduler')).toBe(manifest.defaults.scheduler);
   });
 
   it('generates the picture the prompt asks for', async () => {
