@@ -16,22 +16,15 @@ LATENT = SIZE // 8
 DEFAULTS = {"steps": 20, "guidance": 2, "scheduler": "ddim"}
 
 
-class _Decode(torch.nn.Module):
-    def __init__(self, ae):
+class _Half(torch.nn.Module):
+    """One half of the autoencoder as its own graph: `encode` or `decode`."""
+
+    def __init__(self, ae, method):
         super().__init__()
-        self.ae = ae
+        self.ae, self.method = ae, method
 
-    def forward(self, latent_sample):
-        return self.ae.decode(latent_sample)
-
-
-class _Encode(torch.nn.Module):
-    def __init__(self, ae):
-        super().__init__()
-        self.ae = ae
-
-    def forward(self, sample):
-        return self.ae.encode(sample)
+    def forward(self, x):
+        return getattr(self.ae, self.method)(x)
 
 
 def _io(name, dtype, shape):
@@ -77,8 +70,8 @@ def export_all(text, unet, ae, scaling_factor, out: Path):
         _export(text, (torch.zeros(1, MAX_LENGTH, dtype=torch.int32),), "text_encoder", out)
         _export(unet, (torch.zeros(2, LATENT_CHANNELS, LATENT, LATENT), torch.full((2,), 999.0),
                        torch.zeros(2, MAX_LENGTH, TEXT_WIDTH)), "unet", out)
-        _export(_Decode(ae), (torch.zeros(1, LATENT_CHANNELS, LATENT, LATENT),), "vae_decoder", out)
-        _export(_Encode(ae), (torch.zeros(1, 3, SIZE, SIZE),), "vae_encoder", out)
+        _export(_Half(ae, "decode"), (torch.zeros(1, LATENT_CHANNELS, LATENT, LATENT),), "vae_decoder", out)
+        _export(_Half(ae, "encode"), (torch.zeros(1, 3, SIZE, SIZE),), "vae_encoder", out)
     # diffusers records the latent scaling factor in the VAE's config.json
     for part in ("vae_decoder", "vae_encoder"):
         (out / part / "config.json").write_text(json.dumps(
