@@ -72,6 +72,18 @@ export class GpuUnavailableError extends WebDiffusionError {
   }
 }
 
+/**
+ * This device cannot run the chosen model: a GPU feature it needs is missing, a limit is too low,
+ * or its weights would not fit in memory. `details` names what is missing and `runnable`, the
+ * catalog models that would run here.
+ */
+export class CapabilityError extends WebDiffusionError {
+  override readonly name = 'CapabilityError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('capability', message, details, options);
+  }
+}
+
 /** The GPU device was lost while in use (driver reset, tab in background too long, …). */
 export class GpuDeviceLostError extends WebDiffusionError {
   override readonly name = 'GpuDeviceLostError';
@@ -145,6 +157,7 @@ const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   ModelLoadError,
   ManifestError,
   GpuUnavailableError,
+  CapabilityError,
   GpuDeviceLostError,
   CancelledError,
   TokenizerError,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CancelledError,
+  CapabilityError,
   GpuDeviceLostError,
   GpuUnavailableError,
   IntegrityError,
@@ -24,6 +25,7 @@ const CASES = [
   [ModelLoadError, 'ModelLoadError', 'model-load'],
   [ManifestError, 'ManifestError', 'bad-manifest'],
   [GpuUnavailableError, 'GpuUnavailableError', 'gpu-unavailable'],
+  [CapabilityError, 'CapabilityError', 'capability'],
   [GpuDeviceLostError, 'GpuDeviceLostError', 'gpu-device-lost'],
   [CancelledError, 'CancelledError', 'cancelled'],
   [TokenizerError, 'TokenizerError', 'tokenizer'],
