@@ -7,8 +7,25 @@ export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadM
 export type { CachedModel, DownloadStatus, GeneratedImage, GenerateRequest, ModelInfo, Phase, Progress } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { SCHEDULER_NAMES } from './schedulers/index.ts';
+export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';
+export type {
+  CatalogEntry,
+  CatalogFile,
+  CatalogSource,
+  CatalogVariant,
+  ComponentName,
+  ComponentSpec,
+  MemoryEstimate,
+  ModelLocation,
+  Precision,
+  TensorDtype,
+  TensorSpec,
+} from './models/catalog.ts';
+export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, WASM_MEMORY_BYTES } from './models/device-fit.ts';
+export type { AdapterProfile, Backend, DeviceFit, Shortfall } from './models/device-fit.ts';
 export {
   CancelledError,
+  CapabilityError,
   GpuDeviceLostError,
   GpuUnavailableError,
   IntegrityError,

@@ -1,0 +1,204 @@
+/**
+ * The model catalog: the shipped data passes its own validation, bad data names the entry and
+ * field, the bundled model's entry agrees with its manifest, and user models resolve to a URL.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ManifestError, UnknownModelError } from '../../../src/errors.ts';
+import {
+  CATALOG,
+  getCatalogEntry,
+  huggingFaceBaseUrl,
+  parseCatalog,
+  parseCatalogEntry,
+  resolveModelSource,
+} from '../../../src/models/catalog.ts';
+import { parseManifest } from '../../../src/models/manifest.ts';
+
+const rawCatalog = JSON.parse(readFileSync(new URL('../../../src/models/catalog.json', import.meta.url), 'utf8'));
+const tinyRoot = new URL('../../../models/tiny-shapes/', import.meta.url);
+const tinyManifest = parseManifest(JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')), 'tiny-shapes manifest');
+
+/** A deep copy of the shipped entry `id` with `edit` applied, for breaking one field at a time. */
+function brokenEntry(id: string, edit: (entry: Record<string, any>) => void): unknown {
+  const entry = structuredClone(rawCatalog.models.find((m: { id: string }) => m.id === id));
+  edit(entry);
+  return entry;
+}
+
+describe('the shipped catalog', () => {
+  it('has the models people run in browsers, and tiny-shapes', () => {
+    expect(CATALOG.map((e) => e.id)).toEqual([
+      'sd-turbo-fp16',
+      'sd-turbo-webnn',
+      'sd-1.5-webnn',
+      'sdxl-turbo-q4f16',
+      'lcm-dreamshaper-v7',
+      'tiny-shapes',
+    ]);
+  });
+
+  it.each(CATALOG.map((e) => [e.id, e] as const))('%s has every required field', (_id, entry) => {
+    expect(entry.name).not.toBe('');
+    expect(entry.resolutions.length).toBeGreaterThan(0);
+    expect(entry.tokenizer.vocab).toMatch(/vocab\.json$/);
+    expect(entry.tokenizer.merges).toMatch(/merges\.txt$/);
+    expect(entry.defaults.steps).toBeGreaterThan(0);
+    for (const variant of entry.variants) {
+      for (const component of [variant.models.text_encoder, variant.models.unet, variant.models.vae_decoder]) {
+        expect(component.inputs.length).toBeGreaterThan(0);
+        expect(component.outputs.length).toBeGreaterThan(0);
+        expect(component.evidence).not.toBe('');
+      }
+      if (variant.precision !== 'fp32') expect(variant.requiredFeatures).toContain('shader-f16');
+      expect(variant.memory.method).not.toBe('');
+      // Where every weight file's size is known, the estimate is their sum (to the data's precision).
+      const weights = variant.files.filter((f) => /\.onnx(_data)?$/.test(f.path));
+      const sizes = weights.map((f) => f.size ?? f.approxBytes);
+      if (sizes.every((s) => s !== undefined)) {
+        const sum = sizes.reduce((a: number, b) => a + (b as number), 0);
+        expect(Math.abs(variant.memory.weightsBytes - sum) / sum).toBeLessThan(0.01);
+      }
+    }
+    if (entry.source.kind === 'huggingface') {
+      expect(entry.source.revision).toBe('main');
+      expect(entry.source.baseUrl).toBe(`https://huggingface.co/${entry.source.repo}/resolve/main/`);
+    }
+  });
+
+  it('gives SD-Turbo one step, no guidance, timestep 999', () => {
+    for (const id of ['sd-turbo-fp16', 'sd-turbo-webnn']) {
+      expect(getCatalogEntry(id).defaults).toMatchObject({ steps: 1, guidance: 0, timestep: 999 });
+    }
+  });
+
+  it('marks LCM Dreamshaper weights as external data', () => {
+    const unet = getCatalogEntry('lcm-dreamshaper-v7').variants[0]!.models.unet;
+    expect(unet.externalData).toEqual(['unet/model.onnx_data']);
+  });
+
+  it('carries "verified: false" down to each tensor of an unverified component', () => {
+    const unet = getCatalogEntry('sdxl-turbo-q4f16').variants[0]!.models.unet;
+    expect(unet.verified).toBe(false);
+    expect(unet.inputs.every((t) => !t.verified)).toBe(true);
+  });
+});
+
+describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', () => {
+  const entry = getCatalogEntry('tiny-shapes');
+  const variant = entry.variants[0]!;
+  const manifestModels = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')).models;
+
+  it('in resolution, latent, text encoder and defaults', () => {
+    expect(entry.resolutions).toEqual([tinyManifest.resolution]);
+    expect(entry.latent).toEqual(tinyManifest.latent);
+    expect(entry.textEncoder).toEqual(tinyManifest.textEncoder);
+    expect(entry.defaults).toEqual(tinyManifest.defaults);
+    expect(entry.tokenizer).toMatchObject(tinyManifest.tokenizer);
+  });
+
+  it('in every model file, input and output (names, dtypes, shapes)', () => {
+    expect(Object.keys(variant.models).sort()).toEqual(Object.keys(manifestModels).sort());
+    for (const [name, spec] of Object.entries(variant.models)) {
+      const strip = (tensors: readonly object[]) => tensors.map(({ verified: _, ...t }: any) => t);
+      expect(spec.file).toBe(manifestModels[name].file);
+      expect(strip(spec.inputs)).toEqual(manifestModels[name].inputs);
+      expect(strip(spec.outputs)).toEqual(manifestModels[name].outputs);
+    }
+  });
+
+  it('in the file list and sizes', () => {
+    expect(variant.files).toEqual(tinyManifest.files.map(({ path, size }) => ({ path, size })));
+  });
+
+  it('and points at the bundled manifest', () => {
+    expect(entry.source).toEqual({ kind: 'bundled', manifest: '/models/tiny-shapes/manifest.json', baseUrl: '/models/tiny-shapes/' });
+  });
+});
+
+describe('bad catalog data', () => {
+  const cases: [string, (e: Record<string, any>) => void, string][] = [
+    ['a missing name', (e) => delete e.name, 'name'],
+    ['a resolution of 0', (e) => (e.resolutions[0].width = 0), 'resolutions[0].width'],
+    ['an unknown dtype', (e) => (e.variants[0].models.unet.inputs[1].dtype = 'float64'), 'variants[0].models.unet.inputs[1].dtype'],
+    ['a missing UNet', (e) => delete e.variants[0].models.unet, 'variants[0].models.unet'],
+    ['a model file not in the file list', (e) => (e.variants[0].models.unet.file = 'unet/other.onnx'), 'variants[0].models.unet'],
+    ['an unknown precision', (e) => (e.variants[0].precision = 'int8'), 'variants[0].precision'],
+    ['a base URL that disagrees with the repo', (e) => (e.source.baseUrl = 'https://example.com/x/'), 'source.baseUrl'],
+    ['both size and approxBytes', (e) => (e.variants[0].files[0].size = 1), 'variants[0].files[0]'],
+    ['a negative guidance', (e) => (e.defaults.guidance = -1), 'defaults.guidance'],
+    ['no memory estimate', (e) => delete e.variants[0].memory, 'variants[0].memory'],
+  ];
+
+  it.each(cases)('%s → ManifestError naming the entry and field', (_what, edit, field) => {
+    const bad = brokenEntry('sd-turbo-fp16', edit);
+    let error: unknown;
+    try {
+      parseCatalogEntry(bad, 'test');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as ManifestError).details).toMatchObject({ field, entry: '"sd-turbo-fp16"' });
+    expect((error as ManifestError).message).toContain(`"${field}"`);
+    expect((error as ManifestError).message).toContain('sd-turbo-fp16');
+  });
+
+  it('rejects a catalog with a duplicate id or the wrong format', () => {
+    const twice = { ...rawCatalog, models: [rawCatalog.models[5], rawCatalog.models[5]] };
+    expect(() => parseCatalog(twice, 'test')).toThrow(/"tiny-shapes" appears twice/);
+    expect(() => parseCatalog({ ...rawCatalog, format: 'other/1' }, 'test')).toThrow(ManifestError);
+  });
+});
+
+describe('getCatalogEntry', () => {
+  it('finds an entry by id', () => {
+    expect(getCatalogEntry('tiny-shapes').name).toBe('tiny-shapes');
+  });
+
+  it('throws UnknownModelError listing the known ids', () => {
+    expect(() => getCatalogEntry('sd-42')).toThrow(UnknownModelError);
+    expect(() => getCatalogEntry('sd-42')).toThrow(/tiny-shapes/);
+    try {
+      getCatalogEntry('sd-42');
+    } catch (e) {
+      expect((e as UnknownModelError).details?.known).toEqual(CATALOG.map((entry) => entry.id));
+    }
+  });
+});
+
+describe('resolveModelSource (adding a user model)', () => {
+  it('turns a Hugging Face repo id into its manifest URL', () => {
+    expect(resolveModelSource('me/my-model')).toEqual({
+      manifestUrl: 'https://huggingface.co/me/my-model/resolve/main/manifest.json',
+      baseUrl: 'https://huggingface.co/me/my-model/resolve/main/',
+      repo: 'me/my-model',
+      revision: 'main',
+    });
+    expect(resolveModelSource('me/my-model@v2').manifestUrl).toBe('https://huggingface.co/me/my-model/resolve/v2/manifest.json');
+    expect(huggingFaceBaseUrl('a/b')).toBe('https://huggingface.co/a/b/resolve/main/');
+  });
+
+  it('takes a base URL with or without the trailing slash, or the manifest URL itself', () => {
+    const expected = { manifestUrl: 'https://example.com/models/mine/manifest.json', baseUrl: 'https://example.com/models/mine/' };
+    expect(resolveModelSource('https://example.com/models/mine/')).toEqual(expected);
+    expect(resolveModelSource('https://example.com/models/mine')).toEqual(expected);
+    expect(resolveModelSource('https://example.com/models/mine/manifest.json')).toEqual(expected);
+    expect(resolveModelSource('/models/tiny-shapes/', 'https://app.example/').manifestUrl).toBe(
+      'https://app.example/models/tiny-shapes/manifest.json',
+    );
+  });
+
+  it('rejects text that is neither, and non-http URLs', () => {
+    expect(() => resolveModelSource('not a model')).toThrow(ManifestError);
+    expect(() => resolveModelSource('file:///etc/models/')).toThrow(/http or https/);
+  });
+
+  it('accepts a user manifest in the catalog format', () => {
+    const mine = brokenEntry('tiny-shapes', (e) => {
+      e.id = 'my-shapes';
+      e.source = { kind: 'url', baseUrl: 'https://example.com/models/mine/' };
+    });
+    expect(parseCatalogEntry(mine, 'https://example.com/models/mine/manifest.json').id).toBe('my-shapes');
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * Device fitting over a table of adapter profiles: which catalog models run where, and errors
+ * that name what is missing and what would run instead.
+ */
+import { describe, expect, it } from 'vitest';
+import { CapabilityError } from '../../../src/errors.ts';
+import { CATALOG, getCatalogEntry } from '../../../src/models/catalog.ts';
+import { type AdapterProfile, fitModel, probeAdapter, runnableModels } from '../../../src/models/device-fit.ts';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+function profile(binding: number, options: { f16?: boolean; memoryBytes?: number } = {}): AdapterProfile {
+  return {
+    features: options.f16 === false ? [] : ['shader-f16', 'timestamp-query'],
+    limits: {
+      maxBufferSize: Math.max(binding, 256 * MiB),
+      maxStorageBufferBindingSize: binding,
+      maxComputeWorkgroupStorageSize: 32768,
+      maxStorageBuffersPerShaderStage: 10,
+    },
+    ...(options.memoryBytes !== undefined ? { memoryBytes: options.memoryBytes } : {}),
+  };
+}
+
+type Row = [label: string, profile: AdapterProfile | null, expected: Record<string, 'webgpu' | 'wasm' | 'none'>];
+
+const TABLE: Row[] = [
+  [
+    'no WebGPU',
+    null,
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm' },
+  ],
+  [
+    'no shader-f16',
+    profile(2 * GiB, { f16: false }),
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu' },
+  ],
+  [
+    '128 MiB storage-binding limit (the WebGPU default)',
+    profile(128 * MiB),
+    // SDXL has no attention at the 64x64 latent level, so its largest tensor is estimated at 128 MiB.
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu' },
+  ],
+  [
+    '1 GiB of GPU memory',
+    profile(1 * GiB, { memoryBytes: 1 * GiB }),
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu' },
+  ],
+  [
+    '4 GiB of GPU memory',
+    profile(1 * GiB, { memoryBytes: 4 * GiB }),
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'webgpu' },
+  ],
+];
+
+function outcome(p: AdapterProfile | null, id: string): 'webgpu' | 'wasm' | 'none' {
+  try {
+    return fitModel(p, getCatalogEntry(id)).backend;
+  } catch (e) {
+    if (e instanceof CapabilityError) return 'none';
+    throw e;
+  }
+}
+
+describe('fitModel over adapter profiles', () => {
+  it.each(TABLE)('%s', (_label, p, expected) => {
+    expect(Object.fromEntries(CATALOG.map((entry) => [entry.id, outcome(p, entry.id)]))).toEqual(expected);
+    expect(runnableModels(p)).toEqual(Object.keys(expected).filter((id) => expected[id] !== 'none'));
+  });
+});
+
+function capabilityError(p: AdapterProfile | null, id: string): CapabilityError {
+  try {
+    fitModel(p, getCatalogEntry(id));
+  } catch (e) {
+    if (e instanceof CapabilityError) return e;
+    throw e;
+  }
+  throw new Error(`${id} unexpectedly fits`);
+}
+
+describe('what the errors say', () => {
+  it('no WebGPU: says so, and that tiny-shapes would run', () => {
+    const e = capabilityError(null, 'sd-turbo-fp16');
+    expect(e.code).toBe('capability');
+    expect(e.message).toMatch(/WebGPU is not available/);
+    expect(e.message).toMatch(/Models that would run here: tiny-shapes/);
+    expect(e.details?.runnable).toEqual(['tiny-shapes']);
+  });
+
+  it('no shader-f16: names the feature', () => {
+    const e = capabilityError(profile(2 * GiB, { f16: false }), 'sd-turbo-fp16');
+    expect(e.message).toContain('"shader-f16"');
+    expect(e.details?.missing).toEqual([expect.objectContaining({ kind: 'feature', name: 'shader-f16' })]);
+  });
+
+  it('128 MiB binding limit: names the limit with the needed and available bytes', () => {
+    const e = capabilityError(profile(128 * MiB), 'sd-turbo-fp16');
+    expect(e.message).toContain('maxStorageBufferBindingSize is 128 MiB');
+    expect(e.details?.missing).toContainEqual(
+      expect.objectContaining({ kind: 'limit', name: 'maxStorageBufferBindingSize', needed: 256 * MiB, available: 128 * MiB }),
+    );
+  });
+
+  it('1 GiB: names GPU memory needed and available', () => {
+    const e = capabilityError(profile(1 * GiB, { memoryBytes: 1 * GiB }), 'sd-turbo-fp16');
+    expect(e.message).toMatch(/the GPU has about 1\.0 GiB; the model needs about 2\.8 GiB/);
+    expect(e.details?.missing).toEqual([expect.objectContaining({ kind: 'memory', name: 'gpu-memory', available: GiB })]);
+  });
+});
+
+describe('a fit', () => {
+  it('on WebGPU requests the adapter\'s own limits and warns that GPU memory is unknown', () => {
+    const p = profile(2 * GiB);
+    const fit = fitModel(p, getCatalogEntry('sd-turbo-fp16'));
+    expect(fit.backend).toBe('webgpu');
+    expect(fit.variant.id).toBe('fp16');
+    expect(fit.requiredLimits).toEqual(p.limits);
+    expect(fit.warnings.join(' ')).toMatch(/does not report GPU memory.*2\.8 GiB/);
+  });
+
+  it('on the CPU says WebGPU is missing and that it is slower', () => {
+    const fit = fitModel(null, getCatalogEntry('tiny-shapes'));
+    expect(fit).toMatchObject({ backend: 'wasm', requiredLimits: {} });
+    expect(fit.warnings).toEqual([expect.stringMatching(/WebGPU is not available.*CPU \(WebAssembly\).*slower/)]);
+  });
+
+  it('with known memory has no warnings', () => {
+    expect(fitModel(profile(GiB, { memoryBytes: 4 * GiB }), getCatalogEntry('tiny-shapes')).warnings).toEqual([]);
+  });
+});
+
+describe('probeAdapter', () => {
+  it('returns null without an adapter', () => {
+    expect(probeAdapter(null)).toBeNull();
+  });
+
+  it('reads features, limits exposed as prototype getters, and info', () => {
+    class Limits {
+      get maxBufferSize() {
+        return 2 * GiB;
+      }
+      get maxStorageBufferBindingSize() {
+        return GiB;
+      }
+    }
+    // WebIDL attributes are enumerable accessors on the prototype.
+    for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize']) {
+      Object.defineProperty(Limits.prototype, key, { ...Object.getOwnPropertyDescriptor(Limits.prototype, key), enumerable: true });
+    }
+    const adapter = {
+      features: new Set(['shader-f16']),
+      limits: new Limits(),
+      info: { vendor: 'acme', architecture: 'rdna', device: '', description: 'Acme GPU' },
+    } as unknown as GPUAdapter;
+    expect(probeAdapter(adapter)).toEqual({
+      features: ['shader-f16'],
+      limits: { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: GiB },
+      info: { vendor: 'acme', architecture: 'rdna', device: '', description: 'Acme GPU' },
+    });
+  });
+});
