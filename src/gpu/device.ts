@@ -14,7 +14,7 @@ const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups']
  * Limits worth the adapter's maximum rather than the spec's defaults (128 MiB storage bindings,
  * 256 MiB buffers): real diffusion models need more, and a device only gets what it asks for.
  */
-const RAISED_LIMITS = [
+export const RAISED_LIMITS = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
   'maxComputeWorkgroupStorageSize',

@@ -10,6 +10,7 @@
  */
 import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
+import { fieldReaders, type Json } from './json-fields.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
 
@@ -109,7 +110,6 @@ export interface CatalogEntry {
   readonly variants: readonly CatalogVariant[];
 }
 
-type Json = Record<string, unknown>;
 
 /**
  * Checks one catalog entry (or a user's manifest.json in the same format) and returns it typed.
@@ -125,20 +125,7 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       field,
     });
   };
-  const object = (value: unknown, field: string): Json =>
-    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(field, 'an object', value);
-  const array = (value: unknown, field: string): unknown[] => (Array.isArray(value) ? value : fail(field, 'an array', value));
-  const string = (value: unknown, field: string): string =>
-    typeof value === 'string' && value !== '' ? value : fail(field, 'a non-empty string', value);
-  const boolean = (value: unknown, field: string): boolean => (typeof value === 'boolean' ? value : fail(field, 'true or false', value));
-  const positiveInteger = (value: unknown, field: string): number =>
-    Number.isInteger(value) && (value as number) > 0 ? (value as number) : fail(field, 'a positive integer', value);
-  const nonNegative = (value: unknown, field: string): number =>
-    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(field, 'a finite number >= 0', value);
-  const positive = (value: unknown, field: string): number =>
-    typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
-  const oneOf = <T extends string>(value: unknown, field: string, allowed: readonly T[]): T =>
-    allowed.includes(value as T) ? (value as T) : fail(field, `one of ${allowed.join(', ')}`, value);
+  const { object, array, string, boolean, positiveInteger, nonNegative, positive, oneOf, ...read } = fieldReaders(fail);
   const optional = <T>(value: unknown, read: (value: unknown) => T): T | undefined => (value === undefined ? undefined : read(value));
 
   const tensor = (value: unknown, field: string): TensorSpec => {
@@ -241,8 +228,6 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
     return { width: positiveInteger(res.width, `resolutions[${i}].width`), height: positiveInteger(res.height, `resolutions[${i}].height`) };
   });
   if (resolutions.length === 0) fail('resolutions', 'a non-empty array', resolutions);
-  const latent = object(root.latent, 'latent');
-  const textEncoder = object(root.textEncoder, 'textEncoder');
   const tokenizer = object(root.tokenizer, 'tokenizer');
   const defaults = object(root.defaults, 'defaults');
   const padToken = optional(tokenizer.padToken, (v) => string(v, 'tokenizer.padToken'));
@@ -259,15 +244,8 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
     description: typeof root.description === 'string' ? root.description : '',
     source: source(root.source),
     resolutions,
-    latent: {
-      channels: positiveInteger(latent.channels, 'latent.channels'),
-      downsample: positiveInteger(latent.downsample, 'latent.downsample'),
-      scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
-    },
-    textEncoder: {
-      hiddenSize: positiveInteger(textEncoder.hiddenSize, 'textEncoder.hiddenSize'),
-      maxLength: positiveInteger(textEncoder.maxLength, 'textEncoder.maxLength'),
-    },
+    latent: read.latent(root.latent),
+    textEncoder: read.textEncoder(root.textEncoder),
     tokenizer: {
       vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
       merges: string(tokenizer.merges, 'tokenizer.merges'),

@@ -4,6 +4,7 @@
  * an error that says what is missing and which models would run instead.
  */
 import { CapabilityError } from '../errors.ts';
+import { RAISED_LIMITS } from '../gpu/device.ts';
 import { CATALOG, type CatalogEntry, type CatalogVariant } from './catalog.ts';
 
 /** What an adapter offers, as plain data (testable, and cheap to send to a worker). */
@@ -40,23 +41,6 @@ export interface Shortfall {
   readonly available?: number;
   readonly message: string;
 }
-
-/**
- * The limits asked of the device: the adapter's own maxima, because onnxruntime allocates buffers
- * we can only estimate, and the defaults (128 MiB per storage binding) are below what a 512x512
- * Stable Diffusion UNet binds.
- */
-const REQUESTED_LIMITS = [
-  'maxBufferSize',
-  'maxStorageBufferBindingSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage',
-] as const;
 
 /**
  * What the CPU path can hold. wasm32 memory is 4 GiB (REFERENCE.md), and onnxruntime-web keeps the
@@ -133,7 +117,7 @@ export function cpuShortfalls(variant: CatalogVariant): Shortfall[] {
 
 function requiredLimitsFor(profile: AdapterProfile): Record<string, number> {
   const limits: Record<string, number> = {};
-  for (const name of REQUESTED_LIMITS) {
+  for (const name of RAISED_LIMITS) {
     const value = profile.limits[name];
     if (value !== undefined) limits[name] = value;
   }

@@ -5,6 +5,7 @@
 import { ManifestError } from '../errors.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
+import { fieldReaders } from './json-fields.ts';
 
 export const MANIFEST_FORMAT = 'webdiffusion-manifest/1';
 
@@ -53,7 +54,6 @@ export interface Manifest {
   readonly files: readonly ManifestFile[];
 }
 
-type Json = Record<string, unknown>;
 
 /**
  * Checks a parsed manifest.json and returns it typed. The models' input and output lists are
@@ -68,20 +68,11 @@ export function parseManifest(json: unknown, source: string): Manifest {
       field,
     });
   };
-  const object = (value: unknown, field: string): Json =>
-    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(field, 'an object', value);
-  const string = (value: unknown, field: string): string =>
-    typeof value === 'string' && value !== '' ? value : fail(field, 'a non-empty string', value);
-  const positiveInteger = (value: unknown, field: string): number =>
-    Number.isInteger(value) && (value as number) > 0 ? (value as number) : fail(field, 'a positive integer', value);
-  const positive = (value: unknown, field: string): number =>
-    typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
+  const { object, string, positiveInteger, ...read } = fieldReaders(fail);
 
   const root = object(json, '(root)');
   if (root.format !== MANIFEST_FORMAT) fail('format', `"${MANIFEST_FORMAT}"`, root.format);
   const resolution = object(root.resolution, 'resolution');
-  const latent = object(root.latent, 'latent');
-  const textEncoder = object(root.textEncoder, 'textEncoder');
   const tokenizer = object(root.tokenizer, 'tokenizer');
   const scheduler = object(root.scheduler, 'scheduler');
   const defaults = object(root.defaults, 'defaults');
@@ -114,15 +105,8 @@ export function parseManifest(json: unknown, source: string): Manifest {
       width: positiveInteger(resolution.width, 'resolution.width'),
       height: positiveInteger(resolution.height, 'resolution.height'),
     },
-    latent: {
-      channels: positiveInteger(latent.channels, 'latent.channels'),
-      downsample: positiveInteger(latent.downsample, 'latent.downsample'),
-      scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
-    },
-    textEncoder: {
-      hiddenSize: positiveInteger(textEncoder.hiddenSize, 'textEncoder.hiddenSize'),
-      maxLength: positiveInteger(textEncoder.maxLength, 'textEncoder.maxLength'),
-    },
+    latent: read.latent(root.latent),
+    textEncoder: read.textEncoder(root.textEncoder),
     tokenizer: {
       vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
       merges: string(tokenizer.merges, 'tokenizer.merges'),

@@ -1,0 +1,45 @@
+/**
+ * Typed readers for fields of a model's JSON (manifests and catalog entries), each failing with
+ * the field's path and what was expected, through the caller's `fail` (which names the source).
+ */
+export type Json = Record<string, unknown>;
+export type Fail = (field: string, expected: string, got: unknown) => never;
+
+export function fieldReaders(fail: Fail) {
+  const object = (value: unknown, field: string): Json =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : fail(field, 'an object', value);
+  const positiveInteger = (value: unknown, field: string): number =>
+    Number.isInteger(value) && (value as number) > 0 ? (value as number) : fail(field, 'a positive integer', value);
+  const positive = (value: unknown, field: string): number =>
+    typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
+  return {
+    object,
+    positiveInteger,
+    positive,
+    array: (value: unknown, field: string): unknown[] => (Array.isArray(value) ? value : fail(field, 'an array', value)),
+    string: (value: unknown, field: string): string =>
+      typeof value === 'string' && value !== '' ? value : fail(field, 'a non-empty string', value),
+    boolean: (value: unknown, field: string): boolean => (typeof value === 'boolean' ? value : fail(field, 'true or false', value)),
+    nonNegative: (value: unknown, field: string): number =>
+      typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(field, 'a finite number >= 0', value),
+    oneOf: <T extends string>(value: unknown, field: string, allowed: readonly T[]): T =>
+      allowed.includes(value as T) ? (value as T) : fail(field, `one of ${allowed.join(', ')}`, value),
+    /** `latent`: the latent space's shape and the VAE scaling factor, as manifests and the catalog write it. */
+    latent: (value: unknown) => {
+      const latent = object(value, 'latent');
+      return {
+        channels: positiveInteger(latent.channels, 'latent.channels'),
+        downsample: positiveInteger(latent.downsample, 'latent.downsample'),
+        scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
+      };
+    },
+    /** `textEncoder`: the width of its hidden states and the token count it takes. */
+    textEncoder: (value: unknown) => {
+      const textEncoder = object(value, 'textEncoder');
+      return {
+        hiddenSize: positiveInteger(textEncoder.hiddenSize, 'textEncoder.hiddenSize'),
+        maxLength: positiveInteger(textEncoder.maxLength, 'textEncoder.maxLength'),
+      };
+    },
+  };
+}
