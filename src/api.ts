@@ -19,6 +19,18 @@ export interface Progress {
   readonly elapsedMs: number;
   /** During 'loading', while the model's files are downloaded: how far along, how fast. */
   readonly download?: DownloadStatus;
+  /** During 'denoising', when previews are asked for: the picture as it stands after this step. */
+  readonly preview?: PreviewImage;
+}
+
+/** A rough picture of a generation in progress (a cheap latent-to-RGB map, or a full VAE decode). */
+export interface PreviewImage {
+  readonly width: number;
+  readonly height: number;
+  /** RGBA, 8 bits per channel, row-major; transferred, not copied, across the worker boundary. */
+  readonly pixels: Uint8ClampedArray;
+  /** 'latent': the cheap per-step approximation (downsampled size); 'decoded': a full VAE decode. */
+  readonly kind: 'latent' | 'decoded';
 }
 
 /** A model download under way, as a 'loading' progress event reports it. */
