@@ -92,7 +92,17 @@ export interface GeneratedImage {
 }
 
 export interface ModelInfo {
+  /** The catalog id, or the manifest's id. */
   readonly id: string;
+  readonly name: string;
+  /** The catalog variant device fitting chose ('fp16', 'q4f16', …); absent for a manifest's model. */
+  readonly variant?: string;
+  readonly precision: 'fp32' | 'fp16' | 'q4f16';
+  /**
+   * What the user should know about how the model runs here: a fall back to the CPU, GPU memory
+   * that could not be checked. Also written to the console by the client.
+   */
+  readonly warnings: readonly string[];
   readonly width: number;
   readonly height: number;
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };

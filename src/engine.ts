@@ -3,6 +3,14 @@
  * and on the main thread by the client (src/client/engine.ts), which forwards to the worker.
  */
 import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from './api.ts';
+import type { CatalogEntry } from './models/catalog.ts';
+
+/**
+ * A model to load: a catalog id ('sd-turbo-fp16', 'tiny-shapes'), a catalog entry (the stand-in
+ * tests' way, or an app's own model list), a Hugging Face repo id ('owner/name' or
+ * 'owner/name@revision') or a URL whose manifest.json is ours or a catalog entry.
+ */
+export type ModelReference = string | CatalogEntry;
 
 /** Where models run: WebGPU, the CPU ('wasm', slow), or WebGPU when the browser has it ('auto'). */
 export type BackendPreference = 'auto' | 'webgpu' | 'wasm';
@@ -32,11 +40,17 @@ export interface GenerateOptions {
 
 export interface Engine {
   /**
-   * Loads the model a manifest describes, replacing the loaded one once it has loaded (a failed
-   * load keeps the previous model). Files not in the browser's model cache are downloaded (a few
-   * at a time, resuming an interrupted download) and checked against the manifest's SHA-256
-   * first; offline, a model cached earlier from the same URL loads from the cache.
-   * @param manifestUrl URL of the model's manifest.json, absolute or relative to the page
+   * Loads a model, replacing the loaded one once it has loaded (a failed load keeps the previous
+   * model). A catalog model is first fitted to the device: the first variant it can run, on
+   * WebGPU or (small models, or `backend: 'wasm'`) the CPU, decided before anything is downloaded;
+   * `ModelInfo.warnings` says what the user should know (a CPU fallback). Files not in the
+   * browser's model cache are downloaded (a few at a time, resuming an interrupted download) and
+   * checked against their SHA-256 first (a manifest's, or for a catalog model the one its host
+   * reports, pinned on first download); offline, a model cached earlier loads from the cache.
+   * @param model a catalog id or entry, a Hugging Face repo id, or a manifest's URL (absolute
+   *   or relative to the page)
+   * @throws CapabilityError when a catalog model cannot run on this device: `details.missing`
+   *   says what is missing, `details.runnable` which catalog models would run
    * @throws UnknownModelError when there is no manifest at the URL
    * @throws ManifestError when the manifest or a configuration file it names is malformed
    * @throws NetworkError when a file cannot be fetched (offline with the model not cached, a
@@ -48,7 +62,7 @@ export interface Engine {
    * @throws GpuUnavailableError when the backend is 'webgpu' and WebGPU cannot be had
    * @throws CancelledError when `signal` aborts, or the model is deleted from the cache meanwhile
    */
-  loadModel(manifestUrl: string, options?: LoadModelOptions): Promise<ModelInfo>;
+  loadModel(model: ModelReference, options?: LoadModelOptions): Promise<ModelInfo>;
   /**
    * Generates one picture. Requests run one at a time, in the order made.
    * @throws InvalidRequestError when a field is out of range (before any GPU work), or no model is loaded
@@ -59,13 +73,14 @@ export interface Engine {
   generate(request: GenerateRequest, options?: GenerateOptions): Promise<GeneratedImage>;
   /**
    * Downloads and verifies a model's files into the browser's model cache without loading it,
-   * for offline use later. Runs beside generations (it does not wait for them).
-   * @param manifestUrl URL of the model's manifest.json, absolute or relative to the page
+   * for offline use later. Runs beside generations (it does not wait for them). A catalog model's
+   * variant is the one device fitting would load.
+   * @param model as `loadModel`
    * @returns the model as now cached (complete)
    * @throws UnknownModelError, ManifestError, NetworkError, IntegrityError, QuotaError and
    *   CancelledError as `loadModel`
    */
-  prefetchModel(manifestUrl: string, options?: DownloadOptions): Promise<CachedModel>;
+  prefetchModel(model: ModelReference, options?: DownloadOptions): Promise<CachedModel>;
   /**
    * The models in the browser's model cache: size, complete or not, last used.
    * @throws ModelLoadError when the browser has no storage for models (no OPFS, no Cache API)

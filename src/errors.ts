@@ -84,6 +84,17 @@ export class CapabilityError extends WebDiffusionError {
   }
 }
 
+/**
+ * The model produced NaN or infinite values (a float16 overflow, a broken export): reported
+ * instead of a black or noisy picture. `details.count` says how many pixels were affected.
+ */
+export class NumericsError extends WebDiffusionError {
+  override readonly name = 'NumericsError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('numerics', message, details, options);
+  }
+}
+
 /** The GPU device was lost while in use (driver reset, tab in background too long, …). */
 export class GpuDeviceLostError extends WebDiffusionError {
   override readonly name = 'GpuDeviceLostError';
@@ -158,6 +169,7 @@ const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   ManifestError,
   GpuUnavailableError,
   CapabilityError,
+  NumericsError,
   GpuDeviceLostError,
   CancelledError,
   TokenizerError,

@@ -33,6 +33,7 @@ export {
   ManifestError,
   ModelLoadError,
   NetworkError,
+  NumericsError,
   QuotaError,
   TokenizerError,
   UnknownModelError,

@@ -26,8 +26,13 @@ export const CHROMIUM_ARGS: readonly string[] = [
   ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
 ];
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: chromiumPath(), headless: true, args: [...CHROMIUM_ARGS] });
+/**
+ * Launches headless Chromium with WebGPU, or with WebGPU switched off (`webgpu: false`: no
+ * adapter is offered, as in a browser without WebGPU) for the CPU fallback's tests.
+ */
+export function launchChromium(options: { readonly webgpu?: boolean } = {}): Promise<Browser> {
+  const args = options.webgpu === false ? [...CHROMIUM_ARGS.filter((arg) => arg !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU'] : [...CHROMIUM_ARGS];
+  return chromium.launch({ executablePath: chromiumPath(), headless: true, args });
 }
 
 export interface ServedProject {

@@ -3,7 +3,8 @@
  */
 import * as Comlink from 'comlink';
 import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
-import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions } from '../engine.ts';
+import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
+import { CATALOG } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 
@@ -27,6 +28,9 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   await engine.ready();
   return engine;
 }
+
+/** "owner/name" or "owner/name@revision": one slash, no scheme, no dots-only parts. */
+const HF_REPO_REFERENCE = /^(?!.*\.json$)[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w.\/-]+)?$/;
 
 let persistenceRequested = false;
 
@@ -68,14 +72,16 @@ class WorkerEngine implements Engine {
     await this.call(() => this.remote.ready());
   }
 
-  async loadModel(manifestUrl: string, options: LoadModelOptions = {}): Promise<ModelInfo> {
-    const url = this.absolute(manifestUrl);
-    return this.cancellable(options, (requestId, progress) => this.remote.loadModel(requestId, url, options.backend ?? 'auto', progress));
+  async loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
+    const reference = this.reference(model);
+    const info = await this.cancellable(options, (requestId, progress) => this.remote.loadModel(requestId, reference, options.backend ?? 'auto', progress));
+    for (const warning of info.warnings) console.warn(`webdiffusion: ${warning}`);
+    return info;
   }
 
-  async prefetchModel(manifestUrl: string, options: DownloadOptions = {}): Promise<CachedModel> {
-    const url = this.absolute(manifestUrl);
-    return this.cancellable(options, (requestId, progress) => this.remote.prefetchModel(requestId, url, progress));
+  async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
+    const reference = this.reference(model);
+    return this.cancellable(options, (requestId, progress) => this.remote.prefetchModel(requestId, reference, progress));
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
@@ -106,12 +112,17 @@ class WorkerEngine implements Engine {
     }
   }
 
-  /** `manifestUrl` made absolute: the worker would resolve it against its own script's address. */
-  private absolute(manifestUrl: string): string {
+  /**
+   * A catalog id or Hugging Face repo id as given, anything else as a URL made absolute: the
+   * worker would resolve a relative one against its own script's address.
+   */
+  private reference(model: ModelReference): ModelReference {
+    if (typeof model !== 'string') return model;
+    if (CATALOG.some((entry) => entry.id === model) || HF_REPO_REFERENCE.test(model)) return model;
     try {
-      return new URL(manifestUrl, globalThis.document?.baseURI ?? globalThis.location.href).href;
+      return new URL(model, globalThis.document?.baseURI ?? globalThis.location.href).href;
     } catch (error) {
-      throw new UnknownModelError(`"${manifestUrl}" is not a URL of a model manifest`, { url: manifestUrl }, { cause: error });
+      throw new UnknownModelError(`"${model}" is neither a catalog id, a Hugging Face repo id nor a URL`, { url: model }, { cause: error });
     }
   }
 

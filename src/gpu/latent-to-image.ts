@@ -6,7 +6,10 @@ const kernel = { code, label: 'latent-to-image' };
 export interface LatentToImageArgs {
   /** The VAE decoder's output, planar [3, height, width] float32 in [-1, 1]. */
   readonly image: GPUBuffer;
-  /** Receives width * height RGBA8 pixels, one u32 each. */
+  /**
+   * Receives width * height RGBA8 pixels, one u32 each, then one u32 counting the pixels with a
+   * NaN or infinite value; zeroed beforehand (a new buffer is).
+   */
   readonly rgba: GPUBuffer;
   readonly pixels: number;
 }
@@ -24,7 +27,7 @@ export function latentToImage(device: GPUDevice, args: LatentToImageArgs): void 
     packParams([['u32', pixels]]),
     [
       { buffer: image, elements: 3 * pixels },
-      { buffer: rgba, elements: pixels },
+      { buffer: rgba, elements: pixels + 1 },
     ],
     pixels,
   );

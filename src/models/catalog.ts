@@ -10,6 +10,7 @@
  */
 import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
+import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import { fieldReaders, type Json } from './json-fields.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
@@ -106,6 +107,12 @@ export interface CatalogEntry {
    * it is implemented); `timestep` pins the single timestep of one-step models (SD-Turbo: 999).
    */
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: string; readonly timestep?: number };
+  /**
+   * The scheduler configuration (scheduler_config.json's values), for exports that ship none.
+   * Without it the model's own `scheduler/scheduler_config.json` (the diffusers layout) is
+   * fetched; a bundled model's manifest names its own file. Checked by the schedulers at load.
+   */
+  readonly scheduler?: { readonly config: SchedulerConfig; readonly evidence: string };
   /** In order of preference: device fitting takes the first that can run. */
   readonly variants: readonly CatalogVariant[];
 }
@@ -236,13 +243,20 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
   );
   const timestep = optional(defaults.timestep, (v) => nonNegative(v, 'defaults.timestep'));
   const variants = array(root.variants, 'variants').map((v, i) => variant(v, `variants[${i}]`));
+  const parsedSource = source(root.source);
+  const scheduler = optional(root.scheduler, (v) => {
+    const s = object(v, 'scheduler');
+    const config = object(s.config, 'scheduler.config');
+    positiveInteger(config.num_train_timesteps, 'scheduler.config.num_train_timesteps');
+    return { config: config as unknown as SchedulerConfig, evidence: string(s.evidence, 'scheduler.evidence') };
+  });
   if (variants.length === 0) fail('variants', 'a non-empty array', variants);
 
   return {
     id: string(root.id, 'id'),
     name: string(root.name, 'name'),
     description: typeof root.description === 'string' ? root.description : '',
-    source: source(root.source),
+    source: parsedSource,
     resolutions,
     latent: read.latent(root.latent),
     textEncoder: read.textEncoder(root.textEncoder),
@@ -260,6 +274,7 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       scheduler: string(defaults.scheduler, 'defaults.scheduler'),
       ...(timestep !== undefined ? { timestep } : {}),
     },
+    ...(scheduler !== undefined ? { scheduler } : {}),
     variants,
   };
 }

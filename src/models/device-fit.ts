@@ -3,6 +3,7 @@
  * on this device — WebGPU with the limits to request, the CPU (WebAssembly), or not at all, with
  * an error that says what is missing and which models would run instead.
  */
+import type { BackendPreference } from '../engine.ts';
 import { CapabilityError } from '../errors.ts';
 import { RAISED_LIMITS } from '../gpu/device.ts';
 import { CATALOG, type CatalogEntry, type CatalogVariant } from './catalog.ts';
@@ -96,10 +97,14 @@ export function gpuShortfalls(profile: AdapterProfile | null, variant: CatalogVa
   return shortfalls;
 }
 
-/** What the CPU (WebAssembly) path lacks to run `variant`; empty when it fits. */
-export function cpuShortfalls(variant: CatalogVariant): Shortfall[] {
+/**
+ * What the CPU (WebAssembly) path lacks to run `variant`; empty when it fits.
+ * @param asked true when the caller asked for the CPU: a float16 graph is then tried (with a
+ *   warning) rather than refused
+ */
+export function cpuShortfalls(variant: CatalogVariant, asked = false): Shortfall[] {
   const shortfalls: Shortfall[] = [];
-  if (variant.precision !== 'fp32') {
+  if (variant.precision !== 'fp32' && !asked) {
     shortfalls.push({ kind: 'cpu', name: 'precision', message: `the CPU backend runs fp32 models, not ${variant.precision}` });
   }
   const need = 2 * variant.memory.weightsBytes + variant.memory.activationsBytes;
@@ -126,38 +131,38 @@ function requiredLimitsFor(profile: AdapterProfile): Record<string, number> {
 
 type Attempt = { fit: DeviceFit; problems?: undefined } | { fit?: undefined; problems: { variant: string; shortfalls: Shortfall[] }[] };
 
-function attempt(profile: AdapterProfile | null, entry: CatalogEntry): Attempt {
+function attempt(profile: AdapterProfile | null, entry: CatalogEntry, preference: BackendPreference = 'auto'): Attempt {
   const problems: { variant: string; shortfalls: Shortfall[] }[] = [];
-  if (profile !== null) {
+  if (preference !== 'wasm') {
     for (const variant of entry.variants) {
       const shortfalls = gpuShortfalls(profile, variant);
-      if (shortfalls.length === 0) {
+      if (shortfalls.length === 0 && profile !== null) {
         const warnings =
           profile.memoryBytes === undefined
             ? [`WebGPU does not report GPU memory; ${entry.name} needs about ${formatBytes(gpuNeedBytes(variant))} of it (estimate).`]
             : [];
         return { fit: { backend: 'webgpu', variant, requiredLimits: requiredLimitsFor(profile), warnings } };
       }
-      problems.push({ variant: variant.id, shortfalls });
+      if (profile !== null || preference === 'webgpu') problems.push({ variant: variant.id, shortfalls });
     }
   }
+  if (preference === 'webgpu') return { problems };
+  const asked = preference === 'wasm';
   for (const variant of entry.variants) {
-    const shortfalls = cpuShortfalls(variant);
+    const shortfalls = cpuShortfalls(variant, asked);
     if (shortfalls.length === 0) {
-      const why =
-        profile === null
+      const why = asked
+        ? 'The CPU backend was asked for'
+        : profile === null
           ? 'WebGPU is not available in this browser'
           : `WebGPU cannot run it here (${problems.flatMap((p) => p.shortfalls.map((s) => s.message)).join('; ')})`;
-      return {
-        fit: {
-          backend: 'wasm',
-          variant,
-          requiredLimits: {},
-          warnings: [`${why}, so ${entry.name} runs on the CPU (WebAssembly), which is much slower.`],
-        },
-      };
+      const warnings = [`${why}, so ${entry.name} runs on the CPU (WebAssembly), which is much slower.`];
+      if (variant.precision !== 'fp32') {
+        warnings.push(`${entry.name} is a ${variant.precision} export; ONNX Runtime's CPU kernels cover float16 for few operators, so it may fail to load there.`);
+      }
+      return { fit: { backend: 'wasm', variant, requiredLimits: {}, warnings } };
     }
-    if (profile === null) problems.push({ variant: variant.id, shortfalls: [...gpuShortfalls(null, variant), ...shortfalls] });
+    if (profile === null || asked) problems.push({ variant: variant.id, shortfalls: [...(asked ? [] : gpuShortfalls(null, variant)), ...shortfalls] });
   }
   return { problems };
 }
@@ -172,11 +177,18 @@ export function runnableModels(profile: AdapterProfile | null, catalog: readonly
  * CPU for models small enough — and the limits to request, before anything is downloaded.
  * @param profile from `probeAdapter`; null when there is no WebGPU
  * @param catalog the models to suggest instead when this one cannot run
+ * @param preference 'webgpu' or 'wasm' to allow only that backend ('wasm' then tries a float16
+ *   variant too, with a warning)
  * @throws CapabilityError naming what is missing (`details.missing`: feature, limit or memory,
  *   with the needed and available values) and the catalog models that would run (`details.runnable`)
  */
-export function fitModel(profile: AdapterProfile | null, entry: CatalogEntry, catalog: readonly CatalogEntry[] = CATALOG): DeviceFit {
-  const result = attempt(profile, entry);
+export function fitModel(
+  profile: AdapterProfile | null,
+  entry: CatalogEntry,
+  catalog: readonly CatalogEntry[] = CATALOG,
+  preference: BackendPreference = 'auto',
+): DeviceFit {
+  const result = attempt(profile, entry, preference);
   if (result.fit !== undefined) return result.fit;
   const runnable = runnableModels(profile, catalog);
   const missing = result.problems.flatMap((p) => p.shortfalls.map((s) => ({ variant: p.variant, ...s })));

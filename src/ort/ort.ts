@@ -15,6 +15,7 @@
  * threaded from JavaScript's point of view and must not be re-entered while a call awaits.
  */
 import type * as ort from 'onnxruntime-web/webgpu';
+import { float16ToFloat32 } from '../util/float16.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 /** Where sessions run: WebGPU, or ONNX Runtime's CPU ('wasm') provider as the fallback. */
@@ -23,7 +24,7 @@ export type Backend = 'webgpu' | 'wasm';
 export type Tensor = ort.Tensor;
 
 /** Element types of the tensors we create. */
-export type TensorDataType = 'float32' | 'int32' | 'int64';
+export type TensorDataType = 'float32' | 'float16' | 'int32' | 'int64';
 
 /** One input or output of a model, as its session reports it. */
 export interface TensorInfo {
@@ -139,13 +140,18 @@ export class OrtSession {
   }
 }
 
-/** A float32 tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer stays our job. */
-export function gpuTensor(buffer: GPUBuffer, dims: readonly number[]): Tensor {
-  return loadedRuntime().Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+/**
+ * A float tensor over a GPU buffer we own; ONNX Runtime reads it in place. Destroying the buffer
+ * stays our job, unless `dispose` is given: the tensor's `dispose()` then calls it.
+ */
+export function gpuTensor(buffer: GPUBuffer, dims: readonly number[], dataType: 'float32' | 'float16' = 'float32', dispose?: () => void): Tensor {
+  return loadedRuntime().Tensor.fromGpuBuffer(buffer, { dataType, dims, ...(dispose !== undefined ? { dispose } : {}) });
 }
 
 type CpuData = {
   float32: Float32Array;
+  /** Half-precision bits (src/util/float16.ts). */
+  float16: Uint16Array;
   int32: Int32Array;
   int64: BigInt64Array;
 };
@@ -161,6 +167,12 @@ export function gpuBufferOf(tensor: Tensor): GPUBuffer {
     throw new TypeError(`expected a tensor in a GPU buffer, got one at '${tensor.location}'`);
   }
   return tensor.gpuBuffer as GPUBuffer;
+}
+
+/** A CPU tensor's values as float32, converting float16 data. */
+export function floatDataOf(tensor: Tensor): Float32Array {
+  if (tensor.location === 'cpu' && tensor.type === 'float16') return float16ToFloat32(tensor.data as ArrayLike<number>);
+  return float32DataOf(tensor);
 }
 
 /** A CPU tensor's float32 data. */

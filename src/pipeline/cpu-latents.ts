@@ -3,7 +3,7 @@
  * backend's loop, and the reference the GPU loop is tested against.
  */
 import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
-import { decodedToRgba } from './image.ts';
+import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 
 export class CpuLatents implements Latents {
@@ -55,7 +55,9 @@ export class CpuLatents implements Latents {
   }
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
-    return decodedToRgba(float32DataOf(decoded), width, height);
+    const image = float32DataOf(decoded);
+    checkFinite(countNonFinite(image, width * height), width * height);
+    return decodedToRgba(image, width, height);
   }
 
   async settle(): Promise<void> {}

@@ -8,6 +8,7 @@ import { guidedStep } from '../gpu/guided-step.ts';
 import { latentToImage } from '../gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
 import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
+import { checkFinite } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 
 export class GpuLatents implements Latents {
@@ -85,9 +86,12 @@ export class GpuLatents implements Latents {
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {
     const pixels = width * height;
-    const rgba = this.track(createStorageBuffer(this.device, 'pixels', pixels * 4));
+    // The word after the pixels counts those with a NaN or infinite value.
+    const rgba = this.track(createStorageBuffer(this.device, 'pixels', pixels * 4 + 4));
     latentToImage(this.device, { image: gpuBufferOf(decoded), rgba, pixels });
-    return new Uint8ClampedArray(await readBuffer(this.device, rgba, pixels * 4));
+    const read = await readBuffer(this.device, rgba, pixels * 4 + 4);
+    checkFinite(new Uint32Array(read, pixels * 4, 1)[0]!, pixels);
+    return new Uint8ClampedArray(read, 0, pixels * 4);
   }
 
   settle(): Promise<void> {

@@ -1,27 +1,28 @@
 /**
- * A diffusion model loaded from the weight store: tokenizer, scheduler config and the three
- * networks' sessions on one backend. The store has checked every file against the manifest's
+ * A diffusion model loaded from the weight store: tokenizer, scheduler config and the networks'
+ * sessions on one backend. The store has checked every file against the manifest's
  * SHA-256 before this reads it: ONNX Runtime never sees a partial or unverified file.
  */
 import type { ModelInfo } from '../api.ts';
 import { ManifestError, ModelLoadError } from '../errors.ts';
-import type { Manifest, ManifestModel } from '../models/manifest.ts';
+import type { ModelComponent, ModelLayout } from '../models/layout.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
-import { TextEncoderModel, UnetModel, VaeDecoderModel } from './components.ts';
+import { TextConditioner, TextEncoderModel, UnetModel, VaeDecoderModel } from './components.ts';
 
 export interface DiffusionModel {
   readonly info: ModelInfo;
-  readonly manifest: Manifest;
+  readonly layout: ModelLayout;
   readonly backend: Backend;
   /** The device the sessions run on; undefined on the 'wasm' backend. */
   readonly device: GPUDevice | undefined;
   readonly tokenizer: ClipTokenizer;
   readonly schedulerConfig: SchedulerConfig;
-  readonly textEncoder: TextEncoderModel;
+  /** One text encoder, or two (SDXL). */
+  readonly text: TextConditioner;
   readonly unet: UnetModel;
   readonly vaeDecoder: VaeDecoderModel;
 }
@@ -30,43 +31,46 @@ export interface LoadOptions {
   readonly backend: Backend;
   /** Required for 'webgpu'. */
   readonly device?: GPUDevice;
+  /** Said to the user with the model (ModelInfo.warnings): a CPU fallback, an unverified export. */
+  readonly warnings?: readonly string[];
 }
 
 /**
  * Creates a model's sessions from its files in the store.
- * @param stored what `store.ensureModel(manifestUrl)` returned
- * @throws ManifestError when the model was not stored from a manifest, the manifest names a file
- *   it does not list, or the scheduler config is malformed
+ * @param stored what `store.ensureModel(…)` returned for `layout.storeId`
+ * @throws ManifestError when the layout names a file the model does not list, or the scheduler
+ *   config is malformed
  * @throws ModelLoadError when a file is not stored, or does not load as a model
  * @throws IntegrityError when a stored file was damaged (it is removed; loading again fetches it)
  * @throws TokenizerError when the tokenizer's files are inconsistent
  */
-export async function loadDiffusionModel(stored: StoredModel, store: WeightStore, options: LoadOptions): Promise<DiffusionModel> {
+export async function loadDiffusionModel(stored: StoredModel, store: WeightStore, layout: ModelLayout, options: LoadOptions): Promise<DiffusionModel> {
   const { backend, device } = options;
-  const manifest = stored.manifest;
-  if (manifest === null) {
-    throw new ManifestError(`${stored.id} was stored from a file list, not a manifest: a diffusion model needs its manifest`, { modelId: stored.id });
-  }
-  const networks = [manifest.models.text_encoder, manifest.models.unet, manifest.models.vae_decoder];
-  checkListed(manifest, [manifest.tokenizer.vocab, manifest.tokenizer.merges, manifest.scheduler.config, ...networks.flatMap((network) => [network.file, ...externalDataOf(manifest, network)])]);
+  const networks = Object.values(layout.components) as ModelComponent[];
+  checkListed(stored, [
+    layout.tokenizer.vocab,
+    layout.tokenizer.merges,
+    ...('file' in layout.scheduler ? [layout.scheduler.file] : []),
+    ...networks.flatMap((network) => [network.file, ...network.externalData]),
+  ]);
 
   const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.id, path));
-  const [vocab, merges, schedulerConfig] = await Promise.all([text(manifest.tokenizer.vocab), text(manifest.tokenizer.merges), text(manifest.scheduler.config)]);
-  const tokenizer = createClipTokenizer(parseJson(vocab, manifest.tokenizer.vocab) as Record<string, number>, merges, {
-    maxLength: manifest.textEncoder.maxLength,
-    ...(manifest.tokenizer.padToken !== undefined ? { padToken: manifest.tokenizer.padToken } : {}),
-    ...(manifest.tokenizer.padTokenId !== undefined ? { padTokenId: manifest.tokenizer.padTokenId } : {}),
+  const [vocab, merges] = await Promise.all([text(layout.tokenizer.vocab), text(layout.tokenizer.merges)]);
+  const tokenizer = createClipTokenizer(parseJson(vocab, layout.tokenizer.vocab) as Record<string, number>, merges, {
+    maxLength: layout.textEncoder.maxLength,
+    ...(layout.tokenizer.padToken !== undefined ? { padToken: layout.tokenizer.padToken } : {}),
+    ...(layout.tokenizer.padTokenId !== undefined ? { padTokenId: layout.tokenizer.padTokenId } : {}),
   });
-  const config = parseJson(schedulerConfig, manifest.scheduler.config) as SchedulerConfig;
+  const config = ('file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config) as SchedulerConfig;
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
-  createScheduler(manifest.defaults.scheduler, config).setTimesteps(manifest.defaults.steps);
+  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps);
 
   const created: OrtSession[] = [];
-  const session = async (network: ManifestModel): Promise<OrtSession> => {
+  const session = async (network: ModelComponent): Promise<OrtSession> => {
     // Blobs read lazily from disk: the bytes are read one session at a time (see OrtSession.create).
     const model = await store.open(stored.id, network.file);
     const externalData = await Promise.all(
-      externalDataOf(manifest, network).map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.id, path) })),
+      network.externalData.map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.id, path) })),
     );
     try {
       const s = await OrtSession.create(model, {
@@ -82,24 +86,30 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     }
   };
   try {
-    const textEncoder = new TextEncoderModel(await session(manifest.models.text_encoder));
-    const unet = new UnetModel(await session(manifest.models.unet));
-    const vaeDecoder = new VaeDecoderModel(await session(manifest.models.vae_decoder));
+    const { text_encoder, text_encoder_2, unet, vae_decoder } = layout.components;
+    const encoders = [new TextEncoderModel(await session(text_encoder), 'text_encoder')];
+    if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2), 'text_encoder_2'));
+    const unetModel = new UnetModel(await session(unet), device);
+    const vaeDecoder = new VaeDecoderModel(await session(vae_decoder), device);
     return {
       info: {
-        id: manifest.id,
-        width: manifest.resolution.width,
-        height: manifest.resolution.height,
-        defaults: manifest.defaults,
+        id: layout.modelId,
+        name: layout.name,
+        width: layout.resolution.width,
+        height: layout.resolution.height,
+        defaults: layout.defaults,
         backend,
+        precision: layout.precision,
+        ...(layout.variant !== undefined ? { variant: layout.variant } : {}),
+        warnings: options.warnings ?? [],
       },
-      manifest,
+      layout,
       backend,
       device,
       tokenizer,
       schedulerConfig: config,
-      textEncoder,
-      unet,
+      text: new TextConditioner(encoders, device),
+      unet: unetModel,
       vaeDecoder,
     };
   } catch (error) {
@@ -110,14 +120,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
 
 /** Releases the model's sessions (and the GPU memory their weights hold). */
 export async function releaseDiffusionModel(model: DiffusionModel): Promise<void> {
-  await Promise.all([model.textEncoder.session.release(), model.unet.session.release(), model.vaeDecoder.session.release()]);
-}
-
-/** A network's external-data files: those the manifest names, else a listed `<file>_data`. */
-export function externalDataOf(manifest: Manifest, network: ManifestModel): readonly string[] {
-  if (network.externalData !== undefined) return network.externalData;
-  const conventional = `${network.file}_data`;
-  return manifest.files.some((file) => file.path === conventional) ? [conventional] : [];
+  await Promise.all([...model.text.encoders.map((e) => e.session.release()), model.unet.session.release(), model.vaeDecoder.session.release()]);
 }
 
 /**
@@ -134,16 +137,16 @@ export function relativeTo(modelFile: string, path: string): string {
 }
 
 /**
- * Every file the manifest names for loading must be in its file list: the store downloads and
- * verifies only listed files.
+ * Every file the layout names for loading must be among the model's stored files: the store
+ * downloads and verifies only listed files.
  * @throws ManifestError naming the first one that is not
  */
-function checkListed(manifest: Manifest, paths: readonly string[]): void {
-  const listed = new Set(manifest.files.map((file) => file.path));
+function checkListed(stored: StoredModel, paths: readonly string[]): void {
+  const listed = new Set(stored.files.map((file) => file.path));
   const unlisted = paths.find((path) => !listed.has(path));
   if (unlisted !== undefined) {
-    throw new ManifestError(`${manifest.id}: the manifest names ${unlisted} but does not list it in "files" (with its size and SHA-256)`, {
-      modelId: manifest.id,
+    throw new ManifestError(`${stored.id}: the model needs ${unlisted} but does not list it in its files (with its size and SHA-256)`, {
+      modelId: stored.id,
       path: unlisted,
     });
   }

@@ -30,34 +30,42 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     if (options.signal?.aborted === true) throw new CancelledError(`Generation cancelled ${when}`, { when });
   };
 
-  // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per step.
+  // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per
+  //    step; a UNet built for a batch of 2 always gets both passes (at scale 1 the result is the
+  //    conditional one), and a UNet that embeds guidance (LCM) gets it as an input, in one pass.
   const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
   scheduler.setTimesteps(steps);
-  const guided = request.guidance > 1;
+  const { unet } = model;
+  const guided = !unet.embedsGuidance && (request.guidance > 1 || unet.staticBatch === 2);
+  const guidance = Math.max(1, request.guidance);
 
   // 2. Seeded initial noise, scaled to the schedule's first noise level.
-  const { channels, downsample, scalingFactor } = model.manifest.latent;
+  const { channels, downsample, scalingFactor } = model.layout.latent;
   const latentDims = [1, channels, height / downsample, width / downsample];
   const initial = gaussianNoise(request.seed, channels * (height / downsample) * (width / downsample)) as Float32Array<ArrayBuffer>;
   for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
 
   checkCancelled('before it started');
-  const setup: LatentsSetup = { scheduler, guidance: guided ? request.guidance : undefined, latentDims, initial, scalingFactor };
+  const setup: LatentsSetup = { scheduler, guidance: guided ? guidance : undefined, latentDims, initial, scalingFactor };
   const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
   let context: Tensor | undefined;
+  let feeds: Record<string, Tensor> = {};
   try {
-    // 3. Text conditioning: [negative prompt, prompt] with guidance (the UNet's batch order), else the prompt.
+    // 3. Text conditioning: [negative prompt, prompt] with guidance (the UNet's batch order), else
+    //    the prompt; and what else the UNet is conditioned on (SDXL's pooled text and sizes).
     await report('encoding', 0);
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
-    const hidden: Tensor[] = [];
+    const encodings = await model.text.encode(prompts.map((prompt) => model.tokenizer.encode(prompt)));
     try {
-      for (const prompt of prompts) hidden.push(await model.textEncoder.encode(model.tokenizer.encode(prompt)));
-      context = latents.conditioning(hidden);
+      const joined = latents.conditioning(encodings.map((encoding) => encoding.hidden));
+      context = unet.prepareContext(joined);
+      if (context !== joined) joined.dispose();
     } finally {
       // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
       // only in work it submits later, which the GPU queue orders after the copy.
-      for (const tensor of hidden) tensor.dispose();
+      for (const { hidden } of encodings) hidden.dispose();
     }
+    feeds = unet.conditionFeeds({ pooled: encodings.map((e) => e.pooled), width, height, guidance: request.guidance, batch: latents.batch });
     await latents.settle();
     const encoded = performance.now();
 
@@ -65,7 +73,7 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     //    scheduler update the latent in place. Nothing is read back.
     for (let i = 0; i < steps; i++) {
       checkCancelled(`after ${i} of ${steps} steps`);
-      const prediction = await model.unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch);
+      const prediction = await unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
       try {
         latents.step(prediction, i);
       } finally {
@@ -106,6 +114,7 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     };
   } finally {
     context?.dispose();
+    for (const tensor of Object.values(feeds)) tensor.dispose();
     latents.dispose();
   }
 }

@@ -14,12 +14,13 @@ export interface FileListSource {
 
 /**
  * A file of a file list. Without `sha256`, the digest the host reports for the file is used
- * (see `hostDigest`), and pinned: later calls check against it, not against what the host says
- * then.
+ * (see `hostFacts`), and pinned: later calls check against it, not against what the host says
+ * then. Without `size`, likewise the size the host reports (a catalog knows real files' sizes
+ * only roughly).
  */
 export interface ListedFile {
   readonly path: string;
-  readonly size: number;
+  readonly size?: number;
   readonly sha256?: string;
 }
 
@@ -86,13 +87,13 @@ export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<Mod
 /**
  * Checks a file list given directly, and completes the digests it leaves out: the one pinned
  * when the file was first stored, else the one the host reports.
- * @param pinned the digest stored for a file of this model at this path and size, if any
- * @throws ManifestError naming the first bad entry, or a file with no digest given, pinned or reported
- * @throws NetworkError when the host cannot be asked for a digest
+ * @param pinned the file stored for this model at this path (and size, when the list gives one), if any
+ * @throws ManifestError naming the first bad entry, or a file with no digest or size given, pinned or reported
+ * @throws NetworkError when the host cannot be asked for a digest or size
  */
 export async function fileListRecord(
   source: FileListSource,
-  pinned: (file: ListedFile) => string | undefined,
+  pinned: (file: ListedFile) => ManifestFile | undefined,
   signal?: AbortSignal,
 ): Promise<ModelRecord> {
   const base = absoluteUrl(source.baseUrl).href;
@@ -102,23 +103,37 @@ export async function fileListRecord(
     throw new ManifestError(`A file list needs a non-empty id, got ${JSON.stringify(source.id)}`, { source: baseUrl, field: 'id' });
   }
   const files = await Promise.all(
-    source.files.map(async (file) => ({
-      ...file,
-      sha256: file.sha256 ?? pinned(file) ?? (await hostDigest(new URL(file.path, baseUrl), signal)) ?? noDigest(file, baseUrl),
-    })),
+    source.files.map(async (file): Promise<ManifestFile> => {
+      const known = pinned(file);
+      let size = file.size ?? known?.size;
+      let sha256 = file.sha256 ?? known?.sha256;
+      if (size === undefined || sha256 === undefined) {
+        const host = await hostFacts(new URL(file.path, baseUrl), signal);
+        size ??= host.size ?? noFact(file, baseUrl, 'size');
+        sha256 ??= host.sha256 ?? noFact(file, baseUrl, 'sha256');
+      }
+      return { path: file.path, size, sha256 };
+    }),
   );
   checkFiles(files, baseUrl);
   return { id: source.id, manifestUrl: null, baseUrl, manifest: null, files };
 }
 
+/** What a host says of a file without sending it. */
+export interface HostFacts {
+  readonly sha256?: string;
+  readonly size?: number;
+}
+
 /**
- * The SHA-256 the host reports for the file at `url` (a HEAD request), lower-case hex: from
- * `Repr-Digest` or `Digest` (RFC 9530 / 3230, base64), `X-Linked-ETag` (Hugging Face's
- * large files), or an ETag that is 64 hex digits. Cross-origin, the host must expose the header.
- * @returns undefined when it reports none
+ * The SHA-256 and size the host reports for the file at `url` (one HEAD request). The digest,
+ * lower-case hex, from `Repr-Digest` or `Digest` (RFC 9530 / 3230, base64), `X-Linked-ETag`
+ * (Hugging Face's large files), or an ETag that is 64 hex digits; the size from `X-Linked-Size`
+ * (Hugging Face, before its redirect to the CDN) or `Content-Length`. Cross-origin, the host
+ * must expose the headers.
  * @throws NetworkError when the request fails
  */
-export async function hostDigest(url: URL, signal?: AbortSignal): Promise<string | undefined> {
+export async function hostFacts(url: URL, signal?: AbortSignal): Promise<HostFacts> {
   let response: Response;
   try {
     response = await fetch(url, { method: 'HEAD', cache: 'no-store', ...(signal !== undefined ? { signal } : {}) });
@@ -127,21 +142,27 @@ export async function hostDigest(url: URL, signal?: AbortSignal): Promise<string
     throw new NetworkError(`Could not ask ${url.href} for its digest: ${(error as Error).message}`, { url: url.href }, { cause: error });
   }
   if (!response.ok) throw new NetworkError(`Asking ${url.href} for its digest failed: HTTP ${response.status}`, { url: url.href, status: response.status });
+  const sizeText = response.headers.get('X-Linked-Size') ?? response.headers.get('Content-Length');
+  const size = sizeText !== null && /^\d+$/.test(sizeText.trim()) ? Number(sizeText) : undefined;
+  const withSize = size !== undefined ? { size } : {};
   const base64 = /sha-256=:?([A-Za-z0-9+/=]+):?/.exec(response.headers.get('Repr-Digest') ?? response.headers.get('Digest') ?? '')?.[1];
-  if (base64 !== undefined) return Array.from(atob(base64), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  if (base64 !== undefined) {
+    return { sha256: Array.from(atob(base64), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(''), ...withSize };
+  }
   for (const header of ['X-Linked-ETag', 'ETag']) {
     // Strong ETags only: a weak one may stand for another encoding of the bytes.
     const hex = /^"?([0-9a-fA-F]{64})"?$/.exec(response.headers.get(header) ?? '')?.[1];
-    if (hex !== undefined) return hex.toLowerCase();
+    if (hex !== undefined) return { sha256: hex.toLowerCase(), ...withSize };
   }
-  return undefined;
+  return withSize;
 }
 
-function noDigest(file: ListedFile, baseUrl: string): never {
-  throw new ManifestError(
-    `${file.path}: the file list gives no sha256 and the host reports none (Repr-Digest, Digest, X-Linked-ETag or a SHA-256 ETag, exposed to this origin): list its sha256`,
-    { source: baseUrl, path: file.path },
-  );
+function noFact(file: ListedFile, baseUrl: string, field: 'sha256' | 'size'): never {
+  const headers = field === 'sha256' ? 'Repr-Digest, Digest, X-Linked-ETag or a SHA-256 ETag' : 'X-Linked-Size or Content-Length';
+  throw new ManifestError(`${file.path}: the file list gives no ${field} and the host reports none (${headers}, exposed to this origin): list its ${field}`, {
+    source: baseUrl,
+    path: file.path,
+  });
 }
 
 /**

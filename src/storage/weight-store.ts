@@ -349,7 +349,7 @@ async function resolve(index: StoreIndex, source: ModelSource, signal: AbortSign
   if (typeof source !== 'string' && !(source instanceof URL)) {
     const entry = await index.model(source.id);
     const stored = [...(entry?.complete?.files ?? []), ...(entry?.pending?.files ?? [])];
-    const pinned = (file: ListedFile): string | undefined => stored.find((s) => s.path === file.path && s.size === file.size)?.sha256;
+    const pinned = (file: ListedFile) => stored.find((s) => s.path === file.path && (file.size === undefined || s.size === file.size));
     return { record: await fileListRecord(source, pinned, signal), offline: false };
   }
   const url = absoluteUrl(source);

@@ -3,15 +3,31 @@
  * and one weight store that every model file comes from.
  */
 import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo } from '../api.ts';
-import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions } from '../engine.ts';
-import { CancelledError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, WebDiffusionError } from '../errors.ts';
+import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
+import { CancelledError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
+import { CATALOG, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
+import { fitModel, probeAdapter, type AdapterProfile } from '../models/device-fit.ts';
+import { catalogFileList, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
+import { MANIFEST_FORMAT } from '../models/manifest.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
 import { resolveRequest } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
-import { createWeightStore, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
+import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
+
+/** What a model reference turned out to be. */
+type Target = { readonly kind: 'manifest'; readonly url: string } | { readonly kind: 'catalog'; readonly entry: CatalogEntry };
+
+/** What loading or prefetching a model fetches, and how it then loads. */
+interface Plan {
+  readonly source: ModelSource;
+  readonly backend: Backend;
+  readonly warnings: readonly string[];
+  /** The catalog variant's layout; for a manifest, read from the stored manifest. */
+  readonly layout?: ModelLayout;
+}
 
 export interface LocalEngineOptions {
   /** Where model files are kept; default `createWeightStore()` (OPFS, else the Cache API). */
@@ -32,18 +48,24 @@ export class LocalEngine implements Engine {
     this.store = options.store ?? createWeightStore();
   }
 
-  loadModel(manifestUrl: string, options: LoadModelOptions = {}): Promise<ModelInfo> {
+  loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
     return this.jobs.run(async () => {
       this.checkUsable();
       const started = performance.now();
-      // Before downloading: no GPU for a 'webgpu' load is better said before gigabytes arrive.
-      const { backend, device } = await this.pickBackend(options.backend ?? 'auto');
-      const stored = await this.download(manifestUrl, options, started);
-      const model = await loadDiffusionModel(stored, this.store, { backend, ...(device !== undefined ? { device } : {}) });
+      // Before downloading: what cannot run here, or has no GPU, is better said before gigabytes arrive.
+      const plan = await this.plan(model, options.backend ?? 'auto', options.signal);
+      const device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
+      const stored = await this.download(plan.source, options, started);
+      const layout = plan.layout ?? manifestLayout(stored);
+      const loaded = await loadDiffusionModel(stored, this.store, layout, {
+        backend: plan.backend,
+        ...(device !== undefined ? { device } : {}),
+        warnings: plan.warnings,
+      });
       const previous = this.model;
-      this.model = model;
+      this.model = loaded;
       if (previous !== undefined) await releaseDiffusionModel(previous);
-      return model.info;
+      return loaded.info;
     });
   }
 
@@ -65,10 +87,11 @@ export class LocalEngine implements Engine {
   }
 
   /** Not queued behind generations: a download goes on while pictures are made. */
-  async prefetchModel(manifestUrl: string, options: DownloadOptions = {}): Promise<CachedModel> {
+  async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
     this.checkUsable();
-    const stored = await this.download(manifestUrl, options, performance.now());
-    const cached = (await this.store.list()).find((model) => model.id === stored.id);
+    const plan = await this.plan(model, 'auto', options.signal, false);
+    const stored = await this.download(plan.source, options, performance.now());
+    const cached = (await this.store.list()).find((m) => m.id === stored.id);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
   }
@@ -99,10 +122,32 @@ export class LocalEngine implements Engine {
     });
   }
 
+  /**
+   * What `model` is and where it will run: a catalog model fitted to this device (its variant,
+   * backend and warnings), or a manifest's model on the preferred backend.
+   * @throws CapabilityError when a catalog model cannot run on this device
+   * @throws GpuUnavailableError when 'webgpu' is asked for a manifest's model and there is no WebGPU
+   */
+  private async plan(model: ModelReference, preference: BackendPreference, signal: AbortSignal | undefined, forLoad = true): Promise<Plan> {
+    const target = await resolveTarget(model, signal);
+    if (target.kind === 'catalog') {
+      const profile = preference === 'wasm' ? null : await probeGpu();
+      const fit = fitModel(profile, target.entry, CATALOG, preference);
+      return { source: catalogFileList(target.entry, fit.variant), backend: fit.backend, warnings: fit.warnings, layout: layoutFromCatalog(target.entry, fit.variant) };
+    }
+    // A prefetch only stores files: no device is needed to know which.
+    const backend = forLoad ? await this.pickBackend(preference) : 'wasm';
+    const warnings =
+      backend === 'wasm' && preference === 'auto'
+        ? ['WebGPU is not available in this browser, so the model runs on the CPU (WebAssembly), which is much slower.']
+        : [];
+    return { source: target.url, backend, warnings };
+  }
+
   /** Stores the model's files (downloading what is missing), reporting as 'loading' progress. */
-  private async download(manifestUrl: string, { onProgress, signal }: DownloadOptions, started: number): Promise<StoredModel> {
+  private async download(source: ModelSource, { onProgress, signal }: DownloadOptions, started: number): Promise<StoredModel> {
     const elapsedMs = (): number => performance.now() - started;
-    const stored = await this.store.ensureModel(manifestUrl, {
+    const stored = await this.store.ensureModel(source, {
       ...(signal !== undefined ? { signal } : {}),
       ...(onProgress !== undefined
         ? {
@@ -127,12 +172,13 @@ export class LocalEngine implements Engine {
   }
 
   /** 'auto' is WebGPU when a device can be had, else the CPU. */
-  private async pickBackend(preference: BackendPreference): Promise<{ backend: Backend; device?: GPUDevice }> {
-    if (preference === 'wasm') return { backend: 'wasm' };
+  private async pickBackend(preference: BackendPreference): Promise<Backend> {
+    if (preference === 'wasm') return 'wasm';
     try {
-      return { backend: 'webgpu', device: await this.gpuDevice() };
+      await this.gpuDevice();
+      return 'webgpu';
     } catch (error) {
-      if (preference === 'auto' && error instanceof GpuUnavailableError) return { backend: 'wasm' };
+      if (preference === 'auto' && error instanceof GpuUnavailableError) return 'wasm';
       throw error;
     }
   }
@@ -158,4 +204,53 @@ export class LocalEngine implements Engine {
       cause !== undefined ? { cause } : undefined,
     );
   }
+}
+
+/**
+ * A model reference resolved: a catalog id or entry, or a manifest — ours, or a catalog entry
+ * served as a model's manifest.json (a user's model, from a Hugging Face repo id or a URL).
+ * @throws UnknownModelError for an id that is neither in the catalog nor a repo id or URL
+ * @throws ManifestError when a given entry is malformed
+ */
+async function resolveTarget(model: ModelReference, signal: AbortSignal | undefined): Promise<Target> {
+  if (typeof model !== 'string') return { kind: 'catalog', entry: parseCatalogEntry(model, 'the catalog entry given') };
+  const known = CATALOG.find((entry) => entry.id === model);
+  if (known !== undefined) {
+    if (known.source.kind === 'bundled') return { kind: 'manifest', url: new URL(known.source.manifest, globalThis.location?.href).href };
+    return { kind: 'catalog', entry: known };
+  }
+  const { manifestUrl } = resolveModelSource(model, globalThis.location?.href);
+  // A catalog-format manifest is told apart by its content. When it cannot be fetched (offline),
+  // the weight store's own fetch reports it, or serves the stored copy of a manifest of ours.
+  let json: unknown;
+  try {
+    const response = await fetch(manifestUrl, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
+    json = response.ok ? await response.json() : undefined;
+  } catch {
+    json = undefined;
+  }
+  const format = (json as { format?: unknown } | undefined)?.format;
+  if (json !== undefined && format !== MANIFEST_FORMAT && typeof json === 'object' && json !== null && 'variants' in json) {
+    return { kind: 'catalog', entry: parseCatalogEntry(json, manifestUrl) };
+  }
+  return { kind: 'manifest', url: manifestUrl };
+}
+
+/** The adapter's profile for device fitting; null without WebGPU. */
+async function probeGpu(): Promise<AdapterProfile | null> {
+  const gpu = globalThis.navigator?.gpu;
+  if (gpu === undefined) return null;
+  try {
+    return probeAdapter(await gpu.requestAdapter({ powerPreference: 'high-performance' }));
+  } catch {
+    return null;
+  }
+}
+
+/** The layout of a model stored from our manifest. */
+function manifestLayout(stored: StoredModel): ModelLayout {
+  if (stored.manifest === null) {
+    throw new ManifestError(`${stored.id} was stored from a file list, not a manifest: a diffusion model needs its manifest`, { modelId: stored.id });
+  }
+  return layoutFromManifest(stored.manifest);
 }

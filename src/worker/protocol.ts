@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
-import type { BackendPreference } from '../engine.ts';
+import type { BackendPreference, ModelReference } from '../engine.ts';
 import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
 /**
@@ -16,8 +16,8 @@ import { deserializeError, serializeError, type SerializedError } from '../error
 export interface WorkerApi {
   /** Resolves once the worker's modules have loaded. */
   ready(): true;
-  loadModel(requestId: number, manifestUrl: string, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
-  prefetchModel(requestId: number, manifestUrl: string, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
+  loadModel(requestId: number, model: ModelReference, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
+  prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;

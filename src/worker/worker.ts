@@ -34,10 +34,9 @@ async function cancellable<T>(
 const api: WorkerApi = {
   ready: () => true,
 
-  loadModel: (requestId, manifestUrl, backend, onProgress) =>
-    cancellable(requestId, onProgress, (options) => engine.loadModel(manifestUrl, { backend, ...options })),
+  loadModel: (requestId, model, backend, onProgress) => cancellable(requestId, onProgress, (options) => engine.loadModel(model, { backend, ...options })),
 
-  prefetchModel: (requestId, manifestUrl, onProgress) => cancellable(requestId, onProgress, (options) => engine.prefetchModel(manifestUrl, options)),
+  prefetchModel: (requestId, model, onProgress) => cancellable(requestId, onProgress, (options) => engine.prefetchModel(model, options)),
 
   generate: (requestId, request, onProgress) =>
     cancellable(requestId, onProgress, async (options) => {

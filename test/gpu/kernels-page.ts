@@ -3,6 +3,7 @@
  * uploads its inputs, runs one kernel, reads the outputs back and destroys every buffer it made.
  * Arrays cross `page.evaluate` as plain number arrays.
  */
+import { castOnGpu, halfBufferBytes } from '../../src/gpu/cast.ts';
 import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu/device.ts';
 import { guidedStep } from '../../src/gpu/guided-step.ts';
 import { latentToImage } from '../../src/gpu/latent-to-image.ts';
@@ -24,7 +25,10 @@ export interface KernelPage {
   /** A latent past one dispatch dimension (2-D grid), checked here: returns the number of wrong values. */
   prepareUnetInputLarge(count: number): Promise<{ wrong: number; grid2d: boolean }>;
   guidedStep(c: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }>;
-  latentToImage(image: number[], pixels: number): Promise<number[]>;
+  /** RGBA bytes, and the count of pixels with a non-finite value the kernel wrote after them. */
+  latentToImage(image: number[], pixels: number): Promise<{ bytes: number[]; nonFinite: number }>;
+  /** float32 values to float16 on the GPU (the bits) and back to float32 (the values). */
+  cast(values: number[]): Promise<{ half: number[]; back: number[] }>;
   /** What a kernel throws when a buffer is too small. */
   undersizedBufferError(): Promise<string>;
 }
@@ -89,9 +93,21 @@ window.kernelPage = {
   latentToImage: (image, pixels) =>
     withBuffers(async (make) => {
       const decoded = make('decoded', image.length * 4, new Float32Array(image));
-      const rgba = make('rgba', pixels * 4);
+      const rgba = make('rgba', pixels * 4 + 4);
       latentToImage(device, { image: decoded, rgba, pixels });
-      return Array.from(new Uint8Array(await readBuffer(device, rgba, pixels * 4)));
+      const read = await readBuffer(device, rgba, pixels * 4 + 4);
+      return { bytes: Array.from(new Uint8Array(read, 0, pixels * 4)), nonFinite: new Uint32Array(read, pixels * 4, 1)[0]! };
+    }),
+
+  cast: (values) =>
+    withBuffers(async (make) => {
+      const count = values.length;
+      const wide = make('wide', count * 4, new Float32Array(values));
+      const half = make('half', halfBufferBytes(count));
+      const back = make('back', count * 4);
+      castOnGpu(device, { wide, half, count, direction: 'to-half' });
+      castOnGpu(device, { wide: back, half, count, direction: 'to-float' });
+      return { half: Array.from(new Uint16Array(await readBuffer(device, half), 0, count)), back: await readFloats(back, count) };
     }),
 
   undersizedBufferError: () =>

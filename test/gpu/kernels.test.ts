@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodedToRgba } from '../../src/pipeline/image.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import type { GuidedStepCase } from './kernels-page.ts';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
 
 const browser = useBrowserPage('/test/gpu/kernels.html', {
   ready: (page) => page.waitForFunction(() => window.kernelPage !== undefined),
@@ -107,8 +108,31 @@ describe('latent-to-image', () => {
     // falls exactly on .5 (where half-to-even and half-up rounding would differ).
     const edges = [-5, -1, 1, 5, 0, Math.fround(0.5 / 127.5 - 1), Math.fround(2.5 / 127.5 - 1), Math.fround(253.5 / 127.5 - 1)];
     image.splice(0, edges.length, ...edges);
-    const result = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
+    const { bytes: result, nonFinite } = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
     expect(result).toEqual(Array.from(decodedToRgba(new Float32Array(image), width, height)));
     expect(result.slice(0, 4)).toEqual([0, Math.round((image[pixels]! + 1) * 127.5), Math.round((image[2 * pixels]! + 1) * 127.5), 255]);
+    expect(nonFinite).toBe(0);
+  });
+
+  it('counts the pixels with a NaN or infinite value, whichever channel has it', async () => {
+    const pixels = 16 * 16;
+    const image = values(3 * pixels, 5, 0.9);
+    // Pixel 3: NaN in red; pixel 10: +Inf in green; pixel 200: -Inf in blue and NaN in red.
+    image[3] = Number.NaN;
+    image[pixels + 10] = Number.POSITIVE_INFINITY;
+    image[2 * pixels + 200] = Number.NEGATIVE_INFINITY;
+    image[200] = Number.NaN;
+    const { nonFinite } = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
+    expect(nonFinite).toBe(3);
+  });
+});
+
+describe('cast (float32 <-> float16 for half-precision models)', () => {
+  it('rounds to the same float16 bits as the CPU conversion, and back to the float16 values', async () => {
+    // Odd length (the last word holds one value), normal and subnormal halves, overflow, ties.
+    const input = [...values(99, 9, 3), 65504, 70000, -70000, 1e-5, -3e-7, 6e-8, 0, -0, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+    const { half, back } = await browser.page.evaluate((v) => window.kernelPage!.cast(v), input);
+    expect(half).toEqual(Array.from(float32ToFloat16(input)));
+    expect(back).toEqual(Array.from(float16ToFloat32(float32ToFloat16(input))));
   });
 });

@@ -36,6 +36,8 @@ export interface OpenOptions {
   readonly ready?: (page: Page) => Promise<unknown>;
   /** Milliseconds `ready` may take; default 120 000. */
   readonly readyTimeoutMs?: number;
+  /** False: Chromium with WebGPU switched off (no adapter is offered). Default true. */
+  readonly webgpu?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function openBrowserPage(pathname: string, options: OpenOptions = {
   const pageErrors: string[] = [];
   try {
     served = await serveProject();
-    browser = await launchChromium();
+    browser = await launchChromium({ webgpu: options.webgpu ?? true });
     const page = await browser.newPage();
     page.setDefaultTimeout(options.readyTimeoutMs ?? 120_000);
     // Worker consoles arrive here too (Chromium forwards dedicated workers' messages).

@@ -161,3 +161,24 @@ describe('probeAdapter', () => {
     });
   });
 });
+
+describe('a backend asked for', () => {
+  const turbo = getCatalogEntry('sd-turbo-fp16');
+  const small = { ...turbo, variants: [{ ...turbo.variants[0]!, memory: { ...turbo.variants[0]!.memory, weightsBytes: 4 * MiB, activationsBytes: 64 * MiB } }] };
+
+  it("'wasm' tries a small float16 model on the CPU, warning that it may not load", () => {
+    const fit = fitModel(profile(2 * GiB), small, CATALOG, 'wasm');
+    expect(fit.backend).toBe('wasm');
+    expect(fit.warnings.join(' ')).toMatch(/CPU backend was asked for.*fp16 export/s);
+  });
+
+  it("'wasm' still refuses a model too big for WebAssembly memory", () => {
+    expect(() => fitModel(profile(2 * GiB), turbo, CATALOG, 'wasm')).toThrow(/CPU backend can hold 3\.0 GiB/);
+  });
+
+  it("'webgpu' never falls back to the CPU", () => {
+    const tiny = getCatalogEntry('tiny-shapes');
+    expect(() => fitModel(null, tiny, CATALOG, 'webgpu')).toThrow(CapabilityError);
+    expect(fitModel(null, tiny, CATALOG, 'auto').backend).toBe('wasm');
+  });
+});

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest, type Manifest } from '../../../src/models/manifest.ts';
-import { externalDataOf, relativeTo } from '../../../src/pipeline/model.ts';
+import { externalDataOf } from '../../../src/models/layout.ts';
+import { relativeTo } from '../../../src/pipeline/model.ts';
 
 const bundled = parseManifest(JSON.parse(readFileSync(new URL('../../../models/tiny-shapes/manifest.json', import.meta.url), 'utf8')), 'tiny-shapes');
 

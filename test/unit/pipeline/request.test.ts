@@ -5,6 +5,9 @@ import { resolveRequest } from '../../../src/pipeline/request.ts';
 
 const model: ModelInfo = {
   id: 'tiny-shapes',
+  name: 'tiny-shapes',
+  precision: 'fp32',
+  warnings: [],
   width: 64,
   height: 64,
   defaults: { steps: 20, guidance: 4, scheduler: 'ddim' },

@@ -1,0 +1,133 @@
+/**
+ * A model's layout: everything loading needs — where each network, the tokenizer and the
+ * scheduler configuration are among its files, and its defaults — from either description we
+ * have: a manifest ("webdiffusion-manifest/1", our own models, with sizes and digests) or a
+ * catalog entry's variant (real exports, whose digests and sizes the host reports).
+ */
+import { ManifestError } from '../errors.ts';
+import { isSchedulerName } from '../schedulers/index.ts';
+import type { SchedulerConfig, SchedulerName } from '../schedulers/scheduler.ts';
+import type { FileListSource, ListedFile } from '../storage/model-source.ts';
+import type { CatalogEntry, CatalogVariant, ComponentName, Precision } from './catalog.ts';
+import type { Manifest, ManifestModel } from './manifest.ts';
+
+/** One network: its .onnx file and external-data files, relative to the model's base. */
+export interface ModelComponent {
+  readonly file: string;
+  readonly externalData: readonly string[];
+}
+
+export interface ModelLayout {
+  /** The id the weight store keeps the files under. */
+  readonly storeId: string;
+  /** The model's id as users name it (the catalog's or the manifest's). */
+  readonly modelId: string;
+  readonly name: string;
+  /** The catalog variant, when loaded from the catalog. */
+  readonly variant: string | undefined;
+  readonly precision: Precision;
+  readonly resolution: { readonly width: number; readonly height: number };
+  readonly latent: { readonly channels: number; readonly downsample: number; readonly scalingFactor: number };
+  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
+  readonly tokenizer: { readonly vocab: string; readonly merges: string; readonly padToken?: string; readonly padTokenId?: number };
+  /** A file among the model's, or the configuration itself. */
+  readonly scheduler: { readonly file: string } | { readonly config: SchedulerConfig };
+  readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
+  readonly components: Readonly<Partial<Record<ComponentName, ModelComponent>>> & {
+    readonly text_encoder: ModelComponent;
+    readonly unet: ModelComponent;
+    readonly vae_decoder: ModelComponent;
+  };
+}
+
+/** Where the diffusers layout keeps the scheduler's configuration. */
+export const SCHEDULER_CONFIG_FILE = 'scheduler/scheduler_config.json';
+
+/** A manifest's layout; the store id is the manifest's id. */
+export function layoutFromManifest(manifest: Manifest): ModelLayout {
+  const component = (network: ManifestModel): ModelComponent => ({ file: network.file, externalData: externalDataOf(manifest, network) });
+  const { text_encoder, unet, vae_decoder, vae_encoder } = manifest.models;
+  return {
+    storeId: manifest.id,
+    modelId: manifest.id,
+    name: manifest.name,
+    variant: undefined,
+    precision: 'fp32',
+    resolution: manifest.resolution,
+    latent: manifest.latent,
+    textEncoder: manifest.textEncoder,
+    tokenizer: manifest.tokenizer,
+    scheduler: { file: manifest.scheduler.config },
+    defaults: manifest.defaults,
+    components: {
+      text_encoder: component(text_encoder),
+      unet: component(unet),
+      vae_decoder: component(vae_decoder),
+      ...(vae_encoder !== undefined ? { vae_encoder: component(vae_encoder) } : {}),
+    },
+  };
+}
+
+/** A network's external-data files: those the manifest names, else a listed `<file>_data`. */
+export function externalDataOf(manifest: Manifest, network: ManifestModel): readonly string[] {
+  if (network.externalData !== undefined) return network.externalData;
+  const conventional = `${network.file}_data`;
+  return manifest.files.some((file) => file.path === conventional) ? [conventional] : [];
+}
+
+/**
+ * A catalog variant's layout; stored as "<entry id>@<variant id>", so that variants of one model
+ * are cached side by side.
+ * @throws ManifestError when the entry's default scheduler is not one we have
+ */
+export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant): ModelLayout {
+  if (!isSchedulerName(entry.defaults.scheduler)) {
+    throw new ManifestError(`Model "${entry.id}": its default scheduler "${entry.defaults.scheduler}" is not one this runtime has`, {
+      entry: entry.id,
+      field: 'defaults.scheduler',
+    });
+  }
+  const components: Partial<Record<ComponentName, ModelComponent>> = {};
+  for (const [name, spec] of Object.entries(variant.models) as [ComponentName, CatalogVariant['models']['unet']][]) {
+    components[name] = { file: spec.file, externalData: spec.externalData ?? [] };
+  }
+  const [resolution] = entry.resolutions;
+  return {
+    storeId: `${entry.id}@${variant.id}`,
+    modelId: entry.id,
+    name: entry.name,
+    variant: variant.id,
+    precision: variant.precision,
+    resolution: resolution!,
+    latent: entry.latent,
+    textEncoder: entry.textEncoder,
+    tokenizer: {
+      vocab: entry.tokenizer.vocab,
+      merges: entry.tokenizer.merges,
+      ...(entry.tokenizer.padToken !== undefined ? { padToken: entry.tokenizer.padToken } : {}),
+      ...(entry.tokenizer.padTokenId !== undefined ? { padTokenId: entry.tokenizer.padTokenId } : {}),
+    },
+    scheduler: entry.scheduler !== undefined ? { config: entry.scheduler.config } : { file: SCHEDULER_CONFIG_FILE },
+    defaults: { steps: entry.defaults.steps, guidance: entry.defaults.guidance, scheduler: entry.defaults.scheduler },
+    components: components as ModelLayout['components'],
+  };
+}
+
+/**
+ * The files the weight store fetches for a catalog variant: the variant's, the tokenizer's and,
+ * when the entry carries no scheduler configuration, the model's own. Exact sizes where the
+ * catalog knows them; digests (and the other sizes) are what the host reports, pinned on first
+ * download.
+ */
+export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): FileListSource {
+  const files: ListedFile[] = variant.files.map((file) => ({ path: file.path, ...(file.size !== undefined ? { size: file.size } : {}) }));
+  const listed = new Set(files.map((file) => file.path));
+  const extra = [entry.tokenizer.vocab, entry.tokenizer.merges, ...(entry.scheduler === undefined ? [SCHEDULER_CONFIG_FILE] : [])];
+  for (const path of extra) {
+    if (!listed.has(path)) {
+      files.push({ path });
+      listed.add(path);
+    }
+  }
+  return { id: layoutFromCatalog(entry, variant).storeId, baseUrl: entry.source.baseUrl, files };
+}
