@@ -109,3 +109,22 @@ export interface ModelInfo {
   /** 'webgpu' or 'wasm' (CPU fallback). */
   readonly backend: 'webgpu' | 'wasm';
 }
+
+/** A catalog model as this device sees it: for the model picker. */
+export interface CatalogModelStatus {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  /** The variant device fitting picks here (the first variant when none runs). */
+  readonly variant: string;
+  readonly precision: 'fp32' | 'fp16' | 'q4f16';
+  /** Bytes to download: exact where the catalog knows every size, else approximate. */
+  readonly downloadBytes: number;
+  readonly downloadBytesExact: boolean;
+  /** Whether the variant's files are all in the browser's model cache. */
+  readonly cached: boolean;
+  /** Where it would run here; null when it cannot run on this device. */
+  readonly backend: 'webgpu' | 'wasm' | null;
+  /** Why it cannot run (what is missing), or what to know when it runs (a CPU fallback). */
+  readonly notes: readonly string[];
+}

@@ -2,7 +2,7 @@
  * The one engine interface: implemented in the worker by `LocalEngine` (src/worker/engine.ts),
  * and on the main thread by the client (src/client/engine.ts), which forwards to the worker.
  */
-import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from './api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from './api.ts';
 import type { CatalogEntry } from './models/catalog.ts';
 
 /**
@@ -81,6 +81,12 @@ export interface Engine {
    *   CancelledError as `loadModel`
    */
   prefetchModel(model: ModelReference, options?: DownloadOptions): Promise<CachedModel>;
+  /**
+   * The catalog's models as this device sees them — what each would download, whether it is
+   * cached, whether it runs here and on which backend, and if not, why — before anything is
+   * downloaded: what a model picker shows.
+   */
+  listCatalogModels(): Promise<CatalogModelStatus[]>;
   /**
    * The models in the browser's model cache: size, complete or not, last used.
    * @throws ModelLoadError when the browser has no storage for models (no OPFS, no Cache API)

@@ -5,8 +5,10 @@
 import { CancelledError, createEngine } from '../index.ts';
 import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
 import { encodePngBlob } from '../image/png.ts';
+import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 
-const MODEL_URL = '/models/tiny-shapes/manifest.json';
+/** The bundled model: works offline, out of the box. */
+const DEFAULT_MODEL = 'tiny-shapes';
 const MAX_SEED = 2 ** 32 - 1;
 
 type State = 'loading' | 'ready' | 'generating' | 'done' | 'cancelled' | 'error';
@@ -19,6 +21,8 @@ function element<T extends HTMLElement>(id: string, type: new () => T): T {
 
 const ui = {
   form: element('controls', HTMLFormElement),
+  model: element('model', HTMLSelectElement),
+  modelNotes: element('model-notes', HTMLParagraphElement),
   prompt: element('prompt', HTMLTextAreaElement),
   negativePrompt: element('negative-prompt', HTMLInputElement),
   seed: element('seed', HTMLInputElement),
@@ -179,19 +183,40 @@ async function start(): Promise<void> {
     }
   });
 
-  setState('loading', 'Loading the model…');
+  let created: Engine;
   try {
-    const created = await createEngine();
-    const info = await created.loadModel(MODEL_URL, { onProgress: showProgress });
-    engine = created;
-    ui.progress.value = 0;
-    ui.progressLabel.textContent = 'Idle';
-    applyDefaults(info);
-    setState('ready', `Model ${info.id}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU (no WebGPU)'}.`);
+    created = await createEngine();
   } catch (error) {
     showError(error);
-    setState('error', 'The model could not be loaded.');
+    setState('error', 'The engine could not start.');
+    return;
   }
+  let picker: ModelPicker | undefined;
+  const load = async (model: string): Promise<void> => {
+    running?.abort();
+    setState('loading', 'Loading the model…');
+    ui.error.hidden = true;
+    try {
+      const info = await created.loadModel(model, { onProgress: showProgress });
+      engine = created;
+      ui.progress.value = 0;
+      ui.progressLabel.textContent = 'Idle';
+      applyDefaults(info);
+      const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
+      setState('ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU (no WebGPU)'}.${warnings}`);
+    } catch (error) {
+      showError(error);
+      setState('error', 'The model could not be loaded.');
+    }
+    await picker?.refresh().catch(() => undefined);
+  };
+  try {
+    picker = await setUpModelPicker(ui.model, ui.modelNotes, created, DEFAULT_MODEL, (id) => void load(id));
+  } catch (error) {
+    // The picker is a convenience: without it the default model still loads.
+    console.warn('webdiffusion demo: the model list is unavailable', error);
+  }
+  await load(DEFAULT_MODEL);
 }
 
 void start();

@@ -2,7 +2,7 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
@@ -87,6 +87,10 @@ class WorkerEngine implements Engine {
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, request, progress));
+  }
+
+  listCatalogModels(): Promise<CatalogModelStatus[]> {
+    return this.call(() => this.remote.listCatalogModels());
   }
 
   listCachedModels(): Promise<CachedModel[]> {

@@ -75,6 +75,11 @@ export function externalDataOf(manifest: Manifest, network: ManifestModel): read
   return manifest.files.some((file) => file.path === conventional) ? [conventional] : [];
 }
 
+/** The weight store's id for a catalog variant: "<entry id>@<variant id>". */
+export function catalogStoreId(entry: CatalogEntry, variant: CatalogVariant): string {
+  return `${entry.id}@${variant.id}`;
+}
+
 /**
  * A catalog variant's layout; stored as "<entry id>@<variant id>", so that variants of one model
  * are cached side by side.
@@ -93,7 +98,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
   }
   const [resolution] = entry.resolutions;
   return {
-    storeId: `${entry.id}@${variant.id}`,
+    storeId: catalogStoreId(entry, variant),
     modelId: entry.id,
     name: entry.name,
     variant: variant.id,
@@ -129,5 +134,5 @@ export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): F
       listed.add(path);
     }
   }
-  return { id: layoutFromCatalog(entry, variant).storeId, baseUrl: entry.source.baseUrl, files };
+  return { id: catalogStoreId(entry, variant), baseUrl: entry.source.baseUrl, files };
 }

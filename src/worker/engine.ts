@@ -2,13 +2,13 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
-import { CancelledError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
+import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
 import { CATALOG, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
 import { fitModel, probeAdapter, type AdapterProfile } from '../models/device-fit.ts';
-import { catalogFileList, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
+import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import { MANIFEST_FORMAT } from '../models/manifest.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
@@ -94,6 +94,39 @@ export class LocalEngine implements Engine {
     const cached = (await this.store.list()).find((m) => m.id === stored.id);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
+  }
+
+  async listCatalogModels(): Promise<CatalogModelStatus[]> {
+    this.checkUsable();
+    const [profile, cached] = await Promise.all([probeGpu(), this.store.list().catch(() => [] as CachedModel[])]);
+    return CATALOG.map((entry): CatalogModelStatus => {
+      let variant = entry.variants[0]!;
+      let backend: CatalogModelStatus['backend'] = null;
+      let notes: string[];
+      try {
+        const fit = fitModel(profile, entry);
+        ({ variant, backend } = fit);
+        notes = [...fit.warnings];
+      } catch (error) {
+        if (!(error instanceof CapabilityError)) throw error;
+        const missing = (error.details?.missing as { message: string }[] | undefined) ?? [];
+        notes = [...new Set(missing.map((m) => m.message))];
+      }
+      const storeId = entry.source.kind === 'bundled' ? entry.id : catalogStoreId(entry, variant);
+      const sizes = variant.files.map((file) => file.size ?? file.approxBytes);
+      return {
+        id: entry.id,
+        name: entry.name,
+        description: entry.description,
+        variant: variant.id,
+        precision: variant.precision,
+        downloadBytes: sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0),
+        downloadBytesExact: variant.files.every((file) => file.size !== undefined),
+        cached: cached.some((model) => model.id === storeId && model.complete),
+        backend,
+        notes,
+      };
+    });
   }
 
   listCachedModels(): Promise<CachedModel[]> {

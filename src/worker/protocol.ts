@@ -3,7 +3,7 @@
  * the transfer handler that keeps our error classes across the boundary.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
 import type { BackendPreference, ModelReference } from '../engine.ts';
 import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
@@ -21,6 +21,7 @@ export interface WorkerApi {
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
+  listCatalogModels(): Promise<CatalogModelStatus[]>;
   listCachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(modelId: string): Promise<void>;
   purgeCachedModels(): Promise<void>;

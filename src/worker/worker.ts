@@ -46,6 +46,7 @@ const api: WorkerApi = {
 
   cancel: (requestId) => running.get(requestId)?.abort(),
 
+  listCatalogModels: () => engine.listCatalogModels(),
   listCachedModels: () => engine.listCachedModels(),
   deleteCachedModel: (modelId) => engine.deleteCachedModel(modelId),
   purgeCachedModels: () => engine.purgeCachedModels(),

@@ -28,13 +28,34 @@ async function canvasPixels(): Promise<{ pixels: Uint8ClampedArray; width: numbe
 describe('demo page', () => {
   it('labels every control and fills in the model defaults', async () => {
     const { page } = session;
-    for (const label of ['Prompt', 'Negative prompt', 'Seed', 'Steps', 'Guidance', 'Scheduler']) {
+    for (const label of ['Model', 'Prompt', 'Negative prompt', 'Seed', 'Steps', 'Guidance', 'Scheduler']) {
       await expect(page.getByLabel(label, { exact: true }).count()).resolves.toBe(1);
     }
     await expect(page.getByRole('button', { name: 'Randomise seed' }).count()).resolves.toBe(1);
     expect(await page.inputValue('#steps')).toBe(String(manifest.defaults.steps));
     expect(await page.inputValue('#guidance')).toBe(String(manifest.defaults.guidance));
     expect(await page.inputValue('#scheduler')).toBe(manifest.defaults.scheduler);
+  });
+
+  it('lists every catalog model with its size, whether it is cached and whether it runs here', async () => {
+    const { page } = session;
+    await expect(page.getByLabel('Model', { exact: true }).count()).resolves.toBe(1);
+    const options = await page.$$eval('#model option', (list) =>
+      list.map((o) => ({ id: (o as HTMLOptionElement).value, text: o.textContent ?? '', backend: (o as HTMLElement).dataset.backend, cached: (o as HTMLElement).dataset.cached })),
+    );
+    expect(options.map((o) => o.id)).toEqual(['sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7', 'tiny-shapes']);
+    // SwiftShader has no shader-f16: every real (float16) model is marked, the bundled one runs and is cached.
+    expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'webgpu', cached: 'true' });
+    expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached/);
+    expect(options.find((o) => o.id === 'sd-turbo-fp16')).toMatchObject({ backend: 'none', cached: 'false' });
+    expect(options.find((o) => o.id === 'sd-turbo-fp16')!.text).toMatch(/~2\.5 GB · can't run here/);
+    // Choosing one that cannot run says why, and keeps the loaded model.
+    await page.selectOption('#model', 'sd-turbo-fp16');
+    await expect(page.textContent('#model-notes')).resolves.toMatch(/Cannot run on this device: the GPU lacks the WebGPU feature "shader-f16"/);
+    expect(await page.getAttribute('body', 'data-state')).toBe('ready');
+    await page.selectOption('#model', 'tiny-shapes');
+    expect(await page.getAttribute('#model-notes', 'data-runnable')).toBe('true');
+    expect(await page.getAttribute('body', 'data-state')).toBe('ready');
   });
 
   it('generates the picture the prompt asks for', async () => {
