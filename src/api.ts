@@ -63,6 +63,12 @@ export interface CachedModel {
   readonly lastUsed: number | null;
 }
 
+/**
+ * A picture given to a request: a Blob (PNG, JPEG, …), an ImageBitmap, ImageData, or RGBA bytes
+ * with their size. The client turns a canvas or an <img> into an ImageBitmap before sending it.
+ */
+export type ImageInput = Blob | ImageBitmap | ImageData | { readonly width: number; readonly height: number; readonly pixels: Uint8ClampedArray | Uint8Array };
+
 export interface GenerateRequest {
   readonly prompt: string;
   readonly negativePrompt?: string;

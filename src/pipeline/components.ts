@@ -422,6 +422,42 @@ export class VaeDecoderModel {
   }
 }
 
+/**
+ * The VAE encoder: a picture in [-1, 1] in, its latent out (before the scaling factor). Exports
+ * that give the distribution's parameters (mean and log-variance, twice the latent channels)
+ * are read at the mean: image-to-image wants the picture's own latent, not a sample around it.
+ */
+export class VaeEncoderModel {
+  readonly session: OrtSession;
+  private readonly input: TensorInfo & { dtype: FloatType };
+  private readonly output: TensorInfo & { dtype: FloatType };
+
+  /** @throws ModelLoadError when the session's inputs and outputs do not fit a VAE encoder */
+  constructor(session: OrtSession) {
+    this.session = session;
+    this.input = requireFloat('vae_encoder', pick(session.inputs, 'sample', true), 'picture input', session);
+    this.output = requireFloat('vae_encoder', pick(session.outputs, 'latent_sample', true), 'latent output', session);
+  }
+
+  /**
+   * The latent of one planar [3, height, width] picture, float32 [channels * h * w] on the CPU.
+   * @param channels the model's latent channels (to tell a mean-and-variance output apart)
+   */
+  async encode(planar: Float32Array<ArrayBuffer>, width: number, height: number, channels: number): Promise<Float32Array> {
+    const dims = [1, 3, height, width];
+    const input = this.input.dtype === 'float16' ? cpuTensor('float16', float32ToFloat16(planar), dims) : cpuTensor('float32', planar, dims);
+    const [output] = takeOutputs(await this.session.run({ [this.input.name]: input }), [this.output.name]);
+    try {
+      const values = await readFloats(output!);
+      const [, outChannels = channels, h = 0, w = 0] = output!.dims;
+      // Mean and log-variance stacked on the channel axis: the first half is the mean.
+      return outChannels === 2 * channels ? values.slice(0, channels * h * w) : values.slice();
+    } finally {
+      output!.dispose();
+    }
+  }
+}
+
 /** float32 values of a tensor, wherever it is (a GPU tensor is read back). */
 async function readFloats(tensor: Tensor): Promise<Float32Array> {
   if (tensor.location === 'cpu') return floatDataOf(tensor);
