@@ -4,14 +4,14 @@
  * SHA-256 before this reads it: ONNX Runtime never sees a partial or unverified file.
  */
 import type { ModelInfo } from '../api.ts';
-import { ManifestError, ModelLoadError } from '../errors.ts';
+import { InvalidRequestError, ManifestError, ModelLoadError } from '../errors.ts';
 import type { ModelComponent, ModelLayout } from '../models/layout.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
-import { TextConditioner, TextEncoderModel, UnetModel, VaeDecoderModel } from './components.ts';
+import { TextConditioner, TextEncoderModel, UnetModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
 
 export interface DiffusionModel {
   readonly info: ModelInfo;
@@ -25,6 +25,13 @@ export interface DiffusionModel {
   readonly text: TextConditioner;
   readonly unet: UnetModel;
   readonly vaeDecoder: VaeDecoderModel;
+  /**
+   * The VAE encoder, for image-to-image and inpainting: its session is created on first use.
+   * @throws InvalidRequestError when the model has none
+   */
+  vaeEncoder(): Promise<VaeEncoderModel>;
+  /** Every session created for the model so far (the encoder's once used), for release. */
+  readonly sessions: readonly OrtSession[];
 }
 
 export interface LoadOptions {
@@ -91,6 +98,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2), 'text_encoder_2'));
     const unetModel = new UnetModel(await session(unet), device);
     const vaeDecoder = new VaeDecoderModel(await session(vae_decoder), device);
+    let encoder: Promise<VaeEncoderModel> | undefined;
     return {
       info: {
         id: layout.modelId,
@@ -111,6 +119,17 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
       text: new TextConditioner(encoders, device),
       unet: unetModel,
       vaeDecoder,
+      sessions: created,
+      vaeEncoder() {
+        const { vae_encoder } = layout.components;
+        if (vae_encoder === undefined) {
+          return Promise.reject(new InvalidRequestError(`Model ${layout.modelId} has no VAE encoder: it cannot start from a picture`, { field: 'image' }));
+        }
+        encoder ??= session(vae_encoder).then((s) => new VaeEncoderModel(s));
+        // A failed load is not kept: the next request tries again.
+        encoder.catch(() => (encoder = undefined));
+        return encoder;
+      },
     };
   } catch (error) {
     await Promise.all(created.map((s) => s.release()));
@@ -120,7 +139,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
 
 /** Releases the model's sessions (and the GPU memory their weights hold). */
 export async function releaseDiffusionModel(model: DiffusionModel): Promise<void> {
-  await Promise.all([...model.text.encoders.map((e) => e.session.release()), model.unet.session.release(), model.vaeDecoder.session.release()]);
+  await Promise.all(model.sessions.map((s) => s.release()));
 }
 
 /**
