@@ -42,7 +42,7 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
   for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
 
   checkCancelled('before it started');
-  const setup: LatentsSetup = { scheduler, guidance: guided ? request.guidance : undefined, latentDims, initial, scalingFactor };
+  const setup: LatentsSetup = { scheduler, guidance: guided ? request.guidance : undefined, latentDims, initial, scalingFactor, seed: request.seed };
   const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
   let context: Tensor | undefined;
   try {
