@@ -26,7 +26,7 @@ export class DpmSolverMultistepScheduler extends SigmaScheduler {
   }
 
   protected update(i: number, sigma: number, sigmaNext: number): SigmaUpdate {
-    if (sigmaNext === 0) return { prevFromSample: 0, prevFromOutput: -sigma, prevFromPreviousDenoised: 0, prevFromNoise: 0 };
+    if (sigmaNext === 0) return { prevFromSample: 1, prevFromOutput: -sigma, prevFromPreviousDenoised: 0, prevFromNoise: 0 };
     const ratio = sigmaNext / sigma;
     // Weights of D and D_prev in D'.
     let current = 1;
