@@ -19,7 +19,7 @@ describe.each(RUN_SCHEDULERS)('%s against the golden numbers of the reference im
       expect(scheduler.initNoiseSigma).toBeCloseTo(c.initNoiseSigma, 10);
 
       let x: Float32Array = Float32Array.from(c.run.sample);
-      let previousDenoised = c.run.previousDenoised === undefined ? undefined : Float32Array.from(c.run.previousDenoised);
+      let previousDenoised: Float32Array | undefined = c.run.previousDenoised === undefined ? undefined : Float32Array.from(c.run.previousDenoised);
       c.run.steps.forEach((expected, k) => {
         const i = start + k;
         expectClose(scheduler.scaleModelInput(x, i), expected.scaledInput);
