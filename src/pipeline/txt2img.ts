@@ -2,7 +2,7 @@
  * Text to image: the denoising loop, written out.
  */
 import type { GeneratedImage, GenerateRequest, Phase, Progress } from '../api.ts';
-import { CancelledError } from '../errors.ts';
+import { CancelledError, InvalidRequestError } from '../errors.ts';
 import type { Tensor } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import { CpuLatents } from './cpu-latents.ts';
@@ -20,6 +20,7 @@ export interface RunOptions {
 
 /**
  * Generates one picture. The request must already be resolved (`resolveRequest`).
+ * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: at most 50)
  * @throws CancelledError when `signal` is aborted before the picture is done
  */
 export async function txt2img(model: DiffusionModel, request: Required<GenerateRequest>, options: RunOptions = {}): Promise<GeneratedImage> {
@@ -32,7 +33,13 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
 
   // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per step.
   const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
-  scheduler.setTimesteps(steps);
+  try {
+    scheduler.setTimesteps(steps);
+  } catch (error) {
+    // A scheduler may take fewer steps than a request may ask for (LCM: its distillation's 50).
+    if (!(error instanceof RangeError)) throw error;
+    throw new InvalidRequestError(`steps: ${error.message} with scheduler ${request.scheduler}`, { field: 'steps', got: steps, scheduler: request.scheduler }, { cause: error });
+  }
   const guided = request.guidance > 1;
 
   // 2. Seeded initial noise, scaled to the schedule's first noise level.
