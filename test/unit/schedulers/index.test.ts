@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, UnknownSchedulerError } from '../../../src/errors.ts';
 import { SCHEDULER_LABELS, SCHEDULER_NAMES, createScheduler } from '../../../src/schedulers/index.ts';
@@ -18,6 +19,13 @@ describe('createScheduler', () => {
     expect(Object.keys(SCHEDULER_LABELS).sort()).toEqual([...SCHEDULER_NAMES].sort());
     expect(SCHEDULER_LABELS.dpmpp_2m_karras).toBe('DPM++ 2M Karras');
     expect(SCHEDULER_LABELS.euler_a).toBe('Euler a');
+  });
+
+  it('offers every scheduler, under its label, in the demo page\'s picker', () => {
+    const html = readFileSync(new URL('../../../index.html', import.meta.url), 'utf8');
+    const select = /<select id="scheduler">([\s\S]*?)<\/select>/.exec(html)?.[1] ?? '';
+    const options = [...select.matchAll(/<option value="([^"]+)">([^<]+)<\/option>/g)].map(([, value, label]) => [value, label]);
+    expect(options).toEqual(SCHEDULER_NAMES.map((name) => [name, SCHEDULER_LABELS[name]]));
   });
 
   it('rejects an unknown name with a typed error that lists the allowed ones', () => {
