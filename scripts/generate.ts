@@ -25,7 +25,8 @@ Options:
   --seed N                32-bit unsigned seed (default: random, printed in the summary)
   --steps N               denoising steps (default: the model's)
   --guidance X            classifier-free guidance scale; <= 1 turns it off (default: the model's)
-  --scheduler NAME        ddim | euler (default: the model's)
+  --scheduler NAME        ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm | turbo
+                          (default: the model's)
   --width N, --height N   picture size in pixels, multiples of 8 (default: the model's)
   --out FILE              PNG to write (default: out.png)
   --batch FILE            JSON Lines, one request per line:

@@ -1,29 +1,42 @@
 // Classifier-free guidance and one scheduler step, in place on the latent.
 //
 //   eps  = uncond + guidance * (cond - uncond)      (batch 2: [uncond, cond]; batch 1: eps = out)
-//   x'   = prev_from_sample * x + prev_from_output * eps
-//   aux  = aux_from_sample  * x + aux_from_output  * eps
+//   x'   = s.from_sample * x + s.from_output * eps + s.from_aux * aux + s.from_noise * noise
+//   aux' = a.from_sample * x + a.from_output * eps + a.from_aux * aux + a.from_noise * noise
 //
-// aux is the denoised estimate during the loop; on the last step the pipeline passes the step's
-// coefficients divided by the VAE scaling factor, so aux becomes the decoder's input and no
-// separate scaling pass is needed.
+// (s: the sample's terms, a: aux's.) aux is the denoised estimate during the loop, so a multistep
+// solver reads the previous step's estimate from it before it is overwritten; noise is the
+// step's fresh noise, uploaded by the pipeline when the scheduler adds some. On the last step the
+// pipeline passes the sample's terms divided by the VAE scaling factor as aux's, so aux becomes
+// the decoder's input and no separate scaling pass is needed.
 
 override WORKGROUP_SIZE: u32;
+
+struct Terms {
+  from_sample: f32,
+  from_output: f32,
+  from_aux: f32,
+  from_noise: f32,
+}
 
 struct Params {
   count: u32,        // elements of one latent
   guided: u32,       // 1: model_output holds [uncond, cond]; 0: one prediction
   guidance: f32,
-  prev_from_sample: f32,
-  prev_from_output: f32,
-  aux_from_sample: f32,
-  aux_from_output: f32,
+  _pad: u32,
+  sample_terms: Terms,
+  aux_terms: Terms,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> model_output: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sample: array<f32>;
 @group(0) @binding(3) var<storage, read_write> aux: array<f32>;
+@group(0) @binding(4) var<storage, read> noise: array<f32>;
+
+fn combine(t: Terms, x: f32, eps: f32, old_aux: f32, z: f32) -> f32 {
+  return t.from_sample * x + t.from_output * eps + t.from_aux * old_aux + t.from_noise * z;
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -37,6 +50,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
     eps = eps + params.guidance * (cond - eps);
   }
   let x = sample[i];
-  sample[i] = params.prev_from_sample * x + params.prev_from_output * eps;
-  aux[i] = params.aux_from_sample * x + params.aux_from_output * eps;
+  let old_aux = aux[i];
+  let z = noise[i];
+  sample[i] = combine(params.sample_terms, x, eps, old_aux, z);
+  aux[i] = combine(params.aux_terms, x, eps, old_aux, z);
 }

@@ -5,11 +5,14 @@
 import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
 import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
+import { stepNoise } from './prng.ts';
 
 export class CpuLatents implements Latents {
   readonly batch: number;
   private readonly setup: LatentsSetup;
   private sample: Float32Array<ArrayBuffer>;
+  /** The last step's denoised estimate, for a multistep scheduler's next step. */
+  private denoised: Float32Array | undefined;
 
   constructor(setup: LatentsSetup) {
     this.setup = setup;
@@ -46,7 +49,11 @@ export class CpuLatents implements Latents {
       for (let k = 0; k < count; k++) guided[k] = output[k]! + guidance * (output[count + k]! - output[k]!);
       eps = guided;
     }
-    this.sample = this.setup.scheduler.step(eps, i, this.sample).prevSample as Float32Array<ArrayBuffer>;
+    const { scheduler, seed } = this.setup;
+    const noise = scheduler.coefficients(i).prevFromNoise !== 0 ? stepNoise(seed, i, count) : undefined;
+    const result = scheduler.step(eps, i, this.sample, { noise, previousDenoised: this.denoised });
+    this.sample = result.prevSample as Float32Array<ArrayBuffer>;
+    this.denoised = result.denoised;
   }
 
   decoderInput(): Tensor {

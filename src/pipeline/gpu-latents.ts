@@ -4,12 +4,13 @@
  * decoded to RGBA on the GPU, so the finished picture is the only readback.
  */
 import { createStorageBuffer, readBuffer } from '../gpu/device.ts';
-import { guidedStep } from '../gpu/guided-step.ts';
+import { guidedStep, type StepTerms } from '../gpu/guided-step.ts';
 import { latentToImage } from '../gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
 import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
 import { checkFinite } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
+import { stepNoise } from './prng.ts';
 
 export class GpuLatents implements Latents {
   readonly batch: number;
@@ -20,8 +21,13 @@ export class GpuLatents implements Latents {
   private readonly sample: GPUBuffer;
   /** The UNet's `sample` input: [batch, …] copies of inputScale * x. */
   private readonly unetInput: GPUBuffer;
-  /** Second output of the step kernel: the denoised estimate, and after the last step the decoder's input. */
+  /**
+   * Second output of the step kernel: the denoised estimate (which the next step may read, as
+   * DPM++ 2M does), and after the last step the decoder's input.
+   */
   private readonly aux: GPUBuffer;
+  /** The step's fresh noise, written from the CPU before the steps that add some (no readback). */
+  private readonly noise: GPUBuffer;
   /** Buffers made later (conditioning, pixels), destroyed with the rest. */
   private readonly others: GPUBuffer[] = [];
 
@@ -33,6 +39,7 @@ export class GpuLatents implements Latents {
     this.sample = createStorageBuffer(device, 'latent', this.count * 4, setup.initial);
     this.unetInput = createStorageBuffer(device, 'unet sample', this.batch * this.count * 4);
     this.aux = createStorageBuffer(device, 'denoised latent', this.count * 4);
+    this.noise = createStorageBuffer(device, 'step noise', this.count * 4);
   }
 
   conditioning(hidden: readonly Tensor[]): Tensor {
@@ -62,21 +69,37 @@ export class GpuLatents implements Latents {
   }
 
   step(prediction: Tensor, i: number): void {
-    const { scheduler, guidance, scalingFactor } = this.setup;
+    const { scheduler, guidance, scalingFactor, seed } = this.setup;
     const c = scheduler.coefficients(i);
     const last = i === scheduler.timesteps.length - 1;
+    // Queue writes are ordered after the work submitted before them: the previous step has read
+    // the old noise by then.
+    if (c.prevFromNoise !== 0) this.device.queue.writeBuffer(this.noise, 0, stepNoise(seed, i, this.count));
+    const sampleTerms: StepTerms = {
+      fromSample: c.prevFromSample,
+      fromOutput: c.prevFromOutput,
+      fromAux: c.prevFromPreviousDenoised,
+      fromNoise: c.prevFromNoise,
+    };
+    // On the last step aux is the final latent over the scaling factor: the decoder's input.
+    const auxTerms: StepTerms = last
+      ? {
+          fromSample: sampleTerms.fromSample / scalingFactor,
+          fromOutput: sampleTerms.fromOutput / scalingFactor,
+          fromAux: sampleTerms.fromAux / scalingFactor,
+          fromNoise: sampleTerms.fromNoise / scalingFactor,
+        }
+      : { fromSample: c.denoisedFromSample, fromOutput: c.denoisedFromOutput, fromAux: 0, fromNoise: 0 };
     guidedStep(this.device, {
       modelOutput: gpuBufferOf(prediction),
       sample: this.sample,
       aux: this.aux,
+      noise: this.noise,
       count: this.count,
       guided: guidance !== undefined,
       guidance: guidance ?? 1,
-      prevFromSample: c.prevFromSample,
-      prevFromOutput: c.prevFromOutput,
-      // On the last step aux is the final latent over the scaling factor: the decoder's input.
-      auxFromSample: last ? c.prevFromSample / scalingFactor : c.denoisedFromSample,
-      auxFromOutput: last ? c.prevFromOutput / scalingFactor : c.denoisedFromOutput,
+      sampleTerms,
+      auxTerms,
     });
   }
 
@@ -99,7 +122,7 @@ export class GpuLatents implements Latents {
   }
 
   dispose(): void {
-    for (const buffer of [this.sample, this.unetInput, this.aux, ...this.others]) buffer.destroy();
+    for (const buffer of [this.sample, this.unetInput, this.aux, this.noise, ...this.others]) buffer.destroy();
     this.others.length = 0;
   }
 

@@ -19,6 +19,8 @@ export interface LatentsSetup {
   readonly initial: Float32Array<ArrayBuffer>;
   /** The VAE's scaling factor: latents are divided by it before decoding. */
   readonly scalingFactor: number;
+  /** The request's seed: the noise a step adds is `stepNoise(seed, i, count)` (prng.ts). */
+  readonly seed: number;
 }
 
 export interface Latents {

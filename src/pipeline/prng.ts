@@ -19,7 +19,16 @@
  *      r = sqrt(-2 ln u1),  z1 = r cos(2 pi u2),  z2 = r sin(2 pi u2)
  *    both used, cos first; computed in float64 and rounded once to float32.
  *
- * Steps 1–3 are integer exact everywhere. Math.log/cos/sin are not specified to the last bit,
+ * 5. Step noise. The fresh noise an ancestral or re-noising scheduler adds at step i (0-based) is
+ *    `gaussianNoise(stepSeed(seed, i), count)`, where stepSeed hashes the request seed with the
+ *    step index through MurmurHash3's 32-bit finaliser:
+ *      h = seed ^ imul(i + 1, 0x9e3779b9);
+ *      h ^= h >>> 16;  h = imul(h, 0x85ebca6b);  h ^= h >>> 13;  h = imul(h, 0xc2b2ae35);  h ^= h >>> 16
+ *    so every step has its own stream, unrelated to the initial noise (which uses `seed` itself)
+ *    and to the other steps. The CPU and GPU loops take the very same values (the GPU's are
+ *    uploaded each step).
+ *
+ * Steps 1–3 and 5 are integer exact everywhere. Math.log/cos/sin are not specified to the last bit,
  * so two JavaScript engines may, rarely, differ in the last bit of a float32 noise value;
  * within one engine the output is identical for the same seed.
  */
@@ -110,4 +119,30 @@ export function gaussianNoise(seed: number, count: number): Float32Array {
   const out = new Float32Array(count);
   for (let k = 0; k < count; k++) out[k] = random.nextGaussian();
   return out;
+}
+
+/**
+ * The seed of the fresh noise added at step `i` of a request with seed `seed` (recipe step 5).
+ * @throws InvalidRequestError when `seed` is not an integer in 0..2^32-1
+ * @throws RangeError when `i` is not a non-negative integer
+ */
+export function stepSeed(seed: number, i: number): number {
+  checkSeed(seed);
+  if (!Number.isInteger(i) || i < 0) throw new RangeError(`step index must be a non-negative integer, got ${i}`);
+  let h = seed ^ Math.imul(i + 1, 0x9e3779b9);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * The `count` standard normal values added at step `i` of a request with seed `seed`.
+ * @throws InvalidRequestError when `seed` is not an integer in 0..2^32-1
+ * @throws RangeError when `i` or `count` is not a non-negative integer
+ */
+export function stepNoise(seed: number, i: number, count: number): Float32Array<ArrayBuffer> {
+  return gaussianNoise(stepSeed(seed, i), count) as Float32Array<ArrayBuffer>;
 }

@@ -2,7 +2,7 @@
  * Text to image: the denoising loop, written out.
  */
 import type { GeneratedImage, GenerateRequest, Phase, Progress } from '../api.ts';
-import { CancelledError } from '../errors.ts';
+import { CancelledError, InvalidRequestError } from '../errors.ts';
 import type { Tensor } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import { CpuLatents } from './cpu-latents.ts';
@@ -20,6 +20,7 @@ export interface RunOptions {
 
 /**
  * Generates one picture. The request must already be resolved (`resolveRequest`).
+ * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: at most 50)
  * @throws CancelledError when `signal` is aborted before the picture is done
  */
 export async function txt2img(model: DiffusionModel, request: Required<GenerateRequest>, options: RunOptions = {}): Promise<GeneratedImage> {
@@ -34,7 +35,13 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
   //    step; a UNet built for a batch of 2 always gets both passes (at scale 1 the result is the
   //    conditional one), and a UNet that embeds guidance (LCM) gets it as an input, in one pass.
   const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
-  scheduler.setTimesteps(steps);
+  try {
+    scheduler.setTimesteps(steps);
+  } catch (error) {
+    // A scheduler may take fewer steps than a request may ask for (LCM: its distillation's 50).
+    if (!(error instanceof RangeError)) throw error;
+    throw new InvalidRequestError(`steps: ${error.message} with scheduler ${request.scheduler}`, { field: 'steps', got: steps, scheduler: request.scheduler }, { cause: error });
+  }
   const { unet } = model;
   const guided = !unet.embedsGuidance && (request.guidance > 1 || unet.staticBatch === 2);
   const guidance = Math.max(1, request.guidance);
@@ -46,7 +53,7 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
   for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
 
   checkCancelled('before it started');
-  const setup: LatentsSetup = { scheduler, guidance: guided ? guidance : undefined, latentDims, initial, scalingFactor };
+  const setup: LatentsSetup = { scheduler, guidance: guided ? guidance : undefined, latentDims, initial, scalingFactor, seed: request.seed };
   const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
   let context: Tensor | undefined;
   let feeds: Record<string, Tensor> = {};

@@ -9,21 +9,20 @@
  * t - N / steps instead, which is the same timestep whenever N divides by steps; the schedule's
  * own next timestep is used here so that every step lands exactly where the next one starts.
  */
-import { applyInputScale, applyStep, checkStepIndex } from './linear-step.ts';
+import { LinearScheduler } from './linear-step.ts';
 import { alphasCumprod, timestepSchedule } from './schedule.ts';
-import type { Scheduler, SchedulerConfig, StepCoefficients, StepResult } from './scheduler.ts';
+import type { SchedulerConfig, StepCoefficients } from './scheduler.ts';
 
 /** The DDIM sampler; build it with `createScheduler('ddim', config)`. */
-export class DdimScheduler implements Scheduler {
+export class DdimScheduler extends LinearScheduler {
   readonly name = 'ddim';
-  readonly initNoiseSigma = 1;
-  timesteps: readonly number[] = [];
   private readonly alphasCumprod: Float64Array;
   private readonly finalAlphaCumprod: number;
   private readonly config: SchedulerConfig;
 
   /** @throws ManifestError when the config's beta_schedule is not supported */
   constructor(config: SchedulerConfig) {
+    super();
     this.config = config;
     this.alphasCumprod = alphasCumprod(config);
     this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : (this.alphasCumprod[0] as number);
@@ -37,9 +36,7 @@ export class DdimScheduler implements Scheduler {
     this.timesteps = timestepSchedule(this.config, steps);
   }
 
-  /** @throws RangeError when no schedule is set or `i` is out of range */
-  coefficients(i: number): StepCoefficients {
-    checkStepIndex(i, this.timesteps.length);
+  protected stepCoefficients(i: number): StepCoefficients {
     const t = this.timesteps[i] as number;
     const next = this.timesteps[i + 1];
     const a = this.alphasCumprod[t] as number;
@@ -54,16 +51,8 @@ export class DdimScheduler implements Scheduler {
       denoisedFromOutput,
       prevFromSample: sqrtAPrev / sqrtA,
       prevFromOutput: sqrtAPrev * denoisedFromOutput + Math.sqrt(1 - aPrev),
+      prevFromPreviousDenoised: 0,
+      prevFromNoise: 0,
     };
-  }
-
-  /** @throws RangeError when no schedule is set or `i` is out of range */
-  scaleModelInput(x: Float32Array, i: number): Float32Array {
-    return applyInputScale(this.coefficients(i), x);
-  }
-
-  /** @throws RangeError when no schedule is set, `i` is out of range or the lengths differ */
-  step(modelOutput: Float32Array, i: number, x: Float32Array): StepResult {
-    return applyStep(this.coefficients(i), modelOutput, x);
   }
 }

@@ -3,15 +3,35 @@
  */
 import { ManifestError, UnknownSchedulerError } from '../errors.ts';
 import { DdimScheduler } from './ddim.ts';
+import { DpmSolverMultistepScheduler } from './dpmpp-2m.ts';
+import { EulerAncestralScheduler } from './euler-ancestral.ts';
 import { EulerScheduler } from './euler.ts';
+import { LcmScheduler } from './lcm.ts';
 import type { Scheduler, SchedulerConfig, SchedulerName } from './scheduler.ts';
+import { TurboScheduler } from './turbo.ts';
 
 /** Every scheduler name `createScheduler` accepts. */
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo'];
 
-const CONSTRUCTORS: Readonly<Record<SchedulerName, new (config: SchedulerConfig) => Scheduler>> = {
-  ddim: DdimScheduler,
-  euler: EulerScheduler,
+/** How each scheduler is shown to people (a picker, a PNG's parameters text). */
+export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = {
+  ddim: 'DDIM',
+  euler: 'Euler',
+  euler_a: 'Euler a',
+  dpmpp_2m: 'DPM++ 2M',
+  dpmpp_2m_karras: 'DPM++ 2M Karras',
+  lcm: 'LCM',
+  turbo: 'Turbo',
+};
+
+const FACTORIES: Readonly<Record<SchedulerName, (config: SchedulerConfig) => Scheduler>> = {
+  ddim: (config) => new DdimScheduler(config),
+  euler: (config) => new EulerScheduler(config),
+  euler_a: (config) => new EulerAncestralScheduler(config),
+  dpmpp_2m: (config) => new DpmSolverMultistepScheduler(config),
+  dpmpp_2m_karras: (config) => new DpmSolverMultistepScheduler(config, true),
+  lcm: (config) => new LcmScheduler(config),
+  turbo: (config) => new TurboScheduler(config),
 };
 
 /** Whether `name` is one of `SCHEDULER_NAMES`. */
@@ -38,9 +58,13 @@ export function createScheduler(name: string, config: SchedulerConfig): Schedule
       allowed: ['epsilon'],
     });
   }
-  return new CONSTRUCTORS[name](config);
+  return FACTORIES[name](config);
 }
 
 export { DdimScheduler } from './ddim.ts';
+export { DpmSolverMultistepScheduler } from './dpmpp-2m.ts';
+export { EulerAncestralScheduler } from './euler-ancestral.ts';
 export { EulerScheduler } from './euler.ts';
-export type { Scheduler, SchedulerConfig, SchedulerName, StepCoefficients, StepResult } from './scheduler.ts';
+export { LcmScheduler } from './lcm.ts';
+export { TurboScheduler } from './turbo.ts';
+export type { Scheduler, SchedulerConfig, SchedulerName, StepCoefficients, StepExtras, StepResult } from './scheduler.ts';

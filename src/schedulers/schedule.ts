@@ -69,6 +69,16 @@ export function alphasCumprod(config: SchedulerConfig): Float64Array {
 }
 
 /**
+ * Checks a step count against a schedule's largest.
+ * @throws RangeError when `steps` is not an integer in 1..max
+ */
+export function checkSteps(steps: number, max: number): void {
+  if (!Number.isInteger(steps) || steps < 1 || steps > max) {
+    throw new RangeError(`steps must be an integer from 1 to ${max}, got ${steps}`);
+  }
+}
+
+/**
  * The training timesteps visited by a `steps`-step sampler, highest first, placed as diffusers'
  * `timestep_spacing` says:
  *
@@ -81,9 +91,7 @@ export function alphasCumprod(config: SchedulerConfig): Float64Array {
  */
 export function timestepSchedule(config: SchedulerConfig, steps: number): number[] {
   const n = config.num_train_timesteps;
-  if (!Number.isInteger(steps) || steps < 1 || steps > n) {
-    throw new RangeError(`steps must be an integer from 1 to ${n}, got ${steps}`);
-  }
+  checkSteps(steps, n);
   const indices = Array.from({ length: steps }, (_, i) => i);
   switch (config.timestep_spacing) {
     case 'trailing':
@@ -101,4 +109,91 @@ export function timestepSchedule(config: SchedulerConfig, steps: number): number
         allowed: ['trailing', 'leading', 'linspace'],
       });
   }
+}
+
+/**
+ * sigma_t = sqrt((1 - abar_t) / abar_t) of every training timestep 0..N-1: the noise level of
+ * the parameterisation x = x0 + sigma * eps (Karras et al. 2022) that the sigma samplers use.
+ * @throws ManifestError when `beta_schedule` is not supported
+ */
+export function trainingSigmas(config: SchedulerConfig): Float64Array {
+  return alphasCumprod(config).map((a) => Math.sqrt((1 - a) / a));
+}
+
+/** sigma at a possibly fractional timestep, linear between training timesteps (numpy's interp). */
+export function sigmaAtTimestep(trainSigmas: Float64Array, t: number): number {
+  const last = trainSigmas.length - 1;
+  const clamped = Math.min(Math.max(t, 0), last);
+  const lo = Math.floor(clamped);
+  const hi = Math.min(lo + 1, last);
+  const w = clamped - lo;
+  return (1 - w) * (trainSigmas[lo] as number) + w * (trainSigmas[hi] as number);
+}
+
+/**
+ * The fractional timestep whose noise level is `sigma`, interpolating log sigma between
+ * training timesteps (sigma grows with t; log sigma is close to linear in t, sigma is not).
+ * Clamped to 0..N-1.
+ */
+export function timestepForSigma(trainSigmas: Float64Array, sigma: number): number {
+  const last = trainSigmas.length - 1;
+  const logSigma = Math.log(sigma);
+  if (logSigma <= Math.log(trainSigmas[0] as number)) return 0;
+  if (logSigma >= Math.log(trainSigmas[last] as number)) return last;
+  let lo = 0;
+  let hi = last;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (Math.log(trainSigmas[mid] as number) <= logSigma) lo = mid;
+    else hi = mid;
+  }
+  const low = Math.log(trainSigmas[lo] as number);
+  const high = Math.log(trainSigmas[hi] as number);
+  return lo + (logSigma - low) / (high - low);
+}
+
+/**
+ * Karras et al. 2022, eq. 5: `steps` noise levels from sigmaMax down to sigmaMin, evenly spaced
+ * in sigma^(1/rho), so that the steps crowd towards the low-noise end where detail forms.
+ */
+export function karrasSigmas(sigmaMin: number, sigmaMax: number, steps: number, rho = 7): number[] {
+  const maxRoot = sigmaMax ** (1 / rho);
+  const minRoot = sigmaMin ** (1 / rho);
+  return Array.from({ length: steps }, (_, i) => {
+    const ramp = steps === 1 ? 0 : i / (steps - 1);
+    return (maxRoot + ramp * (minRoot - maxRoot)) ** rho;
+  });
+}
+
+/** The timesteps of a sigma sampler's schedule and their sigmas, then a final sigma of 0. */
+export interface SigmaSchedule {
+  readonly timesteps: number[];
+  /** One more entry than `timesteps`: the last is 0, where the final step lands. */
+  readonly sigmas: number[];
+  /** sqrt(sigma_max^2 + 1): the spread of x at the first step for data of unit variance. */
+  readonly initNoiseSigma: number;
+}
+
+/**
+ * The schedule of the sigma samplers (Euler, Euler ancestral, DPM++ 2M), `trainSigmas` being
+ * `trainingSigmas(config)`: the config's timestep placement and the sigmas of those timesteps, or with `karras` Karras sigmas (rho 7) between
+ * the training schedule's smallest and largest sigma and the fractional timesteps they sit at.
+ * @throws RangeError when `steps` is not an integer in 1..num_train_timesteps
+ * @throws ManifestError when `timestep_spacing` is not supported
+ */
+export function sigmaSchedule(config: SchedulerConfig, trainSigmas: Float64Array, steps: number, karras = false): SigmaSchedule {
+  let timesteps: number[];
+  let sigmas: number[];
+  if (karras) {
+    checkSteps(steps, config.num_train_timesteps);
+    const sigmaMin = trainSigmas[0] as number;
+    const sigmaMax = trainSigmas[trainSigmas.length - 1] as number;
+    sigmas = karrasSigmas(sigmaMin, sigmaMax, steps);
+    timesteps = sigmas.map((sigma) => timestepForSigma(trainSigmas, sigma));
+  } else {
+    timesteps = timestepSchedule(config, steps);
+    sigmas = timesteps.map((t) => sigmaAtTimestep(trainSigmas, t));
+  }
+  const sigmaMax = Math.max(...sigmas);
+  return { timesteps, sigmas: [...sigmas, 0], initNoiseSigma: Math.sqrt(sigmaMax * sigmaMax + 1) };
 }

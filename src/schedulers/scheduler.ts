@@ -1,25 +1,42 @@
 /**
  * The one interface every scheduler implements.
  *
- * A step of every sampler we support is a linear combination of the current sample `x` and the
- * model's (guided) epsilon prediction `eps`:
+ * A step of every sampler we support is a linear combination of the current sample `x`, the
+ * model's (guided) epsilon prediction `eps`, the previous step's denoised estimate `d_prev` and
+ * fresh standard normal noise `z`:
  *
  *   modelInput = inputScale * x
  *   denoised   = denoisedFromSample * x + denoisedFromOutput * eps
- *   prevSample = prevFromSample     * x + prevFromOutput     * eps
+ *   prevSample = prevFromSample * x + prevFromOutput * eps
+ *              + prevFromPreviousDenoised * d_prev + prevFromNoise * z
  *
  * so the GPU loop needs only these scalars per step (one WGSL kernel applies them), while the
- * CPU `step` used by tests and the CPU fallback applies the very same coefficients.
+ * CPU `step` used by tests and the CPU fallback applies the very same coefficients. `d_prev` is
+ * what a multistep solver remembers (DPM++ 2M); `z` is what an ancestral or re-noising sampler
+ * adds (Euler ancestral, LCM, Turbo), drawn by the pipeline from the request's seed and the step
+ * index (src/pipeline/prng.ts, `stepNoise`), never by the scheduler.
  */
 export interface StepCoefficients {
   /** Multiplies the sample before it goes into the UNet (Euler's 1/sqrt(sigma^2+1), DDIM's 1). */
   readonly inputScale: number;
-  /** The timestep value fed to the UNet at this step. */
+  /** The timestep value fed to the UNet at this step (fractional for Karras sigmas). */
   readonly timestep: number;
   readonly prevFromSample: number;
   readonly prevFromOutput: number;
+  /** Weight of the previous step's denoised estimate; 0 for single-step solvers and at step 0. */
+  readonly prevFromPreviousDenoised: number;
+  /** Weight of fresh standard normal noise; 0 for deterministic steps. */
+  readonly prevFromNoise: number;
   readonly denoisedFromSample: number;
   readonly denoisedFromOutput: number;
+}
+
+/** What a step may need besides the sample and the model output. */
+export interface StepExtras {
+  /** Standard normal noise, one value per latent value; required when `prevFromNoise` is not 0. */
+  readonly noise?: Float32Array;
+  /** The `denoised` of step i - 1; required when `prevFromPreviousDenoised` is not 0. */
+  readonly previousDenoised?: Float32Array;
 }
 
 export interface StepResult {
@@ -34,15 +51,15 @@ export interface Scheduler {
   readonly timesteps: readonly number[];
   /** Standard deviation of the initial noise the loop starts from. */
   readonly initNoiseSigma: number;
-  /** Builds the schedule for `steps` denoising steps. @throws RangeError when steps < 1 */
+  /** Builds the schedule for `steps` denoising steps. @throws RangeError when steps is out of range */
   setTimesteps(steps: number): void;
   /** Per-step scalars, step index `i` in 0..steps-1 passed explicitly (no hidden step counter). */
   coefficients(i: number): StepCoefficients;
   scaleModelInput(x: Float32Array, i: number): Float32Array;
-  step(modelOutput: Float32Array, i: number, x: Float32Array): StepResult;
+  step(modelOutput: Float32Array, i: number, x: Float32Array, extras?: StepExtras): StepResult;
 }
 
-export type SchedulerName = 'ddim' | 'euler';
+export type SchedulerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp_2m' | 'dpmpp_2m_karras' | 'lcm' | 'turbo';
 
 /** diffusers' scheduler_config.json, as parsed (snake_case kept at this boundary). */
 export interface SchedulerConfig {
@@ -54,4 +71,8 @@ export interface SchedulerConfig {
   readonly timestep_spacing: 'trailing' | 'leading' | 'linspace';
   readonly steps_offset?: number;
   readonly set_alpha_to_one?: boolean;
+  /** LCM: the schedule the model was distilled on, which few-step timesteps are picked from (default 50). */
+  readonly original_inference_steps?: number;
+  /** LCM: scales the timestep in the consistency boundary conditions (default 10). */
+  readonly timestep_scaling?: number;
 }

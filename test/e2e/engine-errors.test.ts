@@ -68,6 +68,7 @@ describe('engine errors in the browser', () => {
     ['zero steps', { steps: 0 }, /steps/i],
     ['a fractional step count', { steps: 2.5 }, /steps/i],
     ['a negative seed', { seed: -1 }, /seed/i],
+    ['more LCM steps than its distillation schedule has', { scheduler: 'lcm', steps: 60 }, /steps.*1 to 50.*lcm/i],
   ] as const)('refuses %s with InvalidRequestError before any work', async (_, fields, mentions) => {
     const result = await attempt({ prompt: 'a red circle on a blue background', ...fields });
     expect(result.ok).toBe(false);

@@ -5,19 +5,20 @@
  */
 import { castOnGpu, halfBufferBytes } from '../../src/gpu/cast.ts';
 import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu/device.ts';
-import { guidedStep } from '../../src/gpu/guided-step.ts';
+import { guidedStep, type StepTerms } from '../../src/gpu/guided-step.ts';
 import { latentToImage } from '../../src/gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../../src/gpu/prepare-unet-input.ts';
 
 export interface GuidedStepCase {
   readonly modelOutput: number[];
   readonly sample: number[];
+  /** aux before the step (the previous denoised estimate). */
+  readonly aux: number[];
+  readonly noise: number[];
   readonly guided: boolean;
   readonly guidance: number;
-  readonly prevFromSample: number;
-  readonly prevFromOutput: number;
-  readonly auxFromSample: number;
-  readonly auxFromOutput: number;
+  readonly sampleTerms: StepTerms;
+  readonly auxTerms: StepTerms;
 }
 
 export interface KernelPage {
@@ -85,8 +86,9 @@ window.kernelPage = {
       const count = c.sample.length;
       const modelOutput = make('model output', c.modelOutput.length * 4, new Float32Array(c.modelOutput));
       const sample = make('sample', count * 4, new Float32Array(c.sample));
-      const aux = make('aux', count * 4);
-      guidedStep(device, { ...c, modelOutput, sample, aux, count });
+      const aux = make('aux', count * 4, new Float32Array(c.aux));
+      const noise = make('noise', count * 4, new Float32Array(c.noise));
+      guidedStep(device, { ...c, modelOutput, sample, aux, noise, count });
       return { sample: await readFloats(sample, count), aux: await readFloats(aux, count) };
     }),
 

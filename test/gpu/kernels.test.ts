@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodedToRgba } from '../../src/pipeline/image.ts';
 import { useBrowserPage } from '../support/browser.ts';
+import type { StepTerms } from '../../src/gpu/guided-step.ts';
 import type { GuidedStepCase } from './kernels-page.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
 
@@ -60,24 +61,35 @@ describe('guided-step', () => {
   const sample = values(count, 11, 3);
   const uncond = values(count, 12);
   const cond = values(count, 13);
-  const coefficients = { prevFromSample: 1.02, prevFromOutput: -0.31, auxFromSample: 1.4, auxFromOutput: -0.9 };
+  const oldAux = values(count, 14, 2);
+  const noise = values(count, 15, 2);
+  // Every term non-zero, so a term dropped or read from the wrong buffer shows.
+  const terms = {
+    sampleTerms: { fromSample: 1.02, fromOutput: -0.31, fromAux: 0.27, fromNoise: 0.45 },
+    auxTerms: { fromSample: 1.4, fromOutput: -0.9, fromAux: -0.6, fromNoise: 0.12 },
+  };
 
   function reference(eps: readonly number[]): { sample: number[]; aux: number[] } {
     const f = Math.fround;
-    const c = coefficients;
-    return {
-      sample: sample.map((x, i) => f(f(f(c.prevFromSample) * x) + f(f(c.prevFromOutput) * eps[i]!))),
-      aux: sample.map((x, i) => f(f(f(c.auxFromSample) * x) + f(f(c.auxFromOutput) * eps[i]!))),
-    };
+    const apply = (t: StepTerms) =>
+      sample.map((x, i) => {
+        const fromX = f(f(t.fromSample) * x);
+        const fromEps = f(f(t.fromOutput) * eps[i]!);
+        const fromAux = f(f(t.fromAux) * oldAux[i]!);
+        const fromNoise = f(f(t.fromNoise) * noise[i]!);
+        return f(f(f(fromX + fromEps) + fromAux) + fromNoise);
+      });
+    return { sample: apply(terms.sampleTerms), aux: apply(terms.auxTerms) };
   }
 
-  async function run(testCase: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }> {
-    return browser.page.evaluate((c) => window.kernelPage!.guidedStep(c), testCase);
+  async function run(c: Pick<GuidedStepCase, 'modelOutput' | 'guided' | 'guidance'>): Promise<{ sample: number[]; aux: number[] }> {
+    const testCase: GuidedStepCase = { ...c, sample, aux: oldAux, noise, ...terms };
+    return browser.page.evaluate((tc) => window.kernelPage!.guidedStep(tc), testCase);
   }
 
   it('applies guidance to [uncond, cond] and steps the latent in place', async () => {
     const guidance = 4;
-    const result = await run({ modelOutput: [...uncond, ...cond], sample, guided: true, guidance, ...coefficients });
+    const result = await run({ modelOutput: [...uncond, ...cond], guided: true, guidance });
     const eps = uncond.map((u, i) => Math.fround(u + Math.fround(guidance * Math.fround(cond[i]! - u))));
     const expected = reference(eps);
     expectClose(result.sample, expected.sample);
@@ -86,14 +98,14 @@ describe('guided-step', () => {
 
   it('uses the single prediction as it is without guidance', async () => {
     // guidance is ignored on this path: a wrong branch would show as a 7x error.
-    const result = await run({ modelOutput: cond, sample, guided: false, guidance: 7, ...coefficients });
+    const result = await run({ modelOutput: cond, guided: false, guidance: 7 });
     const expected = reference(cond);
     expectClose(result.sample, expected.sample);
     expectClose(result.aux, expected.aux);
   });
 
   it('gives the conditional prediction at guidance 1 and the unconditional at 0', async () => {
-    const at = (guidance: number) => run({ modelOutput: [...uncond, ...cond], sample, guided: true, guidance, ...coefficients });
+    const at = (guidance: number) => run({ modelOutput: [...uncond, ...cond], guided: true, guidance });
     expectClose((await at(1)).sample, reference(cond).sample);
     expectClose((await at(0)).sample, reference(uncond).sample);
   });

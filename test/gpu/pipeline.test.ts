@@ -81,4 +81,21 @@ describe('txt2img on WebGPU', () => {
     expect(max).toBeLessThanOrEqual(2);
     expect(mean).toBeLessThan(0.05);
   });
+
+  // The kernel's noise and history terms: fresh seeded noise uploaded each step (Euler
+  // ancestral, LCM, Turbo) and the previous denoised estimate kept in aux (DPM++ 2M), on the
+  // last step too, where aux becomes the decoder's input.
+  it.each([
+    ['euler_a', 3],
+    ['dpmpp_2m_karras', 3],
+    ['lcm', 2],
+    ['turbo', 2],
+  ] as const)('matches the CPU reference loop with %s (%i steps)', async (scheduler, steps) => {
+    const stochastic: GenerateRequest = { prompt: 'a blue square on a yellow background', seed: 11, steps, guidance: 0, scheduler };
+    const [gpu, cpu] = [await generate('webgpu', stochastic), await generate('wasm', stochastic)];
+    const { max, mean } = difference(gpu.pixels, cpu.pixels);
+    console.log(`${scheduler}: GPU vs CPU difference in levels`, { max, mean });
+    expect(max).toBeLessThanOrEqual(2);
+    expect(mean).toBeLessThan(0.05);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../../src/errors.ts';
-import { createRandom, gaussianNoise } from '../../../src/pipeline/prng.ts';
+import { createRandom, gaussianNoise, stepNoise, stepSeed } from '../../../src/pipeline/prng.ts';
 
 describe('createRandom', () => {
   // Expected values from an independent Python implementation of the recipe in prng.ts' header,
@@ -82,5 +82,30 @@ describe('gaussianNoise', () => {
   it('rejects a negative or fractional count', () => {
     expect(() => gaussianNoise(0, -1)).toThrow(RangeError);
     expect(() => gaussianNoise(0, 2.5)).toThrow(RangeError);
+  });
+});
+
+describe('stepNoise', () => {
+  // Expected seeds from a Python implementation of recipe step 5 in prng.ts' header.
+  it.each([
+    [0, 0, 2462723854],
+    [42, 3, 2244032364],
+    [0xffffffff, 19, 1819842140],
+  ])('seed %i, step %i: the documented step seed, then gaussianNoise of it', (seed, i, expected) => {
+    expect(stepSeed(seed, i)).toBe(expected);
+    expect(Array.from(stepNoise(seed, i, 5))).toEqual(Array.from(gaussianNoise(expected, 5)));
+  });
+
+  it('is the same for the same seed and step, and differs between steps, seeds and the initial noise', () => {
+    expect(Array.from(stepNoise(42, 3, 16))).toEqual(Array.from(stepNoise(42, 3, 16)));
+    const streams = [stepNoise(42, 0, 16), stepNoise(42, 1, 16), stepNoise(43, 0, 16), gaussianNoise(42, 16)];
+    for (let a = 0; a < streams.length; a++) {
+      for (let b = a + 1; b < streams.length; b++) expect(Array.from(streams[a]!)).not.toEqual(Array.from(streams[b]!));
+    }
+  });
+
+  it('rejects a bad seed with a typed error and a bad step index with a RangeError', () => {
+    expect(() => stepNoise(-1, 0, 4)).toThrow(InvalidRequestError);
+    expect(() => stepNoise(1, 1.5, 4)).toThrow(RangeError);
   });
 });

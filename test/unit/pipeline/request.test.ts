@@ -49,6 +49,6 @@ describe('resolveRequest', () => {
   it('refuses an unknown scheduler with UnknownSchedulerError listing the known ones', () => {
     const attempt = () => resolveRequest({ prompt: 'a', scheduler: 'plms' as never }, model);
     expect(attempt).toThrow(UnknownSchedulerError);
-    expect(attempt).toThrow(/Unknown scheduler "plms"; use one of ddim, euler/);
+    expect(attempt).toThrow(/Unknown scheduler "plms"; use one of ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm, turbo/);
   });
 });

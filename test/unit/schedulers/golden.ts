@@ -21,11 +21,34 @@ export interface GoldenCase {
   };
 }
 
-export interface Golden {
-  readonly config: SchedulerConfig;
-  readonly ddim: GoldenCase[];
-  readonly euler: GoldenCase[];
+/** Consecutive steps of one run, from step `start`: each step's inputs and outputs. */
+export interface GoldenRunCase {
+  readonly steps: number;
+  readonly timesteps: number[];
+  readonly sigmas?: number[];
+  readonly initNoiseSigma: number;
+  readonly run: {
+    readonly start: number;
+    readonly sample: number[];
+    /** The denoised estimate of step start - 1, for DPM++ 2M cases that start mid-run. */
+    readonly previousDenoised?: number[];
+    readonly steps: {
+      readonly modelOutput: number[];
+      /** The fresh noise the step adds (stochastic samplers only). */
+      readonly noise?: number[];
+      readonly scaledInput: number[];
+      readonly prevSample: number[];
+      readonly denoised: number[];
+    }[];
+  };
 }
+
+/** The samplers whose golden cases are runs of steps. */
+export const RUN_SCHEDULERS = ['euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo'] as const;
+
+export type Golden = { readonly config: SchedulerConfig; readonly ddim: GoldenCase[]; readonly euler: GoldenCase[] } & {
+  readonly [name in (typeof RUN_SCHEDULERS)[number]]: GoldenRunCase[];
+};
 
 const GOLDEN_URL = new URL('../../../models/tiny-shapes/golden/schedulers.json', import.meta.url);
 
