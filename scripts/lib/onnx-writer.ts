@@ -54,7 +54,7 @@ export interface WrittenModel {
 }
 
 /** Smaller initializers (shapes, scales) stay inline, as exporters keep them. */
-const EXTERNAL_MIN_VALUES = 64;
+const EXTERNAL_MIN_VALUES = 8;
 
 /**
  * Serialises `graph` as an opset-17 model. With `externalData`, every float32 initializer's bytes

@@ -169,7 +169,9 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     if (!offline) await index.updateModel(record.id, (entry) => withVersion(entry, record));
     const files = distinctFiles(record.files);
     const stored = await storedBytes(blobs, files);
-    const missing = files.filter((file, i) => stored[i] !== file.size);
+    // Completeness, not byte counts: an empty file has all its 0 bytes before it is stored.
+    const done = await completeFiles(blobs, files);
+    const missing = files.filter((_, i) => !done[i]);
     if (missing.length > 0 && offline) {
       throw new NetworkError(`${record.id}: ${missing.length} file(s) are not stored and the manifest cannot be fetched (offline?)`, {
         url: record.manifestUrl,
@@ -280,7 +282,8 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
       const files = distinctFiles(record.files);
       const totalBytes = sum(files.map((file) => file.size));
       const stored = sum(await storedBytes(blobs, files));
-      infos.push({ id: entry.id, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete: stored === totalBytes, lastUsed: entry.lastUsed });
+      const complete = (await completeFiles(blobs, files)).every(Boolean);
+      infos.push({ id: entry.id, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete, lastUsed: entry.lastUsed });
     }
     return infos;
   }
@@ -383,6 +386,11 @@ async function removeUnused(blobs: BlobStore, index: StoreIndex): Promise<void> 
 /** Bytes stored of each file. */
 async function storedBytes(blobs: BlobStore, files: readonly ManifestFile[]): Promise<number[]> {
   return Promise.all(files.map(async (file) => BlobStore.storedBytes(await blobs.progress(file.sha256))));
+}
+
+/** Whether each file is completely stored and verified. */
+async function completeFiles(blobs: BlobStore, files: readonly ManifestFile[]): Promise<boolean[]> {
+  return Promise.all(files.map(async (file) => (await blobs.progress(file.sha256))?.complete === true));
 }
 
 /** What the browser says this origin may still store. */
