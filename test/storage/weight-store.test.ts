@@ -24,6 +24,7 @@ const UNET = manifest.files.find((file) => file.path === 'unet/model.onnx')!;
 const DISTINCT = manifest.files.filter((file, index) => manifest.files.findIndex((other) => other.sha256 === file.sha256) === index);
 const MODEL_BYTES = DISTINCT.reduce((sum, file) => sum + file.size, 0);
 const MiB = 1024 * 1024;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 const browser = useBrowserPage('/test/storage/storage.html', {
   ready: (page) => page.waitForFunction(() => window.storagePage !== undefined),
@@ -37,6 +38,8 @@ beforeAll(async () => {
     // The same UNet from a host that reports its SHA-256 (X-Linked-ETag), and a file from one that does not.
     ['/reported/unet/model.onnx', { ...fileSource(join(MODEL_DIR, UNET.path)), reportedSha256: UNET.sha256 }],
     ['/reported/vae_decoder/config.json', fileSource(join(MODEL_DIR, 'vae_decoder/config.json'))],
+    // An empty file (an external-data file with nothing in it), digest reported.
+    ['/reported/empty.bin', { size: 0, read: () => new Uint8Array(0), reportedSha256: EMPTY_SHA256 }],
   ]);
   server = await startFileServer(files);
 });
@@ -335,7 +338,7 @@ describe('weight store', () => {
     expect(digests.sort()).toEqual(v2.files.map((file) => file.sha256).sort());
   });
 
-  it('takes the SHA-256 the host reports where a file list gives none, and pins it', async () => {
+  it('takes the SHA-256 (and size) the host reports where a file list gives none, and pins it', async () => {
     const store = settings('reported');
     const source = { id: 'reported', baseUrl: `${server.origin}/reported/`, files: [{ path: UNET.path, size: UNET.size }] };
     expect(await ensure(source, store)).toMatchObject({ ok: true, downloadedBytes: UNET.size });
@@ -349,6 +352,12 @@ describe('weight store', () => {
     server.reset();
     expect(await ensure(source, store)).toMatchObject({ ok: true, downloadedBytes: 0 });
     expect(server.requests).toEqual([]);
+
+    // Without a size in the list, the size the host reports; an empty file is stored like any other.
+    server.reset();
+    const sized = { ...source, id: 'sized', files: [{ path: UNET.path }, { path: 'empty.bin' }] };
+    expect(await ensure(sized, store)).toMatchObject({ ok: true });
+    await expectModelIntact(store, 'sized', [UNET, { path: 'empty.bin', size: 0, sha256: EMPTY_SHA256 }]);
 
     const config = manifest.files.find((file) => file.path === 'vae_decoder/config.json')!;
     const unreported = await ensure({ ...source, id: 'unreported', files: [{ path: config.path, size: config.size }] }, store);
