@@ -10,7 +10,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
-import type { GenerateRequest, Progress } from '../src/api.ts';
+import type { Progress, TextRequest } from '../src/api.ts';
 import type { Outcome, WireError, WireImage } from '../src/cli/page.ts';
 import { encodePng } from '../src/image/png.ts';
 import { REPO_ROOT, launchChromium, serveProject } from './lib/browser.ts';
@@ -52,7 +52,7 @@ class UsageError extends Error {
 }
 
 interface Job {
-  readonly request: GenerateRequest;
+  readonly request: TextRequest;
   readonly out: string;
   /** Where the job came from, for messages: "requests.jsonl:3" in a batch, '' for --prompt. */
   readonly origin: string;
@@ -94,7 +94,7 @@ type Flags = ReturnType<typeof parseCommandLine>;
  */
 type RequestFields = Record<string, unknown>;
 
-const asRequest = (fields: RequestFields): GenerateRequest => fields as unknown as GenerateRequest;
+const asRequest = (fields: RequestFields): TextRequest => fields as unknown as TextRequest;
 
 function flagDefaults(flags: Flags): RequestFields {
   const defaults: RequestFields = {};

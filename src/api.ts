@@ -64,10 +64,18 @@ export interface CachedModel {
 }
 
 /**
- * A picture given to a request: a Blob (PNG, JPEG, …), an ImageBitmap, ImageData, or RGBA bytes
- * with their size. The client turns a canvas or an <img> into an ImageBitmap before sending it.
+ * A picture given to a request: a Blob (PNG, JPEG, …), an ImageBitmap, ImageData, RGBA bytes
+ * with their size, or on the page a canvas or a loaded <img> (the client turns those into an
+ * ImageBitmap before sending them to the worker).
  */
-export type ImageInput = Blob | ImageBitmap | ImageData | { readonly width: number; readonly height: number; readonly pixels: Uint8ClampedArray | Uint8Array };
+export type ImageInput =
+  | Blob
+  | ImageBitmap
+  | ImageData
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | HTMLImageElement
+  | { readonly width: number; readonly height: number; readonly pixels: Uint8ClampedArray | Uint8Array };
 
 export interface GenerateRequest {
   readonly prompt: string;
@@ -80,15 +88,42 @@ export interface GenerateRequest {
   readonly scheduler?: SchedulerName;
   readonly width?: number;
   readonly height?: number;
+  /**
+   * Image-to-image: the picture to start from (scaled to the model's size). The model's VAE
+   * encoder takes it to the latent space, noised to the level `strength` picks.
+   */
+  readonly image?: ImageInput;
+  /**
+   * How much of the schedule runs from the picture, in (0, 1]: 1 starts from pure noise (the
+   * picture only fixes what a mask keeps), small values change little. Runs
+   * max(1, floor(steps * strength)) of the `steps`. Default 0.8, or 1 with a mask.
+   */
+  readonly strength?: number;
+  /**
+   * Inpainting (with `image`): white where the model repaints, black where the picture is kept
+   * exactly; grey blends. Same size rules as `image`.
+   */
+  readonly mask?: ImageInput;
 }
+
+/** A request without pictures: what crosses JSON boundaries (the CLI's batch files, test pages). */
+export type TextRequest = Omit<GenerateRequest, 'image' | 'mask'>;
+
+/** A request as it ran: every text-to-image field filled in, the pictures left out. */
+export type RequestAsRun = Required<Omit<GenerateRequest, 'image' | 'mask' | 'strength'>> & {
+  /** Present for image-to-image and inpainting. */
+  readonly strength?: number;
+  /** Whether the request started from a picture, and whether it had a mask. */
+  readonly source?: 'image' | 'inpainting';
+};
 
 export interface GeneratedImage {
   readonly width: number;
   readonly height: number;
   /** RGBA, 8 bits per channel, row-major. */
   readonly pixels: Uint8ClampedArray;
-  /** The request as run, defaults filled in (seed included). */
-  readonly request: Required<GenerateRequest>;
+  /** The request as run, defaults filled in (seed included), the pictures left out. */
+  readonly request: RequestAsRun;
   readonly timings: {
     readonly encodeMs: number;
     readonly denoiseMs: number;

@@ -4,7 +4,7 @@
 export { createEngine } from './client/engine.ts';
 export type { CreateEngineOptions } from './client/engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
-export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ModelInfo, Phase, PreviewImage, Progress } from './api.ts';
+export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
 export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';

@@ -7,7 +7,7 @@
  * Progress goes out through a function Node exposes before the page loads.
  */
 import * as api from '../index.ts';
-import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress } from '../index.ts';
+import type { Engine, GeneratedImage, ModelInfo, Progress, TextRequest } from '../index.ts';
 
 export interface WireError {
   readonly name: string;
@@ -25,7 +25,7 @@ export interface WireImage extends Omit<GeneratedImage, 'pixels'> {
 
 export interface CliPage {
   loadModel(manifestUrl: string): Promise<Outcome<ModelInfo>>;
-  generate(request: GenerateRequest): Promise<Outcome<WireImage>>;
+  generate(request: TextRequest): Promise<Outcome<WireImage>>;
 }
 
 declare global {

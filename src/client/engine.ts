@@ -2,7 +2,7 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Progress } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
@@ -86,7 +86,8 @@ class WorkerEngine implements Engine {
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
-    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, request, progress));
+    const sendable = await postableRequest(request);
+    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress));
   }
 
   listCatalogModels(): Promise<CatalogModelStatus[]> {
@@ -163,4 +164,16 @@ class WorkerEngine implements Engine {
     }
     return Promise.race([work(), this.failed]);
   }
+}
+
+/** The request with a canvas or an <img> turned into an ImageBitmap: those cannot be posted to the worker. */
+async function postableRequest(request: GenerateRequest): Promise<GenerateRequest> {
+  const convert = async (input: ImageInput | undefined): Promise<ImageInput | undefined> => {
+    const page = globalThis as unknown as Record<string, (abstract new (...args: never[]) => unknown) | undefined>;
+    const isElement = [page.HTMLCanvasElement, page.HTMLImageElement, page.OffscreenCanvas].some((type) => type !== undefined && input instanceof type);
+    return isElement ? createImageBitmap(input as ImageBitmapSource) : input;
+  };
+  if (request.image === undefined && request.mask === undefined) return request;
+  const [image, mask] = await Promise.all([convert(request.image), convert(request.mask)]);
+  return { ...request, ...(image !== undefined ? { image } : {}), ...(mask !== undefined ? { mask } : {}) };
 }

@@ -6,6 +6,8 @@ import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
 import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 import { stepNoise } from './prng.ts';
+import { blendMaskedCpu } from '../gpu/blend-masked.ts';
+import { noisedSampleScales } from '../schedulers/linear-step.ts';
 
 export class CpuLatents implements Latents {
   readonly batch: number;
@@ -18,6 +20,7 @@ export class CpuLatents implements Latents {
     this.setup = setup;
     this.batch = setup.guidance === undefined ? 1 : 2;
     this.sample = setup.initial.slice();
+    this.denoised = setup.source?.latent;
   }
 
   conditioning(hidden: readonly Tensor[]): Tensor {
@@ -54,6 +57,13 @@ export class CpuLatents implements Latents {
     const result = scheduler.step(eps, i, this.sample, { noise, previousDenoised: this.denoised });
     this.sample = result.prevSample as Float32Array<ArrayBuffer>;
     this.denoised = result.denoised;
+    const source = this.setup.source;
+    if (source?.mask !== undefined) {
+      // Kept cells: the source at the next step's noise level, or after the last step the source itself.
+      const last = i === scheduler.timesteps.length - 1;
+      const { fromSource, fromNoise } = last ? { fromSource: 1, fromNoise: 0 } : noisedSampleScales(scheduler.coefficients(i + 1));
+      blendMaskedCpu(this.sample, source.mask, source.latent, source.noise, fromSource, fromNoise);
+    }
   }
 
   decoderInput(): Tensor {

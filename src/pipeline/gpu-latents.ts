@@ -4,11 +4,13 @@
  * decoded to RGBA on the GPU, so the finished picture is the only readback.
  */
 import { createStorageBuffer, readBuffer } from '../gpu/device.ts';
+import { blendMasked } from '../gpu/blend-masked.ts';
 import { guidedStep, type StepTerms } from '../gpu/guided-step.ts';
 import { latentToImage } from '../gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
 import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
 import { checkFinite } from './image.ts';
+import { noisedSampleScales } from '../schedulers/linear-step.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 import { stepNoise } from './prng.ts';
 
@@ -30,6 +32,8 @@ export class GpuLatents implements Latents {
   private readonly noise: GPUBuffer;
   /** Buffers made later (conditioning, pixels), destroyed with the rest. */
   private readonly others: GPUBuffer[] = [];
+  /** Inpainting's mask, source latent and starting noise. */
+  private readonly inpaint: { readonly mask: GPUBuffer; readonly source: GPUBuffer; readonly noise: GPUBuffer; readonly cells: number } | undefined;
 
   constructor(device: GPUDevice, setup: LatentsSetup) {
     this.device = device;
@@ -38,7 +42,17 @@ export class GpuLatents implements Latents {
     this.count = setup.initial.length;
     this.sample = createStorageBuffer(device, 'latent', this.count * 4, setup.initial);
     this.unetInput = createStorageBuffer(device, 'unet sample', this.batch * this.count * 4);
-    this.aux = createStorageBuffer(device, 'denoised latent', this.count * 4);
+    // Image-to-image: the source's latent is the first step's "previous denoised estimate".
+    this.aux = createStorageBuffer(device, 'denoised latent', this.count * 4, setup.source?.latent);
+    if (setup.source?.mask !== undefined) {
+      const { latent, noise, mask } = setup.source;
+      this.inpaint = {
+        mask: this.track(createStorageBuffer(device, 'inpainting mask', mask.byteLength, mask)),
+        source: this.track(createStorageBuffer(device, 'source latent', latent.byteLength, latent)),
+        noise: this.track(createStorageBuffer(device, 'source noise', noise.byteLength, noise)),
+        cells: mask.length,
+      };
+    }
     this.noise = createStorageBuffer(device, 'step noise', this.count * 4);
   }
 
@@ -101,6 +115,12 @@ export class GpuLatents implements Latents {
       sampleTerms,
       auxTerms,
     });
+    if (this.inpaint !== undefined) {
+      // Kept cells: the source at the next step's noise level; after the last step, aux (the
+      // decoder's input) gets the source itself over the scaling factor.
+      const { fromSource, fromNoise } = last ? { fromSource: 1 / scalingFactor, fromNoise: 0 } : noisedSampleScales(scheduler.coefficients(i + 1));
+      blendMasked(this.device, { ...this.inpaint, target: last ? this.aux : this.sample, count: this.count, fromSource, fromNoise });
+    }
   }
 
   decoderInput(): Tensor {

@@ -21,6 +21,14 @@ export interface LatentsSetup {
   readonly scalingFactor: number;
   /** The request's seed: the noise a step adds is `stepNoise(seed, i, count)` (prng.ts). */
   readonly seed: number;
+  /**
+   * Image-to-image and inpainting: the source picture's latent (times the scaling factor),
+   * which also stands as the "previous denoised estimate" of the first step run (a multistep
+   * scheduler starting mid-schedule has no earlier step), and the noise it was started with.
+   * With a mask (one weight per latent cell, 1 repaints), every step puts the kept region back
+   * at the next step's noise level, and the last step puts back the source itself.
+   */
+  readonly source?: { readonly latent: Float32Array<ArrayBuffer>; readonly noise: Float32Array<ArrayBuffer>; readonly mask?: Float32Array<ArrayBuffer> };
 }
 
 export interface Latents {

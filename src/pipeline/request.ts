@@ -1,7 +1,7 @@
 /**
  * Checking a generation request and filling in its defaults, before any GPU work.
  */
-import type { GenerateRequest, ModelInfo } from '../api.ts';
+import type { GenerateRequest, ImageInput, ModelInfo, RequestAsRun } from '../api.ts';
 import { InvalidRequestError, UnknownSchedulerError } from '../errors.ts';
 import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
 
@@ -17,14 +17,30 @@ const FIELDS: readonly (keyof GenerateRequest)[] = [
   'scheduler',
   'width',
   'height',
+  'image',
+  'strength',
+  'mask',
 ];
+
+/** A request checked and completed: what runs, with the pictures it starts from. */
+export type ResolvedRequest = RequestAsRun & { readonly image?: ImageInput; readonly mask?: ImageInput };
+
+/** Whether `value` is something `rgbaAt` can read (checked again, with the bytes, when it is read). */
+function isImageInput(value: unknown): value is ImageInput {
+  if (typeof value !== 'object' || value === null) return false;
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return true;
+  if (typeof ImageBitmap !== 'undefined' && value instanceof ImageBitmap) return true;
+  if (typeof ImageData !== 'undefined' && value instanceof ImageData) return true;
+  const v = value as { width?: unknown; height?: unknown; pixels?: unknown };
+  return typeof v.width === 'number' && typeof v.height === 'number' && (v.pixels instanceof Uint8Array || v.pixels instanceof Uint8ClampedArray);
+}
 
 /**
  * The request with every field set: the model's defaults, a random seed when none is given.
  * @throws InvalidRequestError naming the first field that is wrong and what it may be
  * @throws UnknownSchedulerError when the scheduler is not one we have
  */
-export function resolveRequest(request: GenerateRequest, model: ModelInfo): Required<GenerateRequest> {
+export function resolveRequest(request: GenerateRequest, model: ModelInfo): ResolvedRequest {
   const invalid = (field: string, allowed: string, got: unknown): never => {
     throw new InvalidRequestError(`${field} must be ${allowed}; got ${JSON.stringify(got) ?? String(got)}`, { field, allowed, got });
   };
@@ -59,5 +75,16 @@ export function resolveRequest(request: GenerateRequest, model: ModelInfo): Requ
   } else if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
     invalid('seed', `an integer from 0 to ${MAX_SEED}`, seed);
   }
-  return { prompt, negativePrompt, seed, steps, guidance, scheduler, width, height };
+  const { image, mask } = request;
+  if (image !== undefined && !isImageInput(image)) invalid('image', 'a Blob, ImageBitmap, ImageData or { width, height, pixels }', typeof image);
+  if (mask !== undefined && !isImageInput(mask)) invalid('mask', 'a Blob, ImageBitmap, ImageData or { width, height, pixels }', typeof mask);
+  if (mask !== undefined && image === undefined) invalid('mask', 'given with an image (inpainting repaints part of a picture)', 'a mask alone');
+  const resolved = { prompt, negativePrompt, seed, steps, guidance, scheduler, width, height };
+  if (image === undefined) {
+    if (request.strength !== undefined) invalid('strength', 'given with an image', request.strength);
+    return resolved;
+  }
+  const { strength = mask !== undefined ? 1 : 0.8 } = request;
+  if (typeof strength !== 'number' || !(strength > 0 && strength <= 1)) invalid('strength', 'a number in (0, 1]', strength);
+  return { ...resolved, strength, source: mask !== undefined ? 'inpainting' : 'image', image, ...(mask !== undefined ? { mask } : {}) };
 }

@@ -1,7 +1,7 @@
 /**
  * Text to image: the denoising loop, written out.
  */
-import type { GeneratedImage, GenerateRequest, Phase, Progress } from '../api.ts';
+import type { GeneratedImage, Phase, Progress, RequestAsRun } from '../api.ts';
 import { CancelledError, InvalidRequestError } from '../errors.ts';
 import type { Tensor } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
@@ -10,6 +10,9 @@ import { GpuLatents } from './gpu-latents.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 import type { DiffusionModel } from './model.ts';
 import { gaussianNoise } from './prng.ts';
+import { compositeMasked, latentMask, maskWeights, rgbaAt, rgbaToPlanar } from './image-input.ts';
+import type { ResolvedRequest } from './request.ts';
+import { noisedSampleScales } from '../schedulers/linear-step.ts';
 
 export interface RunOptions {
   /** Checked between steps; an aborted signal ends the run with CancelledError. */
@@ -23,10 +26,12 @@ export interface RunOptions {
  * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: at most 50)
  * @throws CancelledError when `signal` is aborted before the picture is done
  */
-export async function txt2img(model: DiffusionModel, request: Required<GenerateRequest>, options: RunOptions = {}): Promise<GeneratedImage> {
+export async function txt2img(model: DiffusionModel, request: ResolvedRequest, options: RunOptions = {}): Promise<GeneratedImage> {
   const started = performance.now();
   const { steps, width, height } = request;
-  const report = (phase: Phase, step: number) => options.onProgress?.({ phase, step, steps, elapsedMs: performance.now() - started });
+  // From a picture, only the last max(1, floor(steps * strength)) steps run (and are reported).
+  const first = request.strength !== undefined ? steps - Math.max(1, Math.floor(steps * request.strength)) : 0;
+  const report = (phase: Phase, step: number) => options.onProgress?.({ phase, step, steps: steps - first, elapsedMs: performance.now() - started });
   const checkCancelled = (when: string) => {
     if (options.signal?.aborted === true) throw new CancelledError(`Generation cancelled ${when}`, { when });
   };
@@ -46,14 +51,44 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
   const guided = !unet.embedsGuidance && (request.guidance > 1 || unet.staticBatch === 2);
   const guidance = Math.max(1, request.guidance);
 
-  // 2. Seeded initial noise, scaled to the schedule's first noise level.
+  // 2. Seeded initial noise, scaled to the schedule's first noise level; from a picture, the
+  //    picture's latent noised to the level of the first step run (and for inpainting, the mask).
   const { channels, downsample, scalingFactor } = model.layout.latent;
   const latentDims = [1, channels, height / downsample, width / downsample];
-  const initial = gaussianNoise(request.seed, channels * (height / downsample) * (width / downsample)) as Float32Array<ArrayBuffer>;
-  for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
+  const noise = gaussianNoise(request.seed, channels * (height / downsample) * (width / downsample)) as Float32Array<ArrayBuffer>;
+  const initial = noise.slice();
+  let source: LatentsSetup['source'];
+  let keep: { rgba: Uint8ClampedArray; weights: Float32Array } | undefined;
+  if (request.image !== undefined) {
+    const rgba = await rgbaAt(request.image, width, height, 'image');
+    checkCancelled('before it started');
+    const encoder = await model.vaeEncoder();
+    const latent = (await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels)) as Float32Array<ArrayBuffer>;
+    if (latent.length !== initial.length) throw new Error(`the VAE encoder gave ${latent.length} values, expected ${initial.length}`);
+    for (let k = 0; k < latent.length; k++) latent[k]! *= scalingFactor;
+    const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
+    for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
+    let mask: Float32Array<ArrayBuffer> | undefined;
+    if (request.mask !== undefined) {
+      const weights = maskWeights(await rgbaAt(request.mask, width, height, 'mask'), width * height);
+      mask = latentMask(weights, width, height, downsample);
+      keep = { rgba, weights };
+    }
+    source = { latent, noise, ...(mask !== undefined ? { mask } : {}) };
+  } else {
+    for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
+  }
 
   checkCancelled('before it started');
-  const setup: LatentsSetup = { scheduler, guidance: guided ? guidance : undefined, latentDims, initial, scalingFactor, seed: request.seed };
+  const setup: LatentsSetup = {
+    scheduler,
+    guidance: guided ? guidance : undefined,
+    latentDims,
+    initial,
+    scalingFactor,
+    seed: request.seed,
+    ...(source !== undefined ? { source } : {}),
+  };
   const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
   let context: Tensor | undefined;
   let feeds: Record<string, Tensor> = {};
@@ -78,15 +113,15 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
 
     // 4. Denoising: each step predicts the noise for the whole batch, then guidance and the
     //    scheduler update the latent in place. Nothing is read back.
-    for (let i = 0; i < steps; i++) {
-      checkCancelled(`after ${i} of ${steps} steps`);
+    for (let i = first; i < steps; i++) {
+      checkCancelled(`after ${i - first} of ${steps - first} steps`);
       const prediction = await unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
       try {
         latents.step(prediction, i);
       } finally {
         prediction.dispose();
       }
-      await report('denoising', i + 1);
+      await report('denoising', i - first + 1);
     }
     await latents.settle();
     const denoised = performance.now();
@@ -105,13 +140,15 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     } finally {
       decoded.dispose();
     }
+    // Inpainting: the kept pixels are the picture's own, not its trip through the VAE.
+    if (keep !== undefined) pixels = compositeMasked(pixels, keep.rgba, keep.weights);
     const finished = performance.now();
 
     return {
       width,
       height,
       pixels,
-      request,
+      request: asRun(request),
       timings: {
         encodeMs: encoded - started,
         denoiseMs: denoised - encoded,
@@ -124,4 +161,10 @@ export async function txt2img(model: DiffusionModel, request: Required<GenerateR
     for (const tensor of Object.values(feeds)) tensor.dispose();
     latents.dispose();
   }
+}
+
+/** The request without the pictures it started from (they need not travel back with the result). */
+function asRun(request: ResolvedRequest): RequestAsRun {
+  const { image: _image, mask: _mask, ...rest } = request;
+  return rest;
 }

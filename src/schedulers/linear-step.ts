@@ -7,6 +7,18 @@
  */
 import type { Scheduler, SchedulerName, StepCoefficients, StepExtras, StepResult } from './scheduler.ts';
 
+/**
+ * How a clean latent x0 is noised to the level step `c` starts from: x = fromSource * x0 +
+ * fromNoise * noise. It follows from the step's own denoised estimate: a model that predicts the
+ * noise exactly must get x0 back (denoisedFromSample * x + denoisedFromOutput * noise = x0), so
+ * fromSource = 1 / denoisedFromSample and fromNoise = -denoisedFromOutput / denoisedFromSample —
+ * sqrt(abar) and sqrt(1 - abar) for DDIM, 1 and sigma for Euler. Image-to-image starts there;
+ * inpainting puts the kept region back there after every step.
+ */
+export function noisedSampleScales(c: StepCoefficients): { readonly fromSource: number; readonly fromNoise: number } {
+  return { fromSource: 1 / c.denoisedFromSample, fromNoise: -c.denoisedFromOutput / c.denoisedFromSample };
+}
+
 /** inputScale * x: what the UNet sees at this step. */
 export function applyInputScale(c: StepCoefficients, x: Float32Array): Float32Array {
   return x.map((v) => c.inputScale * v);

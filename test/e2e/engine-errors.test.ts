@@ -33,7 +33,7 @@ interface Attempt {
 }
 
 /** Runs one generate() in the page; `cancelAfterStep` aborts its signal once that step is reported. */
-function attempt(request: GenerateRequest, cancelAfterStep?: number): Promise<Attempt> {
+function attempt(request: Omit<GenerateRequest, 'image' | 'mask'>, cancelAfterStep?: number): Promise<Attempt> {
   return session.page.evaluate(
     async ({ request, cancelAfterStep }) => {
       const { api, engine } = window.webdiffusion!;

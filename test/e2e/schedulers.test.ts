@@ -9,10 +9,9 @@
  */
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest } from '../../src/api.ts';
 import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
 import type { SchedulerName } from '../../src/schedulers/scheduler.ts';
-import type { PageImage } from '../gpu/pipeline-page.ts';
+import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 /** Every colour as a shape and as a background, every shape at least twice. */
@@ -36,11 +35,11 @@ async function load(manifestUrl: string): Promise<void> {
 }
 
 /** How many of the prompts come out fully right (background, shape colour, shape kind). */
-async function adherence(scheduler: SchedulerName, steps: number, extra: Partial<GenerateRequest> = {}): Promise<number> {
+async function adherence(scheduler: SchedulerName, steps: number, extra: Partial<PageRequest> = {}): Promise<number> {
   let correct = 0;
   const wrong: string[] = [];
   for (const [i, prompt] of PROMPTS.entries()) {
-    const request: GenerateRequest = { prompt, seed: i + 1, steps, scheduler, ...extra };
+    const request: PageRequest = { prompt, seed: i + 1, steps, scheduler, ...extra };
     const image: PageImage = await browser.page.evaluate((r) => window.pipelinePage!.generate('wasm', r), request);
     const judged = judgeImage(new Uint8ClampedArray(image.pixels), image.width, image.height);
     if (scoreJudgement(parsePrompt(prompt), judged).all) correct++;

@@ -3,20 +3,30 @@
  * GPU-resident loop), one on ONNX Runtime's CPU provider (the CPU scheduler's `step`, the
  * reference). Pictures cross `page.evaluate` as plain byte arrays.
  */
-import { createEngine, type BackendPreference, type Engine, type GenerateRequest, type ModelInfo, type Progress } from '../../src/index.ts';
+import { createEngine, type BackendPreference, type Engine, type GenerateRequest, type ModelInfo, type Progress, type RequestAsRun } from '../../src/index.ts';
 
 export interface PageImage {
   readonly width: number;
   readonly height: number;
   readonly pixels: number[];
-  readonly request: Required<GenerateRequest>;
+  readonly request: RequestAsRun;
   readonly timings: Record<string, number>;
   readonly progress: Progress[];
 }
 
+/** A picture as it crosses `page.evaluate`: RGBA bytes as a plain array. */
+export interface PagePicture {
+  readonly width: number;
+  readonly height: number;
+  readonly pixels: number[];
+}
+
+/** A request as it crosses `page.evaluate`: JSON, pictures as PagePicture. */
+export type PageRequest = Omit<GenerateRequest, 'image' | 'mask'> & { readonly image?: PagePicture; readonly mask?: PagePicture };
+
 export interface PipelinePage {
   load(manifestUrl: string, backend: Exclude<BackendPreference, 'auto'>): Promise<ModelInfo>;
-  generate(backend: Exclude<BackendPreference, 'auto'>, request: GenerateRequest): Promise<PageImage>;
+  generate(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage>;
 }
 
 declare global {
@@ -29,8 +39,10 @@ const engines: Record<'webgpu' | 'wasm', Engine> = { webgpu: await createEngine(
 
 window.pipelinePage = {
   load: (manifestUrl, backend) => engines[backend].loadModel(manifestUrl, { backend }),
-  generate: async (backend, request) => {
+  generate: async (backend, { image: source, mask, ...rest }) => {
     const progress: Progress[] = [];
+    const picture = (p: PagePicture) => ({ width: p.width, height: p.height, pixels: Uint8ClampedArray.from(p.pixels) });
+    const request: GenerateRequest = { ...rest, ...(source !== undefined ? { image: picture(source) } : {}), ...(mask !== undefined ? { mask: picture(mask) } : {}) };
     const image = await engines[backend].generate(request, { onProgress: (p) => progress.push(p) });
     return { ...image, pixels: Array.from(image.pixels), progress };
   },

@@ -4,9 +4,8 @@
  * reference loop (ONNX Runtime's CPU provider, the scheduler's CPU `step`) within rounding.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest } from '../../src/api.ts';
 import { useBrowserPage } from '../support/browser.ts';
-import type { PageImage } from './pipeline-page.ts';
+import type { PageImage, PageRequest } from './pipeline-page.ts';
 
 const MODEL_URL = '/models/tiny-shapes/manifest.json';
 
@@ -14,7 +13,7 @@ const browser = useBrowserPage('/test/gpu/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 
-function generate(backend: 'webgpu' | 'wasm', request: GenerateRequest): Promise<PageImage> {
+function generate(backend: 'webgpu' | 'wasm', request: PageRequest): Promise<PageImage> {
   return browser.page.evaluate(([b, r]) => window.pipelinePage!.generate(b, r), [backend, request] as const);
 }
 
@@ -39,7 +38,7 @@ beforeAll(async () => {
 
 describe('txt2img on WebGPU', () => {
   // Few steps: a UNet evaluation takes seconds on SwiftShader. Guidance 4 runs the batch-of-2 path.
-  const request: GenerateRequest = { prompt: 'a red circle on a blue background', seed: 42, steps: 3, guidance: 4 };
+  const request: PageRequest = { prompt: 'a red circle on a blue background', seed: 42, steps: 3, guidance: 4 };
   let first: PageImage;
 
   it('produces a 64x64 RGBA picture, reporting every phase and step', async () => {
@@ -74,7 +73,7 @@ describe('txt2img on WebGPU', () => {
   });
 
   it('matches the CPU reference loop without guidance (batch of 1), with Euler', async () => {
-    const unguided: GenerateRequest = { prompt: 'a green triangle on a white background', seed: 7, steps: 2, guidance: 0, scheduler: 'euler' };
+    const unguided: PageRequest = { prompt: 'a green triangle on a white background', seed: 7, steps: 2, guidance: 0, scheduler: 'euler' };
     const [gpu, cpu] = [await generate('webgpu', unguided), await generate('wasm', unguided)];
     const { max, mean } = difference(gpu.pixels, cpu.pixels);
     console.log('unguided: GPU vs CPU difference in levels', { max, mean });
@@ -91,7 +90,7 @@ describe('txt2img on WebGPU', () => {
     ['lcm', 2],
     ['turbo', 2],
   ] as const)('matches the CPU reference loop with %s (%i steps)', async (scheduler, steps) => {
-    const stochastic: GenerateRequest = { prompt: 'a blue square on a yellow background', seed: 11, steps, guidance: 0, scheduler };
+    const stochastic: PageRequest = { prompt: 'a blue square on a yellow background', seed: 11, steps, guidance: 0, scheduler };
     const [gpu, cpu] = [await generate('webgpu', stochastic), await generate('wasm', stochastic)];
     const { max, mean } = difference(gpu.pixels, cpu.pixels);
     console.log(`${scheduler}: GPU vs CPU difference in levels`, { max, mean });
