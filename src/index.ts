@@ -6,6 +6,17 @@ export type { CreateEngineOptions } from './client/engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions } from './engine.ts';
 export type { CachedModel, DownloadStatus, GeneratedImage, GenerateRequest, ModelInfo, Phase, Progress } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
+export { GenerationQueue } from './queue/generation-queue.ts';
+export type {
+  CancelReason,
+  GenerationQueueOptions,
+  QueueEvent,
+  QueueEventOf,
+  QueueEventType,
+  RequestStatus,
+  SubmitMode,
+  SubmitOptions,
+} from './queue/generation-queue.ts';
 export { SCHEDULER_NAMES } from './schedulers/index.ts';
 export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';
 export type {
