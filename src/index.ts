@@ -18,6 +18,10 @@ export type {
   SubmitOptions,
 } from './queue/generation-queue.ts';
 export { SCHEDULER_NAMES } from './schedulers/index.ts';
+export { PictureHistory } from './history/picture-history.ts';
+export type { HistoryEntry, NewHistoryEntry, PictureHistoryStores } from './history/picture-history.ts';
+export { encodePngWithParameters, formatParameters, parseParameters, readPngParameters } from './image/generation-parameters.ts';
+export type { ParsedParameters } from './image/generation-parameters.ts';
 export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';
 export type {
   CatalogEntry,

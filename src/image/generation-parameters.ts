@@ -11,8 +11,10 @@
  * commas, a value with a comma, colon or line break written as a JSON string. Pictures made
  * there restore here as far as we share the settings; keys we do not know are kept aside.
  */
-import type { GenerateRequest } from '../api.ts';
+import type { GeneratedImage, GenerateRequest } from '../api.ts';
 import { InvalidRequestError } from '../errors.ts';
+import { encodePngBlob } from './png.ts';
+import { readPngText } from './png-text.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
 
@@ -187,4 +189,21 @@ function decimal(key: string, value: string): number {
 
 function badValue(key: string, value: string, allowed: string): InvalidRequestError {
   return new InvalidRequestError(`The parameters' "${key}" must be ${allowed}; got ${JSON.stringify(value)}`, { field: key, allowed, got: value });
+}
+
+/**
+ * A generated picture as PNG with its parameters in a `parameters` text chunk, as the desktop UIs
+ * save theirs: a download that carries how to make it again.
+ */
+export function encodePngWithParameters(image: GeneratedImage, modelId: string): Promise<Blob> {
+  return encodePngBlob(image.pixels, image.width, image.height, { text: { parameters: formatParameters(image.request, modelId) } });
+}
+
+/**
+ * The generation parameters a PNG carries (ours, or a desktop UI's); undefined when it has none.
+ * @throws InvalidRequestError when the bytes are not a PNG, or its parameters hold a malformed number
+ */
+export async function readPngParameters(png: Uint8Array): Promise<ParsedParameters | undefined> {
+  const text = (await readPngText(png)).parameters;
+  return text === undefined ? undefined : parseParameters(text);
 }
