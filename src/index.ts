@@ -6,7 +6,22 @@ export type { CreateEngineOptions } from './client/engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
 export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
+export { GenerationQueue } from './queue/generation-queue.ts';
+export type {
+  CancelReason,
+  GenerationQueueOptions,
+  QueueEvent,
+  QueueEventOf,
+  QueueEventType,
+  RequestStatus,
+  SubmitMode,
+  SubmitOptions,
+} from './queue/generation-queue.ts';
 export { SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
+export { PictureHistory } from './history/picture-history.ts';
+export type { HistoryEntry, NewHistoryEntry, PictureHistoryStores } from './history/picture-history.ts';
+export { encodePngWithParameters, formatParameters, parseParameters, readPngParameters } from './image/generation-parameters.ts';
+export type { ParsedParameters } from './image/generation-parameters.ts';
 export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';
 export type {
   CatalogEntry,

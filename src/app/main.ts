@@ -2,10 +2,11 @@
  * The demo page: one form over the public API. `document.body.dataset.state` says where the page
  * is (loading, ready, generating, done, cancelled, error) so people and tests can wait on it.
  */
-import { CancelledError, createEngine } from '../index.ts';
+import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
 import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
-import { encodePngBlob } from '../image/png.ts';
+import { createGallery } from './gallery.ts';
 import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
+import { installPngDrop } from './png-drop.ts';
 
 /** The bundled model: works offline, out of the box. */
 const DEFAULT_MODEL = 'tiny-shapes';
@@ -42,7 +43,10 @@ const ui = {
 };
 
 let engine: Engine | undefined;
-let running: AbortController | undefined;
+let queue: GenerationQueue | undefined;
+let modelId = '';
+/** The queue's id of the request under way. */
+let running: string | undefined;
 
 function setState(state: State, status: string): void {
   document.body.dataset.state = state;
@@ -108,6 +112,21 @@ function readRequest(): GenerateRequest {
   };
 }
 
+/** The inverse of `readRequest`: fills the form from restored settings (a gallery click, a dropped PNG). */
+function restoreRequest(request: GenerateRequest, from: string): void {
+  ui.prompt.value = request.prompt;
+  ui.negativePrompt.value = request.negativePrompt ?? '';
+  for (const [input, value] of [[ui.seed, request.seed], [ui.steps, request.steps], [ui.guidance, request.guidance]] as const) {
+    if (value !== undefined) input.value = String(value);
+  }
+  if (request.scheduler !== undefined && [...ui.scheduler.options].some((option) => option.value === request.scheduler)) {
+    ui.scheduler.value = request.scheduler;
+  }
+  ui.status.textContent = `Settings restored from ${from}.`;
+}
+
+const gallery = createGallery(element('history', HTMLElement), { restore: restoreRequest });
+
 async function showPicture(image: GeneratedImage): Promise<void> {
   ui.picture.width = image.width;
   ui.picture.height = image.height;
@@ -122,21 +141,24 @@ async function showPicture(image: GeneratedImage): Promise<void> {
     ` · total ${(totalMs / 1000).toFixed(2)}\u00a0s`;
 
   if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
-  ui.download.href = URL.createObjectURL(await encodePngBlob(image.pixels, image.width, image.height));
+  ui.download.href = URL.createObjectURL(await gallery.keep(image, modelId));
   ui.download.download = `webdiffusion-${image.request.seed}.png`;
   ui.download.hidden = false;
 }
 
 async function generate(): Promise<void> {
-  if (engine === undefined || running !== undefined) return;
-  const controller = new AbortController();
-  running = controller;
+  if (queue === undefined || running !== undefined) return;
+  const id = queue.submit(readRequest());
+  running = id;
+  const stopProgress = queue.on('progress', (event) => {
+    if (event.id === id) showProgress(event.progress);
+  });
   ui.error.hidden = true;
   ui.progress.value = 0;
   ui.progressLabel.textContent = 'Starting…';
   setState('generating', 'Generating…');
   try {
-    const image = await engine.generate(readRequest(), { onProgress: showProgress, signal: controller.signal });
+    const image = await queue.result(id);
     ui.seed.value = String(image.request.seed);
     await showPicture(image);
     ui.progress.value = 1;
@@ -148,6 +170,7 @@ async function generate(): Promise<void> {
     ui.progressLabel.textContent = cancelled ? 'Cancelled' : 'Failed';
     setState(cancelled ? 'cancelled' : 'error', cancelled ? 'Cancelled.' : 'Generation failed.');
   } finally {
+    stopProgress();
     running = undefined;
     ui.generate.disabled = engine === undefined;
     ui.cancel.disabled = true;
@@ -155,7 +178,7 @@ async function generate(): Promise<void> {
 }
 
 function cancel(): void {
-  running?.abort();
+  if (running !== undefined) queue?.cancel(running);
 }
 
 function applyDefaults(info: ModelInfo): void {
@@ -175,6 +198,10 @@ async function start(): Promise<void> {
     void generate();
   });
   ui.cancel.addEventListener('click', cancel);
+  installPngDrop(document.body, {
+    restore: ({ request, modelId: from }, fileName) => restoreRequest(request, from !== undefined ? `${fileName} (model ${from})` : fileName),
+    report: showError,
+  });
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && running !== undefined) cancel();
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
@@ -186,6 +213,7 @@ async function start(): Promise<void> {
   let created: Engine;
   try {
     created = await createEngine();
+    queue = new GenerationQueue(created);
   } catch (error) {
     showError(error);
     setState('error', 'The engine could not start.');
@@ -193,12 +221,13 @@ async function start(): Promise<void> {
   }
   let picker: ModelPicker | undefined;
   const load = async (model: string): Promise<void> => {
-    running?.abort();
+    cancel();
     setState('loading', 'Loading the model…');
     ui.error.hidden = true;
     try {
       const info = await created.loadModel(model, { onProgress: showProgress });
       engine = created;
+      modelId = info.id;
       ui.progress.value = 0;
       ui.progressLabel.textContent = 'Idle';
       applyDefaults(info);

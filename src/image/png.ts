@@ -7,6 +7,8 @@
  * `CompressionStream('deflate')` (zlib framing, as PNG wants), present in browsers and Node ≥ 18.
  */
 
+import { textChunkData } from './png-text.ts';
+
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 const CRC_TABLE = (() => {
@@ -41,14 +43,24 @@ async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<Array
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+export interface PngOptions {
+  /**
+   * Text chunks, keyword → text, written before the pixel data so that readers that stop early
+   * see them: tEXt for Latin-1 text, iTXt (UTF-8) otherwise (src/image/png-text.ts).
+   */
+  readonly text?: Readonly<Record<string, string>>;
+}
+
 /**
  * Encodes 8-bit RGBA pixels (row-major, as `ImageData` and `GeneratedImage` hold them) as PNG.
- * @throws RangeError when `pixels` does not hold width * height * 4 bytes
+ * @throws RangeError when `pixels` does not hold width * height * 4 bytes, or a text keyword is
+ *   not a valid PNG keyword
  */
 export async function encodePng(
   pixels: Uint8Array | Uint8ClampedArray,
   width: number,
   height: number,
+  options: PngOptions = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`PNG size must be positive integers, got ${width}x${height}`);
@@ -70,6 +82,10 @@ export async function encodePng(
   const parts = [
     Uint8Array.from(SIGNATURE),
     chunk('IHDR', header),
+    ...Object.entries(options.text ?? {}).map(([keyword, text]) => {
+      const { type, data } = textChunkData(keyword, text);
+      return chunk(type, data);
+    }),
     chunk('IDAT', await deflate(raw)),
     chunk('IEND', new Uint8Array(0)),
   ];
@@ -87,6 +103,7 @@ export async function encodePngBlob(
   pixels: Uint8Array | Uint8ClampedArray,
   width: number,
   height: number,
+  options: PngOptions = {},
 ): Promise<Blob> {
-  return new Blob([await encodePng(pixels, width, height)], { type: 'image/png' });
+  return new Blob([await encodePng(pixels, width, height, options)], { type: 'image/png' });
 }
