@@ -65,11 +65,16 @@ def _export(module, args, name, out):
                       dynamic_axes={k: v for k, v in dynamic.items() if v}, do_constant_folding=True)
 
 
-def export_all(text, unet, ae, scaling_factor, out: Path):
+def export_unet(unet, out: Path):
     with torch.no_grad():
-        _export(text, (torch.zeros(1, MAX_LENGTH, dtype=torch.int32),), "text_encoder", out)
         _export(unet, (torch.zeros(2, LATENT_CHANNELS, LATENT, LATENT), torch.full((2,), 999.0),
                        torch.zeros(2, MAX_LENGTH, TEXT_WIDTH)), "unet", out)
+
+
+def export_all(text, unet, ae, scaling_factor, out: Path):
+    export_unet(unet, out)
+    with torch.no_grad():
+        _export(text, (torch.zeros(1, MAX_LENGTH, dtype=torch.int32),), "text_encoder", out)
         _export(_Half(ae, "decode"), (torch.zeros(1, LATENT_CHANNELS, LATENT, LATENT),), "vae_decoder", out)
         _export(_Half(ae, "encode"), (torch.zeros(1, 3, SIZE, SIZE),), "vae_encoder", out)
     # diffusers records the latent scaling factor in the VAE's config.json
@@ -78,7 +83,11 @@ def export_all(text, unet, ae, scaling_factor, out: Path):
             {"latent_channels": LATENT_CHANNELS, "sample_size": SIZE, "scaling_factor": scaling_factor}, indent=2) + "\n")
 
 
-def write_manifest(out: Path, scaling_factor):
+DESCRIPTION = ("64x64 pictures of one coloured circle, square or triangle on a plain background; "
+               "trained in this repository with Stable Diffusion's structure.")
+
+
+def write_manifest(out: Path, scaling_factor, model_id="tiny-shapes", description=DESCRIPTION, defaults=DEFAULTS):
     files = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
@@ -87,16 +96,15 @@ def write_manifest(out: Path, scaling_factor):
                           "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     manifest = {
         "format": "webdiffusion-manifest/1",
-        "id": "tiny-shapes",
-        "name": "tiny-shapes",
-        "description": "64x64 pictures of one coloured circle, square or triangle on a plain background; "
-                       "trained in this repository with Stable Diffusion's structure.",
+        "id": model_id,
+        "name": model_id,
+        "description": description,
         "resolution": {"width": SIZE, "height": SIZE},
         "latent": {"channels": LATENT_CHANNELS, "downsample": 8, "scalingFactor": scaling_factor},
         "textEncoder": {"hiddenSize": TEXT_WIDTH, "maxLength": MAX_LENGTH},
         "tokenizer": {"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt", "padToken": "<|endoftext|>"},
         "scheduler": {"config": "scheduler/scheduler_config.json"},
-        "defaults": DEFAULTS,
+        "defaults": defaults,
         "models": {name: {"file": f"{name}/model.onnx", **spec} for name, spec in MODELS.items()},
         "files": files,
     }
