@@ -19,6 +19,11 @@ export interface Progress {
   readonly elapsedMs: number;
   /** During 'loading', while the model's files are downloaded: how far along, how fast. */
   readonly download?: DownloadStatus;
+  /**
+   * Which picture of a batch (0-based) the event is about, where it is about one: a batch
+   * denoises together (one event per step for all), then decodes picture by picture.
+   */
+  readonly index?: number;
   /** During 'denoising', when previews are asked for: the picture as it stands after this step. */
   readonly preview?: PreviewImage;
 }
@@ -104,13 +109,18 @@ export interface GenerateRequest {
    * exactly; grey blends. Same size rules as `image`.
    */
   readonly mask?: ImageInput;
+  /**
+   * Pictures to make, 1 to 8 (default 1), with seeds seed, seed + 1, …: `generateBatch` returns
+   * them all; `generate` takes only 1.
+   */
+  readonly n?: number;
 }
 
 /** A request without pictures: what crosses JSON boundaries (the CLI's batch files, test pages). */
 export type TextRequest = Omit<GenerateRequest, 'image' | 'mask'>;
 
-/** A request as it ran: every text-to-image field filled in, the pictures left out. */
-export type RequestAsRun = Required<Omit<GenerateRequest, 'image' | 'mask' | 'strength'>> & {
+/** One picture's request as it ran: every text-to-image field filled in (its own seed), the pictures given left out. */
+export type RequestAsRun = Required<Omit<GenerateRequest, 'image' | 'mask' | 'strength' | 'n'>> & {
   /** Present for image-to-image and inpainting. */
   readonly strength?: number;
   /** Whether the request started from a picture, and whether it had a mask. */

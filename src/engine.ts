@@ -72,6 +72,14 @@ export interface Engine {
    */
   generate(request: GenerateRequest, options?: GenerateOptions): Promise<GeneratedImage>;
   /**
+   * Generates `request.n` pictures (1 to 8) with seeds seed, seed + 1, …, denoised together as
+   * one batch on the device where the model takes any batch size (one after another where its
+   * UNet is fixed to one); progress reports the shared steps once, then each picture's decoding
+   * with its `index`.
+   * @throws as `generate`
+   */
+  generateBatch(request: GenerateRequest, options?: GenerateOptions): Promise<GeneratedImage[]>;
+  /**
    * Downloads and verifies a model's files into the browser's model cache without loading it,
    * for offline use later. Runs beside generations (it does not wait for them). A catalog model's
    * variant is the one device fitting would load.

@@ -90,6 +90,12 @@ class WorkerEngine implements Engine {
     return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress));
   }
 
+  async generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
+    if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
+    const sendable = await postableRequest(request);
+    return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress));
+  }
+
   listCatalogModels(): Promise<CatalogModelStatus[]> {
     return this.call(() => this.remote.listCatalogModels());
   }

@@ -5,7 +5,7 @@
 import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
 import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
-import { stepNoise } from './prng.ts';
+import { batchStepNoise } from './prng.ts';
 import { blendMaskedCpu } from '../gpu/blend-masked.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
 
@@ -18,7 +18,7 @@ export class CpuLatents implements Latents {
 
   constructor(setup: LatentsSetup) {
     this.setup = setup;
-    this.batch = setup.guidance === undefined ? 1 : 2;
+    this.batch = (setup.guidance === undefined ? 1 : 2) * setup.latentDims[0]!;
     this.sample = setup.initial.slice();
     this.denoised = setup.source?.latent;
   }
@@ -37,8 +37,9 @@ export class CpuLatents implements Latents {
 
   modelInput(i: number): Tensor {
     const scaled = this.setup.scheduler.scaleModelInput(this.sample, i);
-    const input = new Float32Array(this.batch * scaled.length);
-    for (let copy = 0; copy < this.batch; copy++) input.set(scaled, copy * scaled.length);
+    const copies = this.setup.guidance === undefined ? 1 : 2;
+    const input = new Float32Array(copies * scaled.length);
+    for (let copy = 0; copy < copies; copy++) input.set(scaled, copy * scaled.length);
     return cpuTensor('float32', input, [this.batch, ...this.setup.latentDims.slice(1)]);
   }
 
@@ -52,8 +53,8 @@ export class CpuLatents implements Latents {
       for (let k = 0; k < count; k++) guided[k] = output[k]! + guidance * (output[count + k]! - output[k]!);
       eps = guided;
     }
-    const { scheduler, seed } = this.setup;
-    const noise = scheduler.coefficients(i).prevFromNoise !== 0 ? stepNoise(seed, i, count) : undefined;
+    const { scheduler, seeds } = this.setup;
+    const noise = scheduler.coefficients(i).prevFromNoise !== 0 ? batchStepNoise(seeds, i, count / seeds.length) : undefined;
     const result = scheduler.step(eps, i, this.sample, { noise, previousDenoised: this.denoised });
     this.sample = result.prevSample as Float32Array<ArrayBuffer>;
     this.denoised = result.denoised;
@@ -66,9 +67,10 @@ export class CpuLatents implements Latents {
     }
   }
 
-  decoderInput(): Tensor {
-    const scaled = this.sample.map((x) => x / this.setup.scalingFactor);
-    return cpuTensor('float32', scaled, this.setup.latentDims);
+  decoderInput(index: number): Tensor {
+    const perPicture = this.sample.length / this.setup.latentDims[0]!;
+    const scaled = this.sample.slice(index * perPicture, (index + 1) * perPicture).map((x) => x / this.setup.scalingFactor);
+    return cpuTensor('float32', scaled, [1, ...this.setup.latentDims.slice(1)]);
   }
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {

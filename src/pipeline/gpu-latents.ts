@@ -12,7 +12,7 @@ import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
 import { checkFinite } from './image.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
-import { stepNoise } from './prng.ts';
+import { batchStepNoise } from './prng.ts';
 
 export class GpuLatents implements Latents {
   readonly batch: number;
@@ -38,7 +38,7 @@ export class GpuLatents implements Latents {
   constructor(device: GPUDevice, setup: LatentsSetup) {
     this.device = device;
     this.setup = setup;
-    this.batch = setup.guidance === undefined ? 1 : 2;
+    this.batch = (setup.guidance === undefined ? 1 : 2) * setup.latentDims[0]!;
     this.count = setup.initial.length;
     this.sample = createStorageBuffer(device, 'latent', this.count * 4, setup.initial);
     this.unetInput = createStorageBuffer(device, 'unet sample', this.batch * this.count * 4);
@@ -76,19 +76,19 @@ export class GpuLatents implements Latents {
       sample: this.sample,
       modelInput: this.unetInput,
       count: this.count,
-      copies: this.batch as 1 | 2,
+      copies: this.setup.guidance === undefined ? 1 : 2,
       inputScale,
     });
     return gpuTensor(this.unetInput, [this.batch, ...this.setup.latentDims.slice(1)]);
   }
 
   step(prediction: Tensor, i: number): void {
-    const { scheduler, guidance, scalingFactor, seed } = this.setup;
+    const { scheduler, guidance, scalingFactor, seeds } = this.setup;
     const c = scheduler.coefficients(i);
     const last = i === scheduler.timesteps.length - 1;
     // Queue writes are ordered after the work submitted before them: the previous step has read
     // the old noise by then.
-    if (c.prevFromNoise !== 0) this.device.queue.writeBuffer(this.noise, 0, stepNoise(seed, i, this.count));
+    if (c.prevFromNoise !== 0) this.device.queue.writeBuffer(this.noise, 0, batchStepNoise(seeds, i, this.count / seeds.length));
     const sampleTerms: StepTerms = {
       fromSample: c.prevFromSample,
       fromOutput: c.prevFromOutput,
@@ -123,8 +123,17 @@ export class GpuLatents implements Latents {
     }
   }
 
-  decoderInput(): Tensor {
-    return gpuTensor(this.aux, this.setup.latentDims);
+  decoderInput(index: number): Tensor {
+    const pictures = this.setup.latentDims[0]!;
+    const dims = [1, ...this.setup.latentDims.slice(1)];
+    if (pictures === 1) return gpuTensor(this.aux, dims);
+    // One picture's slice of the batch, copied out: ONNX Runtime takes whole buffers.
+    const bytes = (this.count / pictures) * 4;
+    const slice = createStorageBuffer(this.device, 'decoder input', bytes);
+    const encoder = this.device.createCommandEncoder({ label: 'decoder input' });
+    encoder.copyBufferToBuffer(this.aux, index * bytes, slice, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    return gpuTensor(slice, dims, 'float32', () => slice.destroy());
   }
 
   async pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>> {

@@ -13,14 +13,17 @@ export interface LatentsSetup {
   readonly scheduler: Scheduler;
   /** Classifier-free guidance scale; `undefined` when guidance is off (one UNet pass per step). */
   readonly guidance: number | undefined;
-  /** [1, channels, height / downsample, width / downsample] */
+  /** [pictures, channels, height / downsample, width / downsample]: a batch's latents are one vector. */
   readonly latentDims: readonly number[];
   /** Initial latents, already multiplied by the scheduler's initNoiseSigma. */
   readonly initial: Float32Array<ArrayBuffer>;
   /** The VAE's scaling factor: latents are divided by it before decoding. */
   readonly scalingFactor: number;
-  /** The request's seed: the noise a step adds is `stepNoise(seed, i, count)` (prng.ts). */
-  readonly seed: number;
+  /**
+   * One seed per picture: the noise a step adds is `batchStepNoise(seeds, i, perPicture)`
+   * (prng.ts), each picture's own.
+   */
+  readonly seeds: readonly number[];
   /**
    * Image-to-image and inpainting: the source picture's latent (times the scaling factor),
    * which also stands as the "previous denoised estimate" of the first step run (a multistep
@@ -32,10 +35,13 @@ export interface LatentsSetup {
 }
 
 export interface Latents {
-  /** UNet batch size: 2 with guidance ([uncond, cond]), else 1. */
+  /**
+   * UNet batch size: the pictures, twice with guidance ([uncond × pictures, cond × pictures]:
+   * the guidance kernel reads the two halves).
+   */
   readonly batch: number;
   /**
-   * Joins the text encoder's outputs (unconditional first when guided) into the UNet's
+   * Joins one text encoding per UNet batch entry, in batch order, into the UNet's
    * [batch, length, hidden] conditioning.
    */
   conditioning(hidden: readonly Tensor[]): Tensor;
@@ -43,8 +49,8 @@ export interface Latents {
   modelInput(i: number): Tensor;
   /** Guidance and scheduler step `i` applied to the latent. */
   step(prediction: Tensor, i: number): void;
-  /** The final latent divided by the scaling factor, after the last step. */
-  decoderInput(): Tensor;
+  /** Picture `index`'s final latent divided by the scaling factor, [1, C, h, w], after the last step; the caller disposes it. */
+  decoderInput(index: number): Tensor;
   /** The decoded picture as RGBA8. */
   pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>>;
   /** Resolves once the work queued so far has finished (for honest phase timings). */

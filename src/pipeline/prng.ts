@@ -146,3 +146,14 @@ export function stepSeed(seed: number, i: number): number {
 export function stepNoise(seed: number, i: number, count: number): Float32Array<ArrayBuffer> {
   return gaussianNoise(stepSeed(seed, i), count) as Float32Array<ArrayBuffer>;
 }
+
+/**
+ * The step noise of a batch of pictures, one seed each: `stepNoise(seeds[k], i, perPicture)` for
+ * each picture in turn, so a picture's noise is the same alone or in a batch.
+ */
+export function batchStepNoise(seeds: readonly number[], i: number, perPicture: number): Float32Array<ArrayBuffer> {
+  if (seeds.length === 1) return stepNoise(seeds[0]!, i, perPicture);
+  const out = new Float32Array(seeds.length * perPicture);
+  seeds.forEach((seed, k) => out.set(stepNoise(seed, i, perPicture), k * perPicture));
+  return out;
+}

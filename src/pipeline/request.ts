@@ -20,10 +20,14 @@ const FIELDS: readonly (keyof GenerateRequest)[] = [
   'image',
   'strength',
   'mask',
+  'n',
 ];
 
+/** The most pictures one request may ask for. */
+export const MAX_PICTURES = 8;
+
 /** A request checked and completed: what runs, with the pictures it starts from. */
-export type ResolvedRequest = RequestAsRun & { readonly image?: ImageInput; readonly mask?: ImageInput };
+export type ResolvedRequest = RequestAsRun & { readonly n: number; readonly image?: ImageInput; readonly mask?: ImageInput };
 
 /** Whether `value` is something `rgbaAt` can read (checked again, with the bytes, when it is read). */
 function isImageInput(value: unknown): value is ImageInput {
@@ -79,7 +83,9 @@ export function resolveRequest(request: GenerateRequest, model: ModelInfo): Reso
   if (image !== undefined && !isImageInput(image)) invalid('image', 'a Blob, ImageBitmap, ImageData or { width, height, pixels }', typeof image);
   if (mask !== undefined && !isImageInput(mask)) invalid('mask', 'a Blob, ImageBitmap, ImageData or { width, height, pixels }', typeof mask);
   if (mask !== undefined && image === undefined) invalid('mask', 'given with an image (inpainting repaints part of a picture)', 'a mask alone');
-  const resolved = { prompt, negativePrompt, seed, steps, guidance, scheduler, width, height };
+  const { n = 1 } = request;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PICTURES) invalid('n', `an integer from 1 to ${MAX_PICTURES}`, n);
+  const resolved = { prompt, negativePrompt, seed, steps, guidance, scheduler, width, height, n };
   if (image === undefined) {
     if (request.strength !== undefined) invalid('strength', 'given with an image', request.strength);
     return resolved;

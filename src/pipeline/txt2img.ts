@@ -21,14 +21,37 @@ export interface RunOptions {
   readonly onProgress?: (progress: Progress) => void | Promise<void>;
 }
 
+/** The seed of picture `k` of a batch: the request's seed plus k, wrapping at 2^32. */
+export function pictureSeed(seed: number, k: number): number {
+  return (seed + k) >>> 0;
+}
+
 /**
- * Generates one picture. The request must already be resolved (`resolveRequest`).
+ * Generates a request's pictures (`n`, default 1). The request must already be resolved
+ * (`resolveRequest`). A batch is one UNet batch on the device — the pictures denoise together,
+ * each from its own seed (seed, seed + 1, …) — where the UNet takes any batch size; a UNet fixed
+ * to one batch size gets the pictures one after another.
  * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: at most 50)
- * @throws CancelledError when `signal` is aborted before the picture is done
+ * @throws CancelledError when `signal` is aborted before the pictures are done
  */
-export async function txt2img(model: DiffusionModel, request: ResolvedRequest, options: RunOptions = {}): Promise<GeneratedImage> {
+export async function txt2img(model: DiffusionModel, request: ResolvedRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
+  const n = request.n;
+  const copies = !model.unet.embedsGuidance && (request.guidance > 1 || model.unet.staticBatch === 2) ? 2 : 1;
+  if (n === 1 || model.unet.staticBatch === undefined || model.unet.staticBatch === copies * n) return generateBatch(model, request, n, options);
+  const images: GeneratedImage[] = [];
+  for (let k = 0; k < n; k++) {
+    const onProgress = options.onProgress;
+    const single = { ...request, seed: pictureSeed(request.seed, k), n: 1 };
+    const [image] = await generateBatch(model, single, 1, { ...options, ...(onProgress !== undefined ? { onProgress: (p: Progress) => onProgress({ ...p, index: k }) } : {}) });
+    images.push({ ...image!, request: asRun({ ...request, seed: pictureSeed(request.seed, k) }) });
+  }
+  return images;
+}
+
+async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n: number, options: RunOptions): Promise<GeneratedImage[]> {
   const started = performance.now();
   const { steps, width, height } = request;
+  const seeds = Array.from({ length: n }, (_, k) => pictureSeed(request.seed, k));
   // From a picture, only the last max(1, floor(steps * strength)) steps run (and are reported).
   const first = request.strength !== undefined ? steps - Math.max(1, Math.floor(steps * request.strength)) : 0;
   const report = (phase: Phase, step: number) => options.onProgress?.({ phase, step, steps: steps - first, elapsedMs: performance.now() - started });
@@ -54,8 +77,10 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
   // 2. Seeded initial noise, scaled to the schedule's first noise level; from a picture, the
   //    picture's latent noised to the level of the first step run (and for inpainting, the mask).
   const { channels, downsample, scalingFactor } = model.layout.latent;
-  const latentDims = [1, channels, height / downsample, width / downsample];
-  const noise = gaussianNoise(request.seed, channels * (height / downsample) * (width / downsample)) as Float32Array<ArrayBuffer>;
+  const latentDims = [n, channels, height / downsample, width / downsample];
+  const perPicture = channels * (height / downsample) * (width / downsample);
+  const noise = new Float32Array(n * perPicture);
+  seeds.forEach((seed, k) => noise.set(gaussianNoise(seed, perPicture), k * perPicture));
   const initial = noise.slice();
   let source: LatentsSetup['source'];
   let keep: { rgba: Uint8ClampedArray; weights: Float32Array } | undefined;
@@ -63,9 +88,11 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
     const rgba = await rgbaAt(request.image, width, height, 'image');
     checkCancelled('before it started');
     const encoder = await model.vaeEncoder();
-    const latent = (await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels)) as Float32Array<ArrayBuffer>;
-    if (latent.length !== initial.length) throw new Error(`the VAE encoder gave ${latent.length} values, expected ${initial.length}`);
-    for (let k = 0; k < latent.length; k++) latent[k]! *= scalingFactor;
+    const encoded = await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels);
+    if (encoded.length !== perPicture) throw new Error(`the VAE encoder gave ${encoded.length} values, expected ${perPicture}`);
+    // Every picture of a batch starts from the same source, each with its own noise.
+    const latent = new Float32Array(n * perPicture);
+    for (let k = 0; k < latent.length; k++) latent[k] = encoded[k % perPicture]! * scalingFactor;
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
     for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
     let mask: Float32Array<ArrayBuffer> | undefined;
@@ -86,7 +113,7 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
     latentDims,
     initial,
     scalingFactor,
-    seed: request.seed,
+    seeds,
     ...(source !== undefined ? { source } : {}),
   };
   const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
@@ -97,7 +124,9 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
     //    the prompt; and what else the UNet is conditioned on (SDXL's pooled text and sizes).
     await report('encoding', 0);
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
-    const encodings = await model.text.encode(prompts.map((prompt) => model.tokenizer.encode(prompt)));
+    const texts = await model.text.encode(prompts.map((prompt) => model.tokenizer.encode(prompt)));
+    // One per UNet batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
+    const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
     try {
       const joined = latents.conditioning(encodings.map((encoding) => encoding.hidden));
       context = unet.prepareContext(joined);
@@ -105,7 +134,7 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
     } finally {
       // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
       // only in work it submits later, which the GPU queue orders after the copy.
-      for (const { hidden } of encodings) hidden.dispose();
+      for (const { hidden } of texts) hidden.dispose();
     }
     feeds = unet.conditionFeeds({ pooled: encodings.map((e) => e.pooled), width, height, guidance: request.guidance, batch: latents.batch });
     await latents.settle();
@@ -126,36 +155,46 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
     await latents.settle();
     const denoised = performance.now();
 
-    // 5. Decoding: latent / scaling factor through the VAE, to RGBA, read back once.
-    checkCancelled('before decoding');
-    await report('decoding', 0);
-    const decoded = await model.vaeDecoder.decode(latents.decoderInput());
-    let pixels: Uint8ClampedArray<ArrayBuffer>;
-    try {
-      const [, planes, decodedHeight, decodedWidth] = decoded.dims;
-      if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
-        throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
+    // 5. Decoding, picture by picture: latent / scaling factor through the VAE, to RGBA, read
+    //    back once each.
+    const images: GeneratedImage[] = [];
+    for (let k = 0; k < n; k++) {
+      checkCancelled('before decoding');
+      await options.onProgress?.({ phase: 'decoding', step: 0, steps: steps - first, elapsedMs: performance.now() - started, ...(n > 1 ? { index: k } : {}) });
+      const input = latents.decoderInput(k);
+      let decoded: Tensor;
+      try {
+        decoded = await model.vaeDecoder.decode(input);
+      } finally {
+        input.dispose();
       }
-      pixels = await latents.pixels(decoded, width, height);
-    } finally {
-      decoded.dispose();
+      let pixels: Uint8ClampedArray<ArrayBuffer>;
+      try {
+        const [, planes, decodedHeight, decodedWidth] = decoded.dims;
+        if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
+          throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
+        }
+        pixels = await latents.pixels(decoded, width, height);
+      } finally {
+        decoded.dispose();
+      }
+      // Inpainting: the kept pixels are the picture's own, not its trip through the VAE.
+      if (keep !== undefined) pixels = compositeMasked(pixels, keep.rgba, keep.weights);
+      const finished = performance.now();
+      images.push({
+        width,
+        height,
+        pixels,
+        request: asRun({ ...request, seed: seeds[k]! }),
+        timings: {
+          encodeMs: encoded - started,
+          denoiseMs: denoised - encoded,
+          decodeMs: finished - denoised,
+          totalMs: finished - started,
+        },
+      });
     }
-    // Inpainting: the kept pixels are the picture's own, not its trip through the VAE.
-    if (keep !== undefined) pixels = compositeMasked(pixels, keep.rgba, keep.weights);
-    const finished = performance.now();
-
-    return {
-      width,
-      height,
-      pixels,
-      request: asRun(request),
-      timings: {
-        encodeMs: encoded - started,
-        denoiseMs: denoised - encoded,
-        decodeMs: finished - denoised,
-        totalMs: finished - started,
-      },
-    };
+    return images;
   } finally {
     context?.dispose();
     for (const tensor of Object.values(feeds)) tensor.dispose();
@@ -165,6 +204,6 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
 
 /** The request without the pictures it started from (they need not travel back with the result). */
 function asRun(request: ResolvedRequest): RequestAsRun {
-  const { image: _image, mask: _mask, ...rest } = request;
+  const { image: _image, mask: _mask, n: _n, ...rest } = request;
   return rest;
 }

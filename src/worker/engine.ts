@@ -69,7 +69,15 @@ export class LocalEngine implements Engine {
     });
   }
 
-  generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
+  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
+    if (request?.n !== undefined && request.n !== 1) {
+      throw new InvalidRequestError(`n must be 1 for generate(); got ${JSON.stringify(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
+    }
+    const [image] = await this.generateBatch(request, options);
+    return image!;
+  }
+
+  generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
     return this.jobs.run(async () => {
       this.checkUsable();
       const model = this.model;

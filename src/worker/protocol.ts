@@ -19,6 +19,7 @@ export interface WorkerApi {
   loadModel(requestId: number, model: ModelReference, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
   prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
+  generateBatch(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage[]>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
   listCatalogModels(): Promise<CatalogModelStatus[]>;

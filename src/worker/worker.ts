@@ -44,6 +44,12 @@ const api: WorkerApi = {
       return Comlink.transfer(image, [image.pixels.buffer]);
     }),
 
+  generateBatch: (requestId, request, onProgress) =>
+    cancellable(requestId, onProgress, async (options) => {
+      const images = await engine.generateBatch(request, options);
+      return Comlink.transfer(images, images.map((image) => image.pixels.buffer));
+    }),
+
   cancel: (requestId) => running.get(requestId)?.abort(),
 
   listCatalogModels: () => engine.listCatalogModels(),

@@ -27,6 +27,8 @@ export type PageRequest = Omit<GenerateRequest, 'image' | 'mask'> & { readonly i
 export interface PipelinePage {
   load(manifestUrl: string, backend: Exclude<BackendPreference, 'auto'>): Promise<ModelInfo>;
   generate(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage>;
+  /** `request.n` pictures; each carries the whole request's progress. */
+  generateBatch(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage[]>;
 }
 
 declare global {
@@ -39,6 +41,11 @@ const engines: Record<'webgpu' | 'wasm', Engine> = { webgpu: await createEngine(
 
 window.pipelinePage = {
   load: (manifestUrl, backend) => engines[backend].loadModel(manifestUrl, { backend }),
+  generateBatch: async (backend, request) => {
+    const progress: Progress[] = [];
+    const images = await engines[backend].generateBatch(request as GenerateRequest, { onProgress: (p) => progress.push(p) });
+    return images.map((image) => ({ ...image, pixels: Array.from(image.pixels), progress }));
+  },
   generate: async (backend, { image: source, mask, ...rest }) => {
     const progress: Progress[] = [];
     const picture = (p: PagePicture) => ({ width: p.width, height: p.height, pixels: Uint8ClampedArray.from(p.pixels) });

@@ -22,8 +22,24 @@ describe('resolveRequest', () => {
   });
 
   it('keeps what the request sets', () => {
-    const request = { prompt: 'p', negativePrompt: 'n', seed: 0xffffffff, steps: 1000, guidance: 0, scheduler: 'euler', width: 64, height: 64 } as const;
+    const request = { prompt: 'p', negativePrompt: 'n', seed: 0xffffffff, steps: 1000, guidance: 0, scheduler: 'euler', width: 64, height: 64, n: 8 } as const;
     expect(resolveRequest(request, model)).toEqual(request);
+  });
+
+  it('asks for 1 picture by default, and at most 8', () => {
+    expect(resolveRequest({ prompt: 'p' }, model).n).toBe(1);
+    expect(() => resolveRequest({ prompt: 'p', n: 9 }, model)).toThrow(/n must be an integer from 1 to 8; got 9/);
+    expect(() => resolveRequest({ prompt: 'p', n: 0 }, model)).toThrow(InvalidRequestError);
+  });
+
+  it('takes a picture to start from, with a strength, and a mask only with a picture', () => {
+    const image = { width: 1, height: 1, pixels: new Uint8ClampedArray(4) };
+    expect(resolveRequest({ prompt: 'p', image }, model)).toMatchObject({ strength: 0.8, source: 'image', image });
+    expect(resolveRequest({ prompt: 'p', image, mask: image }, model)).toMatchObject({ strength: 1, source: 'inpainting' });
+    expect(() => resolveRequest({ prompt: 'p', mask: image }, model)).toThrow(/mask must be given with an image/);
+    expect(() => resolveRequest({ prompt: 'p', image, strength: 0 }, model)).toThrow(/strength must be a number in \(0, 1\]/);
+    expect(() => resolveRequest({ prompt: 'p', strength: 0.5 }, model)).toThrow(/strength must be given with an image/);
+    expect(() => resolveRequest({ prompt: 'p', image: 'picture.png' as never }, model)).toThrow(/image must be a Blob, ImageBitmap/);
   });
 
   it.each([

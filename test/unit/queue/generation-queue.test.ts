@@ -53,6 +53,9 @@ class FakeEngine implements Engine {
   prefetchModel(): never {
     throw new Error('not used');
   }
+  generateBatch(): never {
+    throw new Error('not used');
+  }
   listCatalogModels(): never {
     throw new Error('not used');
   }
