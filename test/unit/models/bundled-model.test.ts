@@ -1,5 +1,5 @@
 /**
- * The bundled tiny-shapes model as shipped: every file the manifest lists is there with the listed
+ * The bundled models (tiny-shapes and its distilled tiny-shapes-turbo) as shipped: every file the manifest lists is there with the listed
  * size and SHA-256 (a stale manifest after retraining fails here, not as a black picture in a
  * browser), and every file the pipeline needs is listed.
  */
@@ -8,11 +8,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../src/models/manifest.ts';
 
-const root = new URL('../../../models/tiny-shapes/', import.meta.url);
-const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
-const manifest = parseManifest(raw, root.href + 'manifest.json');
+for (const name of ['tiny-shapes', 'tiny-shapes-turbo']) {
+  const root = new URL(`../../../models/${name}/`, import.meta.url);
+  const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
+  const manifest = parseManifest(raw, root.href + 'manifest.json');
 
-describe('bundled tiny-shapes model', () => {
+describe(`bundled ${name} model`, () => {
   it.each(manifest.files.map((file) => [file.path, file] as const))('%s matches its size and SHA-256', (path, file) => {
     const url = new URL(path, root);
     expect(statSync(url).size).toBe(file.size);
@@ -40,3 +41,4 @@ describe('bundled tiny-shapes model', () => {
     expect(config.scaling_factor).toBe(manifest.latent.scalingFactor);
   });
 });
+}
