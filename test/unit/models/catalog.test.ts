@@ -27,7 +27,7 @@ function brokenEntry(id: string, edit: (entry: Record<string, any>) => void): un
 }
 
 describe('the shipped catalog', () => {
-  it('has the models people run in browsers, and tiny-shapes', () => {
+  it('has the models people run in browsers, and the bundled tiny-shapes models', () => {
     expect(CATALOG.map((e) => e.id)).toEqual([
       'sd-turbo-fp16',
       'sd-turbo-webnn',
@@ -35,6 +35,7 @@ describe('the shipped catalog', () => {
       'sdxl-turbo-q4f16',
       'lcm-dreamshaper-v7',
       'tiny-shapes',
+      'tiny-shapes-turbo',
     ]);
   });
 
