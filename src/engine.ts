@@ -34,6 +34,12 @@ export interface LoadModelOptions extends DownloadOptions {
 export interface GenerateOptions {
   /** Called once per phase and after every denoising step. */
   readonly onProgress?: (progress: Progress) => void;
+  /**
+   * Adds a cheap preview to each denoising step's progress (`progress.preview`, the first
+   * picture's current estimate at the latent's resolution, transferred from the worker) for
+   * models with a latent-to-RGB map. Costs one small readback a step.
+   */
+  readonly previews?: boolean;
   /** Aborting it stops the generation at the next step boundary with CancelledError. */
   readonly signal?: AbortSignal;
 }

@@ -87,13 +87,13 @@ class WorkerEngine implements Engine {
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
-    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress));
+    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress, options.previews === true));
   }
 
   async generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
-    return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress));
+    return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress, options.previews === true));
   }
 
   listCatalogModels(): Promise<CatalogModelStatus[]> {

@@ -12,6 +12,7 @@ import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import { fieldReaders, type Json } from './json-fields.ts';
+import type { LatentSpace } from './manifest.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
 
@@ -92,7 +93,7 @@ export interface CatalogEntry {
   readonly description: string;
   readonly source: CatalogSource;
   readonly resolutions: readonly { readonly width: number; readonly height: number }[];
-  readonly latent: { readonly channels: number; readonly downsample: number; readonly scalingFactor: number };
+  readonly latent: LatentSpace;
   readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
   readonly tokenizer: {
     readonly vocab: string;

@@ -27,10 +27,24 @@ export function fieldReaders(fail: Fail) {
     /** `latent`: the latent space's shape and the VAE scaling factor, as manifests and the catalog write it. */
     latent: (value: unknown) => {
       const latent = object(value, 'latent');
+      const channels = positiveInteger(latent.channels, 'latent.channels');
+      const numbers = (v: unknown, field: string, length: number): number[] =>
+        Array.isArray(v) && v.length === length && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : fail(field, `${length} finite numbers`, v);
+      // The cheap previews' latent-to-RGB map: optional, both or neither.
+      const preview =
+        latent.rgbFactors === undefined && latent.rgbBias === undefined
+          ? {}
+          : {
+              rgbFactors: Array.isArray(latent.rgbFactors) && latent.rgbFactors.length === channels
+                ? latent.rgbFactors.map((row, c) => numbers(row, `latent.rgbFactors[${c}]`, 3))
+                : fail('latent.rgbFactors', `${channels} rows of 3 numbers (one per latent channel)`, latent.rgbFactors),
+              rgbBias: numbers(latent.rgbBias, 'latent.rgbBias', 3),
+            };
       return {
-        channels: positiveInteger(latent.channels, 'latent.channels'),
+        channels,
         downsample: positiveInteger(latent.downsample, 'latent.downsample'),
         scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
+        ...preview,
       };
     },
     /** `textEncoder`: the width of its hidden states and the token count it takes. */

@@ -9,7 +9,7 @@ import { isSchedulerName } from '../schedulers/index.ts';
 import type { SchedulerConfig, SchedulerName } from '../schedulers/scheduler.ts';
 import type { FileListSource, ListedFile } from '../storage/model-source.ts';
 import type { CatalogEntry, CatalogVariant, ComponentName, Precision } from './catalog.ts';
-import type { Manifest, ManifestModel } from './manifest.ts';
+import type { LatentSpace, Manifest, ManifestModel } from './manifest.ts';
 
 /** One network: its .onnx file and external-data files, relative to the model's base. */
 export interface ModelComponent {
@@ -27,7 +27,7 @@ export interface ModelLayout {
   readonly variant: string | undefined;
   readonly precision: Precision;
   readonly resolution: { readonly width: number; readonly height: number };
-  readonly latent: { readonly channels: number; readonly downsample: number; readonly scalingFactor: number };
+  readonly latent: LatentSpace;
   readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
   readonly tokenizer: { readonly vocab: string; readonly merges: string; readonly padToken?: string; readonly padTokenId?: number };
   /** A file among the model's, or the configuration itself. */

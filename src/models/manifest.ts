@@ -28,13 +28,26 @@ export interface ManifestModel {
   readonly externalData?: readonly string[];
 }
 
+/**
+ * The latent space: its channels, the VAE's downsampling and scaling factor, and optionally the
+ * linear latent-to-RGB map cheap previews use (rgb = rgbBias + sum over channels c of z[c] *
+ * rgbFactors[c], z times the scaling factor, rgb in [-1, 1]).
+ */
+export interface LatentSpace {
+  readonly channels: number;
+  readonly downsample: number;
+  readonly scalingFactor: number;
+  readonly rgbFactors?: readonly (readonly number[])[];
+  readonly rgbBias?: readonly number[];
+}
+
 export interface Manifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly id: string;
   readonly name: string;
   readonly description: string;
   readonly resolution: { readonly width: number; readonly height: number };
-  readonly latent: { readonly channels: number; readonly downsample: number; readonly scalingFactor: number };
+  readonly latent: LatentSpace;
   readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
   readonly tokenizer: {
     readonly vocab: string;

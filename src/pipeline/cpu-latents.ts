@@ -7,6 +7,7 @@ import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 import { batchStepNoise } from './prng.ts';
 import { blendMaskedCpu } from '../gpu/blend-masked.ts';
+import { latentPreviewCpu, type PreviewMap } from '../gpu/latent-preview.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
 
 export class CpuLatents implements Latents {
@@ -77,6 +78,12 @@ export class CpuLatents implements Latents {
     const image = float32DataOf(decoded);
     checkFinite(countNonFinite(image, width * height), width * height);
     return decodedToRgba(image, width, height);
+  }
+
+  async preview(map: PreviewMap): Promise<Uint8ClampedArray<ArrayBuffer>> {
+    const [, channels = 0, h = 0, w = 0] = this.setup.latentDims;
+    const denoised = this.denoised ?? this.sample;
+    return latentPreviewCpu(denoised.subarray(0, channels * h * w), h * w, map);
   }
 
   async settle(): Promise<void> {}

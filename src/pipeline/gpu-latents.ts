@@ -6,6 +6,7 @@
 import { createStorageBuffer, readBuffer } from '../gpu/device.ts';
 import { blendMasked } from '../gpu/blend-masked.ts';
 import { guidedStep, type StepTerms } from '../gpu/guided-step.ts';
+import { latentPreview, type PreviewMap } from '../gpu/latent-preview.ts';
 import { latentToImage } from '../gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
 import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
@@ -32,6 +33,8 @@ export class GpuLatents implements Latents {
   private readonly noise: GPUBuffer;
   /** Buffers made later (conditioning, pixels), destroyed with the rest. */
   private readonly others: GPUBuffer[] = [];
+  /** The cheap preview's pixels, made on the first preview. */
+  private previewPixels: GPUBuffer | undefined;
   /** Inpainting's mask, source latent and starting noise. */
   private readonly inpaint: { readonly mask: GPUBuffer; readonly source: GPUBuffer; readonly noise: GPUBuffer; readonly cells: number } | undefined;
 
@@ -144,6 +147,15 @@ export class GpuLatents implements Latents {
     const read = await readBuffer(this.device, rgba, pixels * 4 + 4);
     checkFinite(new Uint32Array(read, pixels * 4, 1)[0]!, pixels);
     return new Uint8ClampedArray(read, 0, pixels * 4);
+  }
+
+  async preview(map: PreviewMap): Promise<Uint8ClampedArray<ArrayBuffer>> {
+    const [, , h = 0, w = 0] = this.setup.latentDims;
+    const cells = h * w;
+    this.previewPixels ??= this.track(createStorageBuffer(this.device, 'preview', cells * 4));
+    // aux holds the denoised estimate between steps.
+    latentPreview(this.device, { latent: this.aux, rgba: this.previewPixels, cells, map });
+    return new Uint8ClampedArray(await readBuffer(this.device, this.previewPixels, cells * 4));
   }
 
   settle(): Promise<void> {

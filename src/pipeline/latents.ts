@@ -6,6 +6,7 @@
  * the tensors ONNX Runtime hands out: the methods here only read them.
  */
 import type { Tensor } from '../ort/ort.ts';
+import type { PreviewMap } from '../gpu/latent-preview.ts';
 import type { Scheduler } from '../schedulers/scheduler.ts';
 
 export interface LatentsSetup {
@@ -53,6 +54,11 @@ export interface Latents {
   decoderInput(index: number): Tensor;
   /** The decoded picture as RGBA8. */
   pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>>;
+  /**
+   * The first picture's cheap preview after step `i` (not the last): its denoised estimate
+   * through the latent-to-RGB `map`, one pixel per latent cell. Reads back only those pixels.
+   */
+  preview(map: PreviewMap): Promise<Uint8ClampedArray<ArrayBuffer>>;
   /** Resolves once the work queued so far has finished (for honest phase timings). */
   settle(): Promise<void>;
   /** Frees what this generation holds; safe to call at any point. */

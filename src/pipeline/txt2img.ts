@@ -19,6 +19,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Awaited, so progress arrives in order and before the result. */
   readonly onProgress?: (progress: Progress) => void | Promise<void>;
+  /**
+   * A cheap preview with each denoising step's progress (but the last): the first picture's
+   * denoised estimate through the model's latent-to-RGB map, one pixel per latent cell; nothing
+   * for a model without one (`latent.rgbFactors`).
+   */
+  readonly previews?: boolean;
 }
 
 /** The seed of picture `k` of a batch: the request's seed plus k, wrapping at 2^32. */
@@ -150,7 +156,14 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
       } finally {
         prediction.dispose();
       }
-      await report('denoising', i - first + 1);
+      const map = model.layout.latent;
+      if (options.previews === true && i < steps - 1 && map.rgbFactors !== undefined && map.rgbBias !== undefined && options.onProgress !== undefined) {
+        const pixels = await latents.preview({ rgbFactors: map.rgbFactors, rgbBias: map.rgbBias });
+        const preview = { width: width / downsample, height: height / downsample, pixels, kind: 'latent' as const };
+        await options.onProgress({ phase: 'denoising', step: i - first + 1, steps: steps - first, elapsedMs: performance.now() - started, preview });
+      } else {
+        await report('denoising', i - first + 1);
+      }
     }
     await latents.settle();
     const denoised = performance.now();

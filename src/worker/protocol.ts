@@ -18,8 +18,8 @@ export interface WorkerApi {
   ready(): true;
   loadModel(requestId: number, model: ModelReference, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
   prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
-  generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage>;
-  generateBatch(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void): Promise<GeneratedImage[]>;
+  generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage>;
+  generateBatch(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage[]>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
   listCatalogModels(): Promise<CatalogModelStatus[]>;

@@ -23,8 +23,13 @@ async function cancellable<T>(
 ): Promise<T> {
   const controller = new AbortController();
   running.set(requestId, controller);
+  // A preview's pixels are transferred, not copied, to the page.
+  const forward =
+    onProgress === undefined
+      ? undefined
+      : (progress: Progress) => onProgress(progress.preview !== undefined ? Comlink.transfer(progress, [progress.preview.pixels.buffer]) : progress);
   try {
-    return await work({ signal: controller.signal, ...(onProgress !== undefined ? { onProgress } : {}) });
+    return await work({ signal: controller.signal, ...(forward !== undefined ? { onProgress: forward } : {}) });
   } finally {
     running.delete(requestId);
     (onProgress as Comlink.Remote<() => void> | undefined)?.[Comlink.releaseProxy]();
@@ -38,15 +43,15 @@ const api: WorkerApi = {
 
   prefetchModel: (requestId, model, onProgress) => cancellable(requestId, onProgress, (options) => engine.prefetchModel(model, options)),
 
-  generate: (requestId, request, onProgress) =>
+  generate: (requestId, request, onProgress, previews) =>
     cancellable(requestId, onProgress, async (options) => {
-      const image = await engine.generate(request, options);
+      const image = await engine.generate(request, { ...options, previews: previews === true });
       return Comlink.transfer(image, [image.pixels.buffer]);
     }),
 
-  generateBatch: (requestId, request, onProgress) =>
+  generateBatch: (requestId, request, onProgress, previews) =>
     cancellable(requestId, onProgress, async (options) => {
-      const images = await engine.generateBatch(request, options);
+      const images = await engine.generateBatch(request, { ...options, previews: previews === true });
       return Comlink.transfer(images, images.map((image) => image.pixels.buffer));
     }),
 

@@ -6,6 +6,7 @@
 import { castOnGpu, halfBufferBytes } from '../../src/gpu/cast.ts';
 import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu/device.ts';
 import { guidedStep, type StepTerms } from '../../src/gpu/guided-step.ts';
+import { latentPreview } from '../../src/gpu/latent-preview.ts';
 import { latentToImage } from '../../src/gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../../src/gpu/prepare-unet-input.ts';
 
@@ -28,6 +29,8 @@ export interface KernelPage {
   guidedStep(c: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }>;
   /** RGBA bytes, and the count of pixels with a non-finite value the kernel wrote after them. */
   latentToImage(image: number[], pixels: number): Promise<{ bytes: number[]; nonFinite: number }>;
+  /** The cheap preview map over a planar latent: RGBA bytes, one pixel per cell. */
+  latentPreview(latent: number[], cells: number, rgbFactors: number[][], rgbBias: number[]): Promise<number[]>;
   /** float32 values to float16 on the GPU (the bits) and back to float32 (the values). */
   cast(values: number[]): Promise<{ half: number[]; back: number[] }>;
   /** What a kernel throws when a buffer is too small. */
@@ -99,6 +102,14 @@ window.kernelPage = {
       latentToImage(device, { image: decoded, rgba, pixels });
       const read = await readBuffer(device, rgba, pixels * 4 + 4);
       return { bytes: Array.from(new Uint8Array(read, 0, pixels * 4)), nonFinite: new Uint32Array(read, pixels * 4, 1)[0]! };
+    }),
+
+  latentPreview: (latent, cells, rgbFactors, rgbBias) =>
+    withBuffers(async (make) => {
+      const input = make('latent', latent.length * 4, new Float32Array(latent));
+      const rgba = make('rgba', cells * 4);
+      latentPreview(device, { latent: input, rgba, cells, map: { rgbFactors, rgbBias } });
+      return Array.from(new Uint8Array(await readBuffer(device, rgba, cells * 4)));
     }),
 
   cast: (values) =>

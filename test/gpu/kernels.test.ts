@@ -8,6 +8,7 @@ import { useBrowserPage } from '../support/browser.ts';
 import type { StepTerms } from '../../src/gpu/guided-step.ts';
 import type { GuidedStepCase } from './kernels-page.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
+import { latentPreviewCpu } from '../../src/gpu/latent-preview.ts';
 
 const browser = useBrowserPage('/test/gpu/kernels.html', {
   ready: (page) => page.waitForFunction(() => window.kernelPage !== undefined),
@@ -136,6 +137,26 @@ describe('latent-to-image', () => {
     image[200] = Number.NaN;
     const { nonFinite } = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
     expect(nonFinite).toBe(3);
+  });
+});
+
+describe('latent-preview', () => {
+  it('maps each latent cell to the same RGBA bytes as the CPU map', async () => {
+    const cells = 8 * 8;
+    const latent = values(4 * cells, 31, 2);
+    const rgbFactors = [
+      [0.46, 0.15, -0.1],
+      [0, -0.06, -0.55],
+      [-0.16, 0.36, 0.03],
+      [0.36, 0.17, 0.18],
+    ];
+    const rgbBias = [0.18, 0, -0.15];
+    const result = await browser.page.evaluate(([l, c, f, b]) => window.kernelPage!.latentPreview(l, c, f, b), [latent, cells, rgbFactors, rgbBias] as const);
+    const expected = Array.from(latentPreviewCpu(new Float32Array(latent), cells, { rgbFactors, rgbBias }));
+    const worst = Math.max(...result.map((v, k) => Math.abs(v - expected[k]!)));
+    // Sums in another order can land a byte apart at a rounding boundary.
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(result.filter((_, k) => k % 4 === 3).every((alpha) => alpha === 255)).toBe(true);
   });
 });
 

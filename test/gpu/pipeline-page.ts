@@ -26,7 +26,7 @@ export type PageRequest = Omit<GenerateRequest, 'image' | 'mask'> & { readonly i
 
 export interface PipelinePage {
   load(manifestUrl: string, backend: Exclude<BackendPreference, 'auto'>): Promise<ModelInfo>;
-  generate(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage>;
+  generate(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest, previews?: boolean): Promise<PageImage>;
   /** `request.n` pictures; each carries the whole request's progress. */
   generateBatch(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage[]>;
 }
@@ -46,11 +46,15 @@ window.pipelinePage = {
     const images = await engines[backend].generateBatch(request as GenerateRequest, { onProgress: (p) => progress.push(p) });
     return images.map((image) => ({ ...image, pixels: Array.from(image.pixels), progress }));
   },
-  generate: async (backend, { image: source, mask, ...rest }) => {
+  generate: async (backend, { image: source, mask, ...rest }, previews = false) => {
     const progress: Progress[] = [];
     const picture = (p: PagePicture) => ({ width: p.width, height: p.height, pixels: Uint8ClampedArray.from(p.pixels) });
     const request: GenerateRequest = { ...rest, ...(source !== undefined ? { image: picture(source) } : {}), ...(mask !== undefined ? { mask: picture(mask) } : {}) };
-    const image = await engines[backend].generate(request, { onProgress: (p) => progress.push(p) });
+    const image = await engines[backend].generate(request, {
+      previews,
+      // Preview pixels cross page.evaluate as plain arrays.
+      onProgress: (p) => progress.push(p.preview !== undefined ? { ...p, preview: { ...p.preview, pixels: Array.from(p.preview.pixels) as unknown as Uint8ClampedArray } } : p),
+    });
     return { ...image, pixels: Array.from(image.pixels), progress };
   },
 };
