@@ -77,7 +77,7 @@ function modelsMiddleware(): Connect.NextHandleFunction {
 }
 
 /** Serves the top-level `models/` folder at `/models/` in dev and preview, and copies it into the build. */
-function modelsPlugin(): Plugin {
+export function modelsPlugin(): Plugin {
   let outDir = '';
   return {
     name: 'webdiffusion:models',
