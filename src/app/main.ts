@@ -5,6 +5,7 @@
 import { CancelledError, createEngine } from '../index.ts';
 import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
 import { encodePngBlob } from '../image/png.ts';
+import './pwa.ts';
 
 const MODEL_URL = '/models/tiny-shapes/manifest.json';
 const MAX_SEED = 2 ** 32 - 1;

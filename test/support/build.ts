@@ -20,11 +20,20 @@ export interface Built {
  */
 export async function buildInto(config: 'app' | 'lib', overrides: InlineConfig = {}): Promise<Built> {
   const dir = await mkdtemp(join(tmpdir(), `webdiffusion-${config}-`));
-  await build({
-    ...overrides,
-    configFile: join(REPO_ROOT, config === 'app' ? 'vite.config.ts' : 'vite.lib.config.ts'),
-    logLevel: 'warn',
-    build: { ...overrides.build, outDir: dir, emptyOutDir: true },
-  });
+  // Vitest sets NODE_ENV=test, and Vite then builds a non-production bundle (import.meta.env.PROD
+  // false, so no service worker; Workbox in its debug build): test what `npm run build` makes.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      ...overrides,
+      configFile: join(REPO_ROOT, config === 'app' ? 'vite.config.ts' : 'vite.lib.config.ts'),
+      logLevel: 'warn',
+      build: { ...overrides.build, outDir: dir, emptyOutDir: true },
+    });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
