@@ -14,6 +14,7 @@ import { CancelledError, InvalidRequestError, WebDiffusionError } from '../error
 import { encodePngBlob } from '../image/png.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
 import { hostFor, sharedHost, type EngineHost } from './engine-host.ts';
+import { elementStyleSheet } from './style.ts';
 
 /** What `generate()` resolves to, and the `done` event's `detail`. */
 export interface WebDiffusionPicture {
@@ -40,69 +41,7 @@ export interface WebDiffusionEventMap {
   error: CustomEvent<{ readonly error: unknown }>;
 }
 
-const NUMBER_ATTRIBUTES = { seed: 'seed', steps: 'steps', guidance: 'guidance', width: 'width', height: 'height' } as const;
-
-const STYLE = `
-:host {
-  --_fg: var(--webdiffusion-foreground, light-dark(#1b1d21, #e8eaed));
-  --_bg: var(--webdiffusion-background, light-dark(#ffffff, #1e2024));
-  --_accent: var(--webdiffusion-accent, light-dark(#2f5bd3, #8ab4f8));
-  --_on-accent: var(--webdiffusion-on-accent, light-dark(#ffffff, #10151f));
-  --_muted: var(--webdiffusion-muted, light-dark(#5f6368, #9aa0a6));
-  --_error: var(--webdiffusion-error, light-dark(#b3261e, #f2b8b5));
-  --_radius: var(--webdiffusion-radius, 8px);
-  --_size: var(--webdiffusion-size, 256px);
-  color-scheme: light dark;
-  display: inline-block;
-  box-sizing: border-box;
-  inline-size: calc(var(--_size) + 1.5rem);
-  padding: 0.75rem;
-  border-radius: var(--_radius);
-  background: var(--_bg);
-  color: var(--_fg);
-  font: var(--webdiffusion-font, 14px/1.4 system-ui, sans-serif);
-}
-:host([hidden]) { display: none; }
-*, *::before, *::after { box-sizing: inherit; }
-[part~='picture'] {
-  display: block;
-  inline-size: var(--_size);
-  block-size: var(--_size);
-  border-radius: calc(var(--_radius) / 2);
-  background: color-mix(in srgb, var(--_fg) 8%, transparent);
-  image-rendering: pixelated;
-}
-[part~='progress'] {
-  display: block;
-  inline-size: 100%;
-  margin-block: 0.5rem 0.25rem;
-  accent-color: var(--_accent);
-}
-[part~='status'] { margin: 0; min-block-size: 1.4em; color: var(--_muted); overflow-wrap: anywhere; }
-[part~='status'][data-error] { color: var(--_error); }
-[part~='controls'] { display: flex; gap: 0.5rem; margin-block-start: 0.5rem; }
-button {
-  font: inherit;
-  padding: 0.35rem 0.9rem;
-  border-radius: calc(var(--_radius) / 2);
-  border: 1px solid var(--_accent);
-  background: var(--_accent);
-  color: var(--_on-accent);
-  cursor: pointer;
-}
-button[part~='cancel'] { background: transparent; color: var(--_accent); }
-button:disabled { opacity: 0.5; cursor: default; }
-button:focus-visible { outline: 2px solid var(--webdiffusion-focus, var(--_accent)); outline-offset: 2px; }
-`;
-
-let sheet: CSSStyleSheet | undefined;
-function styleSheet(): CSSStyleSheet {
-  if (sheet === undefined) {
-    sheet = new CSSStyleSheet();
-    sheet.replaceSync(STYLE);
-  }
-  return sheet;
-}
+const NUMBER_ATTRIBUTES = ['seed', 'steps', 'guidance', 'width', 'height'] as const;
 
 function part<K extends keyof HTMLElementTagNameMap>(tag: K, name: string, attributes: Record<string, string> = {}): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
@@ -135,7 +74,7 @@ export class WebDiffusionElement extends HTMLElement {
     super();
     this.internals = this.attachInternals();
     const root = this.attachShadow({ mode: 'open' });
-    root.adoptedStyleSheets = [styleSheet()];
+    root.adoptedStyleSheets = [elementStyleSheet()];
     this.canvas.width = 64;
     this.canvas.height = 64;
     this.progressBar.value = 0;
@@ -235,6 +174,11 @@ export class WebDiffusionElement extends HTMLElement {
   connectedCallback(): void {
     if (this.model !== '' && this.stateValue === 'idle') void this.loadModel();
     this.updateLabel();
+  }
+
+  /** A removed element's generation is cancelled: it would hold the shared engine for nothing. */
+  disconnectedCallback(): void {
+    this.cancel();
   }
 
   attributeChangedCallback(name: string, previous: string | null, value: string | null): void {
@@ -360,8 +304,8 @@ export class WebDiffusionElement extends HTMLElement {
   }
 
   private request(): GenerateRequest {
-    const numbers: Partial<Record<keyof typeof NUMBER_ATTRIBUTES, number>> = {};
-    for (const name of Object.keys(NUMBER_ATTRIBUTES) as (keyof typeof NUMBER_ATTRIBUTES)[]) {
+    const numbers: Partial<Record<(typeof NUMBER_ATTRIBUTES)[number], number>> = {};
+    for (const name of NUMBER_ATTRIBUTES) {
       const value = this.numberAttribute(name);
       if (value !== null) numbers[name] = value;
     }

@@ -187,6 +187,35 @@ describe('<web-diffusion> from the library build', () => {
     ]);
   });
 
+  it('refuses bad input with typed errors, as a rejection and an error event', async () => {
+    const outcomes = await page.evaluate(async () => {
+      const settle = async (element: HTMLElement & { generate(): Promise<unknown> }): Promise<string> =>
+        element.generate().then(
+          () => 'resolved',
+          (error: Error & { code?: string }) => `${error.name}/${error.code}`,
+        );
+      const noModel = document.createElement('web-diffusion');
+      noModel.id = 'no-model';
+      document.body.append(noModel);
+      const badSteps = document.createElement('web-diffusion');
+      badSteps.id = 'bad-steps';
+      badSteps.setAttribute('model', './models/tiny-shapes/manifest.json');
+      badSteps.setAttribute('prompt', 'a red circle on a blue background');
+      badSteps.setAttribute('steps', 'many');
+      document.body.append(badSteps);
+      const outcome = [await settle(noModel), await settle(badSteps), badSteps.state];
+      noModel.remove();
+      badSteps.remove();
+      return outcome;
+    });
+    expect(outcomes).toEqual(['InvalidRequestError/invalid-request', 'InvalidRequestError/invalid-request', 'error']);
+    const events = await page.evaluate(() => window.recorded.filter((event) => event.id === 'no-model' || event.id === 'bad-steps'));
+    expect(events).toEqual([
+      { id: 'no-model', type: 'error', error: { name: 'InvalidRequestError', code: 'invalid-request' } },
+      { id: 'bad-steps', type: 'error', error: { name: 'InvalidRequestError', code: 'invalid-request' } },
+    ]);
+  });
+
   it('is styled through custom properties and ::part, keeps its styles in, follows the colour scheme, and is reachable by keyboard', async () => {
     await page.addStyleTag({ content: 'button { color: rgb(255, 0, 0) !important; }' });
     const looks = (): Promise<{ canvasWidth: string; shadow: string; buttonColour: string; background: string; text: string; documentSheets: number; adopted: number }> =>
