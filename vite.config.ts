@@ -4,6 +4,8 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connect, Plugin } from 'vite';
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+import packageJson from './package.json' with { type: 'json' };
 
 const root = dirname(fileURLToPath(import.meta.url));
 const modelsDir = join(root, 'models');
@@ -77,7 +79,7 @@ function modelsMiddleware(): Connect.NextHandleFunction {
 }
 
 /** Serves the top-level `models/` folder at `/models/` in dev and preview, and copies it into the build. */
-function modelsPlugin(): Plugin {
+export function modelsPlugin(): Plugin {
   let outDir = '';
   return {
     name: 'webdiffusion:models',
@@ -100,9 +102,50 @@ function modelsPlugin(): Plugin {
   };
 }
 
+/**
+ * The demo as a PWA: web app manifest, icons (public/icons, drawn by scripts/make-icons.ts) and
+ * the service worker src/app/sw.ts, into which the build writes the list of files to precache:
+ * everything the page needs to start and generate offline, except the model weights, which the
+ * engine's weight store keeps (see the README, "Offline").
+ */
+function pwaPlugin(): Plugin[] {
+  return VitePWA({
+    strategies: 'injectManifest',
+    srcDir: 'src/app',
+    filename: 'sw.ts',
+    // src/app/pwa.ts registers it and offers updates.
+    injectRegister: false,
+    manifest: {
+      name: 'webdiffusion',
+      short_name: 'webdiffusion',
+      description: 'Generate pictures with diffusion models on your own GPU, in the browser, offline.',
+      start_url: './',
+      scope: './',
+      display: 'standalone',
+      background_color: '#ffffff',
+      theme_color: '#2f5bd3',
+      icons: [
+        { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+        { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
+        { src: 'icons/maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+      ],
+    },
+    injectManifest: {
+      rollupFormat: 'iife',
+      // The shell, ONNX Runtime's wasm, and each bundled model's manifest.json (never its
+      // weights). The plugin adds the web app manifest and its icons itself.
+      globPatterns: ['**/*.{html,js,css,wasm}', 'models/*/manifest.json'],
+      // ONNX Runtime's wasm is ~27 MB; the default limit (2 MiB) would leave it out silently.
+      maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    },
+  });
+}
+
 export default defineConfig({
   root,
-  plugins: [modelsPlugin()],
+  plugins: [modelsPlugin(), pwaPlugin()],
+  // Shown by the demo and compared by the update test; a build may define another.
+  define: { __WEBDIFFUSION_VERSION__: JSON.stringify(packageJson.version) },
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   worker: { format: 'es' },

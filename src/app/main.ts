@@ -7,6 +7,7 @@ import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, Sche
 import { createGallery } from './gallery.ts';
 import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
+import './pwa.ts';
 
 /** The bundled model: works offline, out of the box. */
 const DEFAULT_MODEL = 'tiny-shapes';

@@ -7,6 +7,7 @@ import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelR
 import { CATALOG } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
+import { startWorker } from './start-worker.ts';
 
 export interface CreateEngineOptions {
   /**
@@ -22,8 +23,7 @@ export interface CreateEngineOptions {
  */
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
   installErrorTransfer();
-  const worker =
-    options.worker ?? new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'webdiffusion' });
+  const worker = options.worker ?? startWorker();
   const engine = new WorkerEngine(worker, options.worker === undefined);
   await engine.ready();
   return engine;
