@@ -46,6 +46,12 @@ beforeAll(async () => {
       };
     }
   }
+  // A user's own model: the SD-Turbo stand-in's files, and a catalog entry served as its manifest.json.
+  const userTurbo = standIns.get('sd-turbo-fp16')!;
+  const userPrefix = '/schmuell/sd-turbo-ort-web/resolve/main/';
+  const userManifest = Buffer.from(JSON.stringify({ ...userTurbo.entry, id: 'my-turbo', name: 'My Turbo', source: { kind: 'url', baseUrl: `${server.origin}${userPrefix}` } }));
+  files[`${userPrefix}manifest.json`] = { size: userManifest.byteLength, read: (offset, length) => userManifest.subarray(offset, offset + length) };
+
   const turbo = standInEntries().find((entry) => entry.id === 'sd-turbo-fp16')!;
   poisoned = buildStandIn({ ...turbo, id: 'sd-turbo-nan' }, `${server.origin}/nan/`, { nanDecoder: true });
   for (const [path, bytes] of poisoned.files) {
@@ -116,6 +122,20 @@ describe('catalog models on their stand-ins (CPU backend)', () => {
       const result = await loadAndGenerate(poisoned.entry);
       expect(result.error).toMatchObject({ name: 'NumericsError', code: 'numerics' });
       expect(result.error!.message).toMatch(/NaN or infinite values in \d+ of 262144 pixels/);
+    },
+    GENERATION_MS,
+  );
+
+  it(
+    "a user's model: a catalog entry served as manifest.json, loaded by its URL",
+    async () => {
+      const result = await session.page.evaluate(async (url) => {
+        const e = await window.webdiffusion!.engine;
+        const info = await e.loadModel(url, { backend: 'wasm' });
+        const image = await e.generate({ prompt: 'a red circle', seed: 1 });
+        return { id: info.id, name: info.name, variant: info.variant, width: image.width };
+      }, `${server.origin}/schmuell/sd-turbo-ort-web/resolve/main/manifest.json`);
+      expect(result).toEqual({ id: 'my-turbo', name: 'My Turbo', variant: 'fp16', width: 512 });
     },
     GENERATION_MS,
   );
