@@ -9,7 +9,6 @@ import { requestGpuDevice } from '../gpu/device.ts';
 import { CATALOG, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
 import { fitModel, probeAdapter, type AdapterProfile } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
-import { MANIFEST_FORMAT } from '../models/manifest.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
 import { resolveRequest } from '../pipeline/request.ts';
@@ -53,9 +52,19 @@ export class LocalEngine implements Engine {
       this.checkUsable();
       const started = performance.now();
       // Before downloading: what cannot run here, or has no GPU, is better said before gigabytes arrive.
-      const plan = await this.plan(model, options.backend ?? 'auto', options.signal);
-      const device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
-      const stored = await this.download(plan.source, options, started);
+      const preference = options.backend ?? 'auto';
+      let plan = await this.plan(model, preference);
+      let device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
+      let stored: StoredModel;
+      try {
+        stored = await this.download(plan.source, options, started);
+      } catch (error) {
+        // A manifest.json that is a catalog entry (a user's model): fitted, then fetched as one.
+        const entry = await catalogEntryInstead(plan.source, error, options.signal);
+        plan = await this.plan(entry, preference);
+        device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
+        stored = await this.download(plan.source, options, started);
+      }
       const layout = plan.layout ?? manifestLayout(stored);
       const loaded = await loadDiffusionModel(stored, this.store, layout, {
         backend: plan.backend,
@@ -97,8 +106,15 @@ export class LocalEngine implements Engine {
   /** Not queued behind generations: a download goes on while pictures are made. */
   async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
     this.checkUsable();
-    const plan = await this.plan(model, 'auto', options.signal, false);
-    const stored = await this.download(plan.source, options, performance.now());
+    const started = performance.now();
+    let plan = await this.plan(model, 'auto', false);
+    let stored: StoredModel;
+    try {
+      stored = await this.download(plan.source, options, started);
+    } catch (error) {
+      plan = await this.plan(await catalogEntryInstead(plan.source, error, options.signal), 'auto', false);
+      stored = await this.download(plan.source, options, started);
+    }
     const cached = (await this.store.list()).find((m) => m.id === stored.id);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
@@ -169,8 +185,8 @@ export class LocalEngine implements Engine {
    * @throws CapabilityError when a catalog model cannot run on this device
    * @throws GpuUnavailableError when 'webgpu' is asked for a manifest's model and there is no WebGPU
    */
-  private async plan(model: ModelReference, preference: BackendPreference, signal: AbortSignal | undefined, forLoad = true): Promise<Plan> {
-    const target = await resolveTarget(model, signal);
+  private async plan(model: ModelReference, preference: BackendPreference, forLoad = true): Promise<Plan> {
+    const target = resolveTarget(model);
     if (target.kind === 'catalog') {
       const profile = preference === 'wasm' ? null : await probeGpu();
       const fit = fitModel(profile, target.entry, CATALOG, preference);
@@ -248,33 +264,37 @@ export class LocalEngine implements Engine {
 }
 
 /**
- * A model reference resolved: a catalog id or entry, or a manifest — ours, or a catalog entry
- * served as a model's manifest.json (a user's model, from a Hugging Face repo id or a URL).
- * @throws UnknownModelError for an id that is neither in the catalog nor a repo id or URL
- * @throws ManifestError when a given entry is malformed
+ * A model reference resolved: a catalog id or entry, or a manifest's URL (a Hugging Face repo
+ * id or base URL resolved to its manifest.json). Whether that manifest is ours or a catalog
+ * entry shows when the store reads it (`catalogEntryInstead`).
+ * @throws ManifestError when a given entry is malformed, or the text is neither an id nor a URL
  */
-async function resolveTarget(model: ModelReference, signal: AbortSignal | undefined): Promise<Target> {
+function resolveTarget(model: ModelReference): Target {
   if (typeof model !== 'string') return { kind: 'catalog', entry: parseCatalogEntry(model, 'the catalog entry given') };
   const known = CATALOG.find((entry) => entry.id === model);
   if (known !== undefined) {
     if (known.source.kind === 'bundled') return { kind: 'manifest', url: new URL(known.source.manifest, globalThis.location?.href).href };
     return { kind: 'catalog', entry: known };
   }
-  const { manifestUrl } = resolveModelSource(model, globalThis.location?.href);
-  // A catalog-format manifest is told apart by its content. When it cannot be fetched (offline),
-  // the weight store's own fetch reports it, or serves the stored copy of a manifest of ours.
+  return { kind: 'manifest', url: resolveModelSource(model, globalThis.location?.href).manifestUrl };
+}
+
+/**
+ * When the store refused a manifest for its format, the catalog entry it may be instead (a
+ * user's model described in the catalog's format); otherwise `error` again.
+ */
+async function catalogEntryInstead(source: ModelSource, error: unknown, signal: AbortSignal | undefined): Promise<CatalogEntry> {
+  const formatRefused = error instanceof ManifestError && error.details?.field === 'format';
+  if (!formatRefused || typeof source !== 'string') throw error;
   let json: unknown;
   try {
-    const response = await fetch(manifestUrl, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
-    json = response.ok ? await response.json() : undefined;
+    const response = await fetch(source, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
+    json = await response.json();
   } catch {
-    json = undefined;
+    throw error;
   }
-  const format = (json as { format?: unknown } | undefined)?.format;
-  if (json !== undefined && format !== MANIFEST_FORMAT && typeof json === 'object' && json !== null && 'variants' in json) {
-    return { kind: 'catalog', entry: parseCatalogEntry(json, manifestUrl) };
-  }
-  return { kind: 'manifest', url: manifestUrl };
+  if (typeof json !== 'object' || json === null || !('variants' in json)) throw error;
+  return parseCatalogEntry(json, source);
 }
 
 /** The adapter's profile for device fitting; null without WebGPU. */
