@@ -129,9 +129,14 @@ class WorkerEngine implements Engine {
    */
   private reference(model: ModelReference): ModelReference {
     if (typeof model !== 'string') return model;
-    if (CATALOG.some((entry) => entry.id === model) || HF_REPO_REFERENCE.test(model)) return model;
+    const base = globalThis.document?.baseURI ?? globalThis.location.href;
+    const known = CATALOG.find((entry) => entry.id === model);
+    // A bundled model is published under the app's base (Vite's BASE_URL: '/' in dev, the path
+    // a build was made for), so the app works served from any path.
+    if (known?.source.kind === 'bundled') return new URL(known.source.manifest, new URL(import.meta.env?.BASE_URL ?? '/', base)).href;
+    if (known !== undefined || HF_REPO_REFERENCE.test(model)) return model;
     try {
-      return new URL(model, globalThis.document?.baseURI ?? globalThis.location.href).href;
+      return new URL(model, base).href;
     } catch (error) {
       throw new UnknownModelError(`"${model}" is neither a catalog id, a Hugging Face repo id nor a URL`, { url: model }, { cause: error });
     }

@@ -273,6 +273,8 @@ function resolveTarget(model: ModelReference): Target {
   if (typeof model !== 'string') return { kind: 'catalog', entry: parseCatalogEntry(model, 'the catalog entry given') };
   const known = CATALOG.find((entry) => entry.id === model);
   if (known !== undefined) {
+    // The client sends a bundled model as its manifest's URL, resolved against the page; used
+    // directly (in a worker of one's own), its path resolves against this script's address.
     if (known.source.kind === 'bundled') return { kind: 'manifest', url: new URL(known.source.manifest, globalThis.location?.href).href };
     return { kind: 'catalog', entry: known };
   }

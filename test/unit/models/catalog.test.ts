@@ -113,7 +113,7 @@ describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', (
   });
 
   it('and points at the bundled manifest', () => {
-    expect(entry.source).toEqual({ kind: 'bundled', manifest: '/models/tiny-shapes/manifest.json', baseUrl: '/models/tiny-shapes/' });
+    expect(entry.source).toEqual({ kind: 'bundled', manifest: 'models/tiny-shapes/manifest.json', baseUrl: 'models/tiny-shapes/' });
   });
 });
 
