@@ -9,6 +9,7 @@
  * external-data file the model names (`location`, `offset`, `length`), which is how the
  * benchmark loads its synthetic file through ONNX Runtime's `externalData` option.
  */
+import { bytesField, concat, message, varintField } from '../scripts/lib/onnx-writer.ts';
 
 /** Floats per row of the weights. */
 export const ROW_FLOATS = 1024;
@@ -59,36 +60,3 @@ export function gatherModel(weights: Weights): Uint8Array {
   return concat([varintField(1, 8), bytesField(2, 'webdiffusion-bench'), graph, message(8, [varintField(2, 17)])]);
 }
 
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let rest = BigInt(value);
-  do {
-    const low = Number(rest & 0x7fn);
-    rest >>= 7n;
-    out.push(rest > 0n ? low | 0x80 : low);
-  } while (rest > 0n);
-  return out;
-}
-
-function varintField(field: number, value: number): Uint8Array {
-  return Uint8Array.from([...varint(field << 3), ...varint(value)]);
-}
-
-function bytesField(field: number, value: string | Uint8Array): Uint8Array {
-  const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value;
-  return concat([Uint8Array.from([...varint((field << 3) | 2), ...varint(bytes.byteLength)]), bytes]);
-}
-
-function message(field: number, parts: Uint8Array[]): Uint8Array {
-  return bytesField(field, concat(parts));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}

@@ -134,20 +134,21 @@ function varint(value: number): number[] {
   return out;
 }
 
-function varintField(field: number, value: number): Uint8Array {
+/** Protobuf field writers, shared with the storage benchmark's own model (bench/synthetic-onnx.ts). */
+export function varintField(field: number, value: number): Uint8Array {
   return Uint8Array.from([...varint(field << 3), ...varint(value)]);
 }
 
-function bytesField(field: number, value: string | Uint8Array): Uint8Array {
+export function bytesField(field: number, value: string | Uint8Array): Uint8Array {
   const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value;
   return concat([Uint8Array.from([...varint((field << 3) | 2), ...varint(bytes.byteLength)]), bytes]);
 }
 
-function message(field: number, parts: Uint8Array[]): Uint8Array {
+export function message(field: number, parts: Uint8Array[]): Uint8Array {
   return bytesField(field, concat(parts));
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
   let offset = 0;
   for (const part of parts) {
