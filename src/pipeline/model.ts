@@ -11,7 +11,8 @@ import { createScheduler } from '../schedulers/index.ts';
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
-import { TextConditioner, TextEncoderModel, UnetModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
+import { UnetModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
+import { TextConditioner, TextEncoderModel } from './text-encoders.ts';
 
 export interface DiffusionModel {
   readonly info: ModelInfo;
