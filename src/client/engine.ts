@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Progress } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
-import { CATALOG } from '../models/catalog.ts';
+import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 import { startWorker } from './start-worker.ts';
@@ -28,9 +28,6 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   await engine.ready();
   return engine;
 }
-
-/** "owner/name" or "owner/name@revision": one slash, no scheme, no dots-only parts. */
-const HF_REPO_REFERENCE = /^(?!.*\.json$)[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w.\/-]+)?$/;
 
 let persistenceRequested = false;
 
@@ -134,7 +131,7 @@ class WorkerEngine implements Engine {
     // A bundled model is published under the app's base (Vite's BASE_URL: '/' in dev, the path
     // a build was made for), so the app works served from any path.
     if (known?.source.kind === 'bundled') return new URL(known.source.manifest, new URL(import.meta.env?.BASE_URL ?? '/', base)).href;
-    if (known !== undefined || HF_REPO_REFERENCE.test(model)) return model;
+    if (known !== undefined || huggingFaceRepoOf(model) !== undefined) return model;
     try {
       return new URL(model, base).href;
     } catch (error) {

@@ -338,6 +338,17 @@ export interface ModelLocation {
 const HF_REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
 /**
+ * The Hugging Face repo (and revision, default "main") that `text` names — "owner/name" or
+ * "owner/name@revision" — or undefined when it is something else: a URL, a path with more or
+ * fewer parts, or a relative path to a JSON file ("models/manifest.json").
+ */
+export function huggingFaceRepoOf(text: string): { readonly repo: string; readonly revision: string } | undefined {
+  const [repo, revision = 'main', extra] = text.trim().split('@');
+  if (repo === undefined || extra !== undefined || text.includes('://') || repo.endsWith('.json') || !HF_REPO_ID.test(repo)) return undefined;
+  return { repo, revision };
+}
+
+/**
  * Resolves what a user typed to add a model: a Hugging Face repo id ("owner/name", optionally
  * "owner/name@revision"), a base URL ("https://host/models/mine/"), or the manifest's own URL
  * ("…/manifest.json"). Relative URLs resolve against `pageUrl`.
@@ -345,10 +356,10 @@ const HF_REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
  */
 export function resolveModelSource(reference: string, pageUrl?: string): ModelLocation {
   const text = reference.trim();
-  const [repo, revision = 'main', extra] = text.split('@');
-  if (repo !== undefined && extra === undefined && HF_REPO_ID.test(repo) && !text.includes('://')) {
-    const baseUrl = huggingFaceBaseUrl(repo, revision);
-    return { manifestUrl: `${baseUrl}manifest.json`, baseUrl, repo, revision };
+  const hub = huggingFaceRepoOf(text);
+  if (hub !== undefined) {
+    const baseUrl = huggingFaceBaseUrl(hub.repo, hub.revision);
+    return { manifestUrl: `${baseUrl}manifest.json`, baseUrl, ...hub };
   }
   let url: URL;
   try {

@@ -27,6 +27,15 @@ export interface RunOptions {
   readonly previews?: boolean;
 }
 
+/**
+ * Whether each step runs the UNet twice (negative prompt, prompt) for classifier-free guidance:
+ * at guidance above 1, and always for a UNet built for a batch of 2 (at scale 1 the result is the
+ * conditional one); never for a UNet that embeds guidance (LCM), which gets it as an input.
+ */
+function twoPasses(model: DiffusionModel, request: ResolvedRequest): boolean {
+  return !model.unet.embedsGuidance && (request.guidance > 1 || model.unet.staticBatch === 2);
+}
+
 /** The seed of picture `k` of a batch: the request's seed plus k, wrapping at 2^32. */
 export function pictureSeed(seed: number, k: number): number {
   return (seed + k) >>> 0;
@@ -42,7 +51,7 @@ export function pictureSeed(seed: number, k: number): number {
  */
 export async function txt2img(model: DiffusionModel, request: ResolvedRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
   const n = request.n;
-  const copies = !model.unet.embedsGuidance && (request.guidance > 1 || model.unet.staticBatch === 2) ? 2 : 1;
+  const copies = twoPasses(model, request) ? 2 : 1;
   if (n === 1 || model.unet.staticBatch === undefined || model.unet.staticBatch === copies * n) return generateBatch(model, request, n, options);
   const images: GeneratedImage[] = [];
   for (let k = 0; k < n; k++) {
@@ -77,7 +86,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     throw new InvalidRequestError(`steps: ${error.message} with scheduler ${request.scheduler}`, { field: 'steps', got: steps, scheduler: request.scheduler }, { cause: error });
   }
   const { unet } = model;
-  const guided = !unet.embedsGuidance && (request.guidance > 1 || unet.staticBatch === 2);
+  const guided = twoPasses(model, request);
   const guidance = Math.max(1, request.guidance);
 
   // 2. Seeded initial noise, scaled to the schedule's first noise level; from a picture, the
