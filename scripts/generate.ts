@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import type { Progress, TextRequest } from '../src/api.ts';
+import type { BackendPreference } from '../src/engine.ts';
 import type { Outcome, WireError, WireImage } from '../src/cli/page.ts';
 import { encodePng } from '../src/image/png.ts';
 import { REPO_ROOT, launchChromium, serveProject } from './lib/browser.ts';
@@ -35,6 +36,8 @@ Options:
                           width, height); the flags above are the defaults for every line
   --out-dir DIR           folder the batch's "out" paths are relative to (default: .)
   --model MANIFEST        manifest path or http(s) URL (default: models/tiny-shapes/manifest.json)
+  --backend NAME          auto | webgpu | wasm (default: auto: the faster here; the CPU when the
+                          only GPU is a software one such as SwiftShader)
   --verbose               echo the page's console
   -h, --help              this text
 
@@ -58,6 +61,8 @@ interface Job {
   readonly origin: string;
 }
 
+const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm'];
+
 const REQUEST_FIELDS = ['prompt', 'negativePrompt', 'seed', 'steps', 'guidance', 'scheduler', 'width', 'height'] as const;
 const NUMBER_FLAGS = { seed: 'seed', steps: 'steps', guidance: 'guidance', width: 'width', height: 'height' } as const;
 
@@ -79,6 +84,7 @@ function parseCommandLine(argv: string[]) {
       batch: { type: 'string' },
       'out-dir': { type: 'string' },
       model: { type: 'string' },
+      backend: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -184,7 +190,7 @@ function progressPrinter(): { show(text: string): void; done(): void } {
 
 function describeProgress(p: Progress): string {
   if (p.phase === 'denoising') return `denoising ${p.step}/${p.steps}`;
-  if (p.phase === 'loading') return `loading file ${p.step}/${p.steps}`;
+  if (p.phase === 'loading') return p.stage === 'download' ? `loading file ${p.step}/${p.steps}` : `loading: ${p.stage}`;
   return p.phase;
 }
 
@@ -222,6 +228,8 @@ async function run(argv: string[]): Promise<number> {
     if (flags['out-dir'] !== undefined) throw new UsageError('--out-dir goes with --batch; use --out FILE');
     jobs = [{ request: asRequest({ ...defaults, prompt: flags.prompt }), out: fromCaller(flags.out ?? 'out.png'), origin: '' }];
   }
+  const backend = flags.backend ?? 'auto';
+  if (!BACKENDS.includes(backend as BackendPreference)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}; got "${backend}"`);
   const model = await resolveModel(flags.model ?? path.join(REPO_ROOT, 'models/tiny-shapes/manifest.json'));
 
   const printer = progressPrinter();
@@ -233,7 +241,7 @@ async function run(argv: string[]): Promise<number> {
     const { page } = session;
 
     prefix = 'model: ';
-    const loaded = await page.evaluate((url) => window.webdiffusionCli!.loadModel(url), model.url);
+    const loaded = await page.evaluate(([url, b]) => window.webdiffusionCli!.loadModel(url, b), [model.url, backend as BackendPreference] as const);
     printer.done();
     if (!loaded.ok) {
       process.stderr.write(`error: cannot load model ${model.url}: ${describe(loaded.error)}\n`);
@@ -241,6 +249,7 @@ async function run(argv: string[]): Promise<number> {
     }
     const info = loaded.value;
     process.stderr.write(`model ${info.id} (${info.width}x${info.height}, ${info.backend}) loaded\n`);
+    for (const warning of info.warnings) process.stderr.write(`note: ${warning}\n`);
 
     let failures = 0;
     for (const [index, job] of jobs.entries()) {

@@ -6,6 +6,9 @@ import type { SchedulerName } from './schedulers/scheduler.ts';
 
 export type Phase = 'loading' | 'encoding' | 'denoising' | 'decoding';
 
+/** The parts of loading a model, in order. */
+export type LoadStage = 'download' | 'sessions' | 'warm-up';
+
 export interface Progress {
   readonly phase: Phase;
   /**
@@ -17,6 +20,18 @@ export interface Progress {
   readonly steps: number;
   /** Milliseconds since the request started. */
   readonly elapsedMs: number;
+  /**
+   * During 'denoising': how long the step just reported took, measured when its GPU work was
+   * done (the time between its end and the previous step's), so `stepMs * (steps - step)` is
+   * the time left to denoise. A step is reported once its work is done, not when it is queued.
+   */
+  readonly stepMs?: number;
+  /**
+   * During 'loading', what is under way: 'download' (files fetched or read from the cache and
+   * verified), 'sessions' (ONNX Runtime sessions created), 'warm-up' (one small run of each
+   * network, so that the first picture costs what the next ones do).
+   */
+  readonly stage?: LoadStage;
   /** During 'loading', while the model's files are downloaded: how far along, how fast. */
   readonly download?: DownloadStatus;
   /**

@@ -12,7 +12,11 @@ import type { CatalogEntry } from './models/catalog.ts';
  */
 export type ModelReference = string | CatalogEntry;
 
-/** Where models run: WebGPU, the CPU ('wasm', slow), or WebGPU when the browser has it ('auto'). */
+/**
+ * Where models run: WebGPU, the CPU ('wasm'), or the faster of the two here ('auto': WebGPU on a
+ * hardware GPU; the CPU without WebGPU, or when the adapter is a software rasteriser such as
+ * SwiftShader, for models the CPU can hold).
+ */
 export type BackendPreference = 'auto' | 'webgpu' | 'wasm';
 
 export interface DownloadOptions {
@@ -40,16 +44,23 @@ export interface GenerateOptions {
    * models with a latent-to-RGB map. Costs one small readback a step.
    */
   readonly previews?: boolean;
-  /** Aborting it stops the generation at the next step boundary with CancelledError. */
+  /**
+   * Aborting it rejects the generation with CancelledError at once; the engine queues no further
+   * step, and is idle (`idle()`) once the steps already queued on the GPU are done (at most two).
+   */
   readonly signal?: AbortSignal;
 }
 
 export interface Engine {
   /**
-   * Loads a model, replacing the loaded one once it has loaded (a failed load keeps the previous
-   * model). A catalog model is first fitted to the device: the first variant it can run, on
-   * WebGPU or (small models, or `backend: 'wasm'`) the CPU, decided before anything is downloaded;
-   * `ModelInfo.warnings` says what the user should know (a CPU fallback). Files not in the
+   * Loads a model, replacing the loaded one: the loaded model is released once the new one's
+   * files are stored, before its sessions are created (two models need not fit at once), so a
+   * load that fails after its download leaves no model loaded. The load resolves after a warm-up
+   * (one small run of each network), so the first picture costs what the next ones do. A
+   * catalog model is first fitted to the device: the first variant it can run, on WebGPU or
+   * (small models, `backend: 'wasm'`, or a software GPU, on which the CPU is faster) the CPU,
+   * decided before anything is downloaded; `ModelInfo.warnings` says what the user should know
+   * (a CPU fallback). Files not in the
    * browser's model cache are downloaded (a few at a time, resuming an interrupted download) and
    * checked against their SHA-256 first (a manifest's, or for a catalog model the one its host
    * reports, pinned on first download); offline, a model cached earlier loads from the cache.
@@ -117,6 +128,12 @@ export interface Engine {
    * @throws ModelLoadError as `listCachedModels`
    */
   purgeCachedModels(): Promise<void>;
+  /**
+   * Resolves once the work asked for so far (loads and generations) has finished, the GPU's
+   * included: after a cancel, when the steps already queued are done and the next request can
+   * start (a UI's "Stopping…" lasts until then).
+   */
+  idle(): Promise<void>;
   /** Releases the model and the GPU device; the engine cannot be used afterwards. */
   dispose(): Promise<void>;
 }

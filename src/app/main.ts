@@ -48,6 +48,8 @@ let queue: GenerationQueue | undefined;
 let modelId = '';
 /** The queue's id of the request under way. */
 let running: string | undefined;
+/** A cancel whose queued GPU steps are still running. */
+let stopping = false;
 
 function setState(state: State, status: string): void {
   document.body.dataset.state = state;
@@ -64,11 +66,11 @@ function randomSeed(): number {
 function progressText(p: Progress): string {
   switch (p.phase) {
     case 'loading':
-      return `Loading the model, file ${p.step}/${p.steps}`;
+      return p.stage === 'sessions' ? 'Loading the model: starting ONNX Runtime…' : p.stage === 'warm-up' ? 'Loading the model: warming up…' : `Loading the model, file ${p.step}/${p.steps}`;
     case 'encoding':
       return 'Encoding the prompt…';
     case 'denoising':
-      return `Denoising, step ${p.step}/${p.steps}`;
+      return `Denoising, step ${p.step}/${p.steps}${p.stepMs !== undefined && p.step < p.steps ? `, ${Math.ceil((p.stepMs * (p.steps - p.step)) / 1000)} s left` : ''}`;
     case 'decoding':
       return 'Decoding…';
   }
@@ -178,8 +180,24 @@ async function generate(): Promise<void> {
   }
 }
 
+/**
+ * The engine rejects a cancelled generation at once, but the steps already queued on the GPU run
+ * to their end: the Cancel button says "Stopping…" until the engine is idle.
+ */
 function cancel(): void {
-  if (running !== undefined) queue?.cancel(running);
+  if (running === undefined || queue === undefined) return;
+  queue.cancel(running);
+  if (engine === undefined || stopping) return;
+  stopping = true;
+  ui.cancel.textContent = 'Stopping…';
+  ui.cancel.dataset.stopping = 'true';
+  // Also when the engine failed meanwhile: there is nothing left to stop either way.
+  const stopped = (): void => {
+    stopping = false;
+    ui.cancel.textContent = 'Cancel';
+    delete ui.cancel.dataset.stopping;
+  };
+  engine.idle().then(stopped, stopped);
 }
 
 function applyDefaults(info: ModelInfo): void {

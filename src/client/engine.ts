@@ -93,6 +93,10 @@ class WorkerEngine implements Engine {
     return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress, options.previews === true));
   }
 
+  idle(): Promise<void> {
+    return this.call(() => this.remote.idle());
+  }
+
   listCatalogModels(): Promise<CatalogModelStatus[]> {
     return this.call(() => this.remote.listCatalogModels());
   }

@@ -74,10 +74,17 @@ export class EngineHost {
     });
   }
 
+  /** Resolves once the engine has finished the work asked for so far (a cancelled generation's queued steps included). */
+  async idle(): Promise<void> {
+    await (await this.engine).idle();
+  }
+
   private async ensureLoaded(url: string, onProgress: ((progress: Progress) => void) | undefined): Promise<ModelInfo> {
     if (this.loaded?.url === url) return this.loaded.info;
     const engine = await this.engine;
-    // A failed load keeps the previous model in the engine, so `loaded` stays true to it.
+    // A load releases the loaded model before it creates the new one's sessions: until it has
+    // succeeded, no model is known to be loaded.
+    this.loaded = undefined;
     const info = await engine.loadModel(url, onProgress !== undefined ? { onProgress } : {});
     this.loaded = { url, info };
     return info;

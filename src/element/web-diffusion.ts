@@ -226,9 +226,18 @@ export class WebDiffusionElement extends HTMLElement {
     }
   }
 
-  /** Stops the generation under way at the engine's next step; it ends with `CancelledError`. */
+  /**
+   * Stops the generation under way: it ends with `CancelledError` at once, and the Cancel button
+   * says "Stopping…" until the steps the engine had already queued on the GPU are done.
+   */
   cancel(): void {
-    this.running?.abort();
+    if (this.running === undefined) return;
+    this.running.abort();
+    this.cancelButton.textContent = 'Stopping…';
+    const stopped = (): void => {
+      this.cancelButton.textContent = 'Cancel';
+    };
+    this.host().idle().then(stopped, stopped);
   }
 
   private host(): EngineHost {

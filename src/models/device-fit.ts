@@ -17,6 +17,12 @@ export interface AdapterProfile {
   };
   readonly info?: { readonly vendor?: string; readonly architecture?: string; readonly device?: string; readonly description?: string };
   /**
+   * The adapter draws on the CPU (`isFallbackAdapter`, or a software rasteriser by name:
+   * SwiftShader, llvmpipe, lavapipe, WARP). A tiny-shapes step takes ~0.9 s on SwiftShader and
+   * ~12 ms on ONNX Runtime's CPU backend here, so 'auto' prefers the CPU on such an adapter.
+   */
+  readonly software?: boolean;
+  /**
    * GPU memory the caller believes is available, in bytes. WebGPU does not report it, so it is
    * unchecked (with a warning) unless the caller knows better (a user setting, a known device).
    */
@@ -133,6 +139,11 @@ type Attempt = { fit: DeviceFit; problems?: undefined } | { fit?: undefined; pro
 
 function attempt(profile: AdapterProfile | null, entry: CatalogEntry, preference: BackendPreference = 'auto'): Attempt {
   const problems: { variant: string; shortfalls: Shortfall[] }[] = [];
+  if (preference === 'auto' && profile?.software === true) {
+    // A software GPU is slower than the CPU backend: the CPU where the model fits there.
+    const cpu = cpuAttempt(profile, entry, preference, []);
+    if (cpu.fit !== undefined) return cpu;
+  }
   if (preference !== 'wasm') {
     for (const variant of entry.variants) {
       const shortfalls = gpuShortfalls(profile, variant);
@@ -147,16 +158,23 @@ function attempt(profile: AdapterProfile | null, entry: CatalogEntry, preference
     }
   }
   if (preference === 'webgpu') return { problems };
+  return cpuAttempt(profile, entry, preference, problems);
+}
+
+/** The CPU's turn: the first variant it can hold, with a warning that says why it runs there. */
+function cpuAttempt(profile: AdapterProfile | null, entry: CatalogEntry, preference: BackendPreference, problems: { variant: string; shortfalls: Shortfall[] }[]): Attempt {
   const asked = preference === 'wasm';
   for (const variant of entry.variants) {
     const shortfalls = cpuShortfalls(variant, asked);
     if (shortfalls.length === 0) {
+      const software = asked ? undefined : softwareGpuReason(profile);
       const why = asked
         ? 'The CPU backend was asked for'
-        : profile === null
-          ? 'WebGPU is not available in this browser'
-          : `WebGPU cannot run it here (${problems.flatMap((p) => p.shortfalls.map((s) => s.message)).join('; ')})`;
-      const warnings = [`${why}, so ${entry.name} runs on the CPU (WebAssembly), which is much slower.`];
+        : (software ??
+          (profile === null
+            ? 'WebGPU is not available in this browser'
+            : `WebGPU cannot run it here (${problems.flatMap((p) => p.shortfalls.map((s) => s.message)).join('; ')})`));
+      const warnings = [`${why}, so ${entry.name} runs on the CPU (WebAssembly)${software !== undefined ? '' : ', which is much slower'}.`];
       if (variant.precision !== 'fp32') {
         warnings.push(`${entry.name} is a ${variant.precision} export; ONNX Runtime's CPU kernels cover float16 for few operators, so it may fail to load there.`);
       }
@@ -213,12 +231,36 @@ export function probeAdapter(adapter: GPUAdapter | null): AdapterProfile | null 
     if (typeof value === 'number') limits[key] = value;
   }
   // `adapter.info` arrived in Chrome 127; older browsers only had requestAdapterInfo().
-  const info = (adapter as { info?: GPUAdapterInfo }).info;
+  // `isFallbackAdapter` moved from the adapter to its info in Chrome 136.
+  const info = (adapter as { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).info;
+  const fallback = info?.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const described = info !== undefined ? { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description } : undefined;
   return {
     features: [...adapter.features],
     limits: limits as AdapterProfile['limits'],
-    ...(info !== undefined
-      ? { info: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description } }
-      : {}),
+    ...(described !== undefined ? { info: described } : {}),
+    software: fallback || softwareRasteriser(described) !== undefined,
   };
+}
+
+/** CPU rasterisers that WebGPU implementations fall back to, as their adapters name themselves. */
+const SOFTWARE_RASTERISERS = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|\bwarp\b/i;
+
+/** The software rasteriser the adapter's info names, if any. */
+function softwareRasteriser(info: AdapterProfile['info']): string | undefined {
+  const { vendor = '', architecture = '', device = '', description = '' } = info ?? {};
+  for (const text of [architecture, description, device, vendor]) {
+    const match = SOFTWARE_RASTERISERS.exec(text);
+    if (match !== null) return match[0].toLowerCase() === 'swiftshader' ? 'SwiftShader' : match[0];
+  }
+  return undefined;
+}
+
+/**
+ * Why 'auto' runs a model on the CPU on this adapter, for `ModelInfo.warnings`; undefined when the
+ * adapter is a hardware GPU.
+ */
+export function softwareGpuReason(profile: AdapterProfile | null): string | undefined {
+  if (profile?.software !== true) return undefined;
+  return `The GPU here is a software rasteriser (${softwareRasteriser(profile.info) ?? 'a fallback adapter'}), slower than the CPU backend`;
 }

@@ -9,6 +9,7 @@ import { CpuLatents } from './cpu-latents.ts';
 import { GpuLatents } from './gpu-latents.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
 import type { DiffusionModel } from './model.ts';
+import { StepPacer, type FinishedStep } from './pacing.ts';
 import { gaussianNoise } from './prng.ts';
 import { compositeMasked, latentMask, maskWeights, rgbaAt, rgbaToPlanar } from './image-input.ts';
 import type { ResolvedRequest } from './request.ts';
@@ -25,6 +26,11 @@ export interface RunOptions {
    * for a model without one (`latent.rgbFactors`).
    */
   readonly previews?: boolean;
+  /**
+   * Steps of GPU work queued at once (default `STEPS_IN_FLIGHT`); `Infinity` queues them all
+   * without waiting, as before pacing (for the benchmark's comparison).
+   */
+  readonly stepsInFlight?: number;
 }
 
 /**
@@ -156,7 +162,25 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     const encoded = performance.now();
 
     // 4. Denoising: each step predicts the noise for the whole batch, then guidance and the
-    //    scheduler update the latent in place. Nothing is read back.
+    //    scheduler update the latent in place. Nothing is read back. At most `stepsInFlight`
+    //    steps are queued on the GPU; a step is reported once its work is done, and a cancel
+    //    stops the loop before it queues another.
+    const pacer = new StepPacer(() => latents.settle(), options.stepsInFlight);
+    const map = model.layout.latent;
+    const previews = options.previews === true && map.rgbFactors !== undefined && map.rgbBias !== undefined && options.onProgress !== undefined;
+    const reportSteps = async (finished: readonly FinishedStep[]): Promise<void> => {
+      for (const { step: i, stepMs } of finished) {
+        checkCancelled(`after ${i - first + 1} of ${steps - first} steps`);
+        const progress: Progress = { phase: 'denoising', step: i - first + 1, steps: steps - first, elapsedMs: performance.now() - started, stepMs };
+        if (previews && i < steps - 1) {
+          // The estimate read is this step's: with previews, the loop drains after each step.
+          const pixels = await latents.preview({ rgbFactors: map.rgbFactors!, rgbBias: map.rgbBias! });
+          await options.onProgress!({ ...progress, preview: { width: width / downsample, height: height / downsample, pixels, kind: 'latent' } });
+        } else {
+          await options.onProgress?.(progress);
+        }
+      }
+    };
     for (let i = first; i < steps; i++) {
       checkCancelled(`after ${i - first} of ${steps - first} steps`);
       const prediction = await unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
@@ -165,16 +189,10 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
       } finally {
         prediction.dispose();
       }
-      const map = model.layout.latent;
-      if (options.previews === true && i < steps - 1 && map.rgbFactors !== undefined && map.rgbBias !== undefined && options.onProgress !== undefined) {
-        const pixels = await latents.preview({ rgbFactors: map.rgbFactors, rgbBias: map.rgbBias });
-        const preview = { width: width / downsample, height: height / downsample, pixels, kind: 'latent' as const };
-        await options.onProgress({ phase: 'denoising', step: i - first + 1, steps: steps - first, elapsedMs: performance.now() - started, preview });
-      } else {
-        await report('denoising', i - first + 1);
-      }
+      // A preview must read this step's estimate before the next step overwrites it.
+      await reportSteps(previews && i < steps - 1 ? [...(await pacer.submitted(i)), ...(await pacer.drain())] : await pacer.submitted(i));
     }
-    await latents.settle();
+    await reportSteps(await pacer.drain());
     const denoised = performance.now();
 
     // 5. Decoding, picture by picture: latent / scaling factor through the VAE, to RGBA, read
@@ -218,6 +236,9 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     }
     return images;
   } finally {
+    // A cancel or an error leaves work queued: the engine is busy until it is done, so that the
+    // next request's work does not queue behind it.
+    await latents.settle();
     context?.dispose();
     for (const tensor of Object.values(feeds)) tensor.dispose();
     latents.dispose();

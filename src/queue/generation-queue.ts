@@ -144,9 +144,10 @@ export class GenerationQueue {
 
   /**
    * Cancels a request: a waiting one is removed at once ('cancelled' is emitted before this
-   * returns); the running one is aborted, and the engine stops it at its next step boundary (its
-   * status stays 'running' until the engine has stopped, and the next request starts only then; a
-   * picture the engine finished anyway ends 'done').
+   * returns); the running one is aborted: the engine rejects it at once and queues no further
+   * step (its status stays 'running' until that rejection arrives; a picture the engine finished
+   * anyway ends 'done'). The next request is handed to the engine then, and starts there once the
+   * steps already queued on the GPU are done (`Engine.idle()` resolves at that point).
    * @returns false when the request had already finished
    * @throws InvalidRequestError when the id is unknown
    */

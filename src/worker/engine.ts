@@ -2,17 +2,18 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
 import { CATALOG, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
-import { fitModel, probeAdapter, type AdapterProfile } from '../models/device-fit.ts';
+import { fitModel, probeAdapter, softwareGpuReason, type AdapterProfile } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
 import { resolveRequest } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
+import { warmUp } from '../pipeline/warm-up.ts';
 import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
@@ -24,6 +25,8 @@ interface Plan {
   readonly source: ModelSource;
   readonly backend: Backend;
   readonly warnings: readonly string[];
+  /** A manifest's model put on the CPU because the GPU is a software one: back on it if the model is not fp32. */
+  readonly softwareGpu?: boolean;
   /** The catalog variant's layout; for a manifest, read from the stored manifest. */
   readonly layout?: ModelLayout;
 }
@@ -31,6 +34,11 @@ interface Plan {
 export interface LocalEngineOptions {
   /** Where model files are kept; default `createWeightStore()` (OPFS, else the Cache API). */
   readonly store?: WeightStore;
+  /**
+   * Denoising steps queued on the GPU at once (default 2). `Infinity` queues every step without
+   * waiting, as before pacing: progress then runs ahead of the GPU. For measurements only.
+   */
+  readonly stepsInFlight?: number;
 }
 
 export class LocalEngine implements Engine {
@@ -42,9 +50,11 @@ export class LocalEngine implements Engine {
   private lost: GPUDeviceLostInfo | undefined;
   private disposed = false;
   private readonly store: WeightStore;
+  private readonly stepsInFlight: number | undefined;
 
   constructor(options: LocalEngineOptions = {}) {
     this.store = options.store ?? createWeightStore();
+    this.stepsInFlight = options.stepsInFlight;
   }
 
   loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
@@ -66,14 +76,32 @@ export class LocalEngine implements Engine {
         stored = await this.download(plan.source, options, started);
       }
       const layout = plan.layout ?? manifestLayout(stored);
+      if (plan.softwareGpu === true && layout.precision !== 'fp32') {
+        // The CPU backend runs fp32 models only: a half-precision one stays on the (software) GPU.
+        plan = { ...plan, backend: 'webgpu', warnings: [] };
+        device = await this.gpuDevice();
+      }
+      // The old model goes first: the new one's sessions need not fit beside it.
+      if (this.model !== undefined) await releaseDiffusionModel(this.model);
+      this.model = undefined;
+      const stage = (name: LoadStage): void => {
+        const files = new Set(stored.files.map((file) => file.sha256)).size;
+        options.onProgress?.({ phase: 'loading', stage: name, step: files, steps: files, elapsedMs: performance.now() - started });
+      };
+      stage('sessions');
       const loaded = await loadDiffusionModel(stored, this.store, layout, {
         backend: plan.backend,
         ...(device !== undefined ? { device } : {}),
         warnings: plan.warnings,
       });
-      const previous = this.model;
+      try {
+        stage('warm-up');
+        await warmUp(loaded, options.signal);
+      } catch (error) {
+        await releaseDiffusionModel(loaded);
+        throw error;
+      }
       this.model = loaded;
-      if (previous !== undefined) await releaseDiffusionModel(previous);
       return loaded.info;
     });
   }
@@ -87,20 +115,26 @@ export class LocalEngine implements Engine {
   }
 
   generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
-    return this.jobs.run(async () => {
+    const job = this.jobs.run(async () => {
       this.checkUsable();
       const model = this.model;
       if (model === undefined) throw new InvalidRequestError('No model is loaded: call loadModel(manifestUrl) first');
       if (this.lost !== undefined && model.backend === 'webgpu') throw this.lostError();
       const resolved = resolveRequest(request, model.info);
       try {
-        return await txt2img(model, resolved, options);
+        return await txt2img(model, resolved, { ...options, ...(this.stepsInFlight !== undefined ? { stepsInFlight: this.stepsInFlight } : {}) });
       } catch (error) {
         // Whatever ONNX Runtime or WebGPU threw after a device loss, the loss is the story.
         if (this.lost !== undefined && model.backend === 'webgpu') throw this.lostError(error);
         throw error;
       }
     });
+    return rejectedOnAbort(job, options.signal);
+  }
+
+  /** The next job queued: it runs once every load and generation asked for before has finished. */
+  idle(): Promise<void> {
+    return this.jobs.run(async () => undefined);
   }
 
   /** Not queued behind generations: a download goes on while pictures are made. */
@@ -193,7 +227,12 @@ export class LocalEngine implements Engine {
       return { source: catalogFileList(target.entry, fit.variant), backend: fit.backend, warnings: fit.warnings, layout: layoutFromCatalog(target.entry, fit.variant) };
     }
     // A prefetch only stores files: no device is needed to know which.
-    const backend = forLoad ? await this.pickBackend(preference) : 'wasm';
+    if (!forLoad) return { source: target.url, backend: 'wasm', warnings: [] };
+    const software = preference === 'auto' ? softwareGpuReason(await probeGpu()) : undefined;
+    if (software !== undefined) {
+      return { source: target.url, backend: 'wasm', warnings: [`${software}, so the model runs on the CPU (WebAssembly).`], softwareGpu: true };
+    }
+    const backend = await this.pickBackend(preference);
     const warnings =
       backend === 'wasm' && preference === 'auto'
         ? ['WebGPU is not available in this browser, so the model runs on the CPU (WebAssembly), which is much slower.']
@@ -211,6 +250,7 @@ export class LocalEngine implements Engine {
             onProgress: ({ filesDone, fileCount, file, loaded, total, modelLoaded, modelTotal, bytesPerSecond, etaSeconds }) =>
               onProgress({
                 phase: 'loading',
+                stage: 'download',
                 step: filesDone,
                 steps: fileCount,
                 elapsedMs: elapsedMs(),
@@ -220,7 +260,7 @@ export class LocalEngine implements Engine {
         : {}),
     });
     const files = new Set(stored.files.map((file) => file.sha256)).size;
-    onProgress?.({ phase: 'loading', step: files, steps: files, elapsedMs: elapsedMs() });
+    onProgress?.({ phase: 'loading', stage: 'download', step: files, steps: files, elapsedMs: elapsedMs() });
     return stored;
   }
 
@@ -308,6 +348,20 @@ async function probeGpu(): Promise<AdapterProfile | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * `work`, or a CancelledError as soon as `signal` aborts: the caller need not wait for the steps
+ * already queued on the GPU (the engine's next job does).
+ */
+function rejectedOnAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(new CancelledError('Generation cancelled; the steps already queued finish before the next request starts', { when: 'at once' }));
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
 /** The layout of a model stored from our manifest. */

@@ -22,6 +22,7 @@ export interface WorkerApi {
   generateBatch(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage[]>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
+  idle(): Promise<void>;
   listCatalogModels(): Promise<CatalogModelStatus[]>;
   listCachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(modelId: string): Promise<void>;

@@ -56,6 +56,7 @@ const api: WorkerApi = {
     }),
 
   cancel: (requestId) => running.get(requestId)?.abort(),
+  idle: () => engine.idle(),
 
   listCatalogModels: () => engine.listCatalogModels(),
   listCachedModels: () => engine.listCachedModels(),

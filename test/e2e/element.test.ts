@@ -138,7 +138,7 @@ describe('<web-diffusion> from the library build', () => {
     expect(page.workers()).toHaveLength(1);
   }, GENERATION_MS * 2);
 
-  it('draws previews as they come, and cancel() ends with CancelledError', async () => {
+  it('draws previews as they come, and cancel() ends with CancelledError, "Stopping…" until the engine is idle', async () => {
     // An engine of the page's own (the `engine` property), standing in for the worker so that
     // the preview it sends is known: an 8x8 preview of one colour, scaled over the canvas.
     // A string, so that the test runner leaves this import() alone: the page resolves it.
@@ -149,7 +149,11 @@ describe('<web-diffusion> from the library build', () => {
       element.id = 'stand-in';
       const colour = [200, 30, 40, 255];
       const previewShown = new Promise<void>((resolve) => element.addEventListener('progress', () => resolve(), { once: true }));
+      // The engine's queued GPU steps, still running after the cancel until the test says so.
+      let becomeIdle = (): void => undefined;
+      const idle = new Promise<void>((resolve) => (becomeIdle = resolve));
       element.engine = {
+        idle: () => idle,
         loadModel: async () => ({ id: 'stand-in', width: 64, height: 64, defaults: { steps: 2, guidance: 1, scheduler: 'ddim' }, backend: 'webgpu' }),
         generate: (_request: unknown, options: { onProgress: (p: unknown) => void; signal: AbortSignal }) =>
           new Promise((_, reject) => {
@@ -170,7 +174,13 @@ describe('<web-diffusion> from the library build', () => {
       const corner = Array.from(canvas.getContext('2d')!.getImageData(0, 0, 1, 1).data);
       const showing = canvas.dataset.showing;
       element.cancel();
-      return { centre, corner, showing, generation: await generation, state: element.state, status: element.shadowRoot!.querySelector('[role=status]')!.textContent };
+      const cancelButton = element.shadowRoot!.querySelector<HTMLButtonElement>('[part~=cancel]')!;
+      const result = { centre, corner, showing, generation: await generation, state: element.state, status: element.shadowRoot!.querySelector('[role=status]')!.textContent };
+      const whileStopping = cancelButton.textContent;
+      becomeIdle();
+      await idle;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return { ...result, buttons: [whileStopping, cancelButton.textContent] };
     });
     expect(outcome).toEqual({
       centre: [200, 30, 40, 255],
@@ -179,6 +189,7 @@ describe('<web-diffusion> from the library build', () => {
       generation: 'CancelledError/cancelled',
       state: 'ready',
       status: 'Cancelled.',
+      buttons: ['Stopping…', 'Cancel'],
     });
     const events = await page.evaluate(() => window.recorded.filter((event) => event.id === 'stand-in'));
     expect(events).toEqual([

@@ -56,6 +56,9 @@ class FakeEngine implements Engine {
   generateBatch(): never {
     throw new Error('not used');
   }
+  idle(): never {
+    throw new Error('not used');
+  }
   listCatalogModels(): never {
     throw new Error('not used');
   }
