@@ -3,7 +3,7 @@
  * is (loading, ready, generating, done, cancelled, error) so people and tests can wait on it.
  */
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
-import type { Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
+import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
 import { createGallery } from './gallery.ts';
 import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
@@ -11,6 +11,11 @@ import './pwa.ts';
 
 /** The bundled model: works offline, out of the box. */
 const DEFAULT_MODEL = 'tiny-shapes';
+/** `?backend=webgpu` (or `wasm`) puts the model on that backend; the engine picks the faster by default. */
+const BACKEND = ((): BackendPreference => {
+  const asked = new URLSearchParams(location.search).get('backend');
+  return asked === 'webgpu' || asked === 'wasm' ? asked : 'auto';
+})();
 const MAX_SEED = 2 ** 32 - 1;
 
 type State = 'loading' | 'ready' | 'generating' | 'done' | 'cancelled' | 'error';
@@ -244,14 +249,14 @@ async function start(): Promise<void> {
     setState('loading', 'Loading the model…');
     ui.error.hidden = true;
     try {
-      const info = await created.loadModel(model, { onProgress: showProgress });
+      const info = await created.loadModel(model, { onProgress: showProgress, backend: BACKEND });
       engine = created;
       modelId = info.id;
       ui.progress.value = 0;
       ui.progressLabel.textContent = 'Idle';
       applyDefaults(info);
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
-      setState('ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU (no WebGPU)'}.${warnings}`);
+      setState('ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
     } catch (error) {
       showError(error);
       setState('error', 'The model could not be loaded.');

@@ -15,7 +15,7 @@ export function formatSize(bytes: number, exact: boolean): string {
 }
 
 function label(model: CatalogModelStatus): string {
-  const where = model.backend === null ? "can't run here" : model.backend === 'wasm' ? 'CPU only' : model.cached ? 'cached' : 'download';
+  const where = model.backend === null ? "can't run here" : `${model.cached ? 'cached' : 'download'}${model.backend === 'wasm' ? ' · CPU' : ''}`;
   return `${model.name} · ${formatSize(model.downloadBytes, model.downloadBytesExact)} · ${where}`;
 }
 

@@ -44,9 +44,10 @@ describe('demo page', () => {
       list.map((o) => ({ id: (o as HTMLOptionElement).value, text: o.textContent ?? '', backend: (o as HTMLElement).dataset.backend, cached: (o as HTMLElement).dataset.cached })),
     );
     expect(options.map((o) => o.id)).toEqual(['sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7', 'tiny-shapes', 'tiny-shapes-turbo']);
-    // SwiftShader has no shader-f16: every real (float16) model is marked, the bundled one runs and is cached.
-    expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'webgpu', cached: 'true' });
-    expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached/);
+    // SwiftShader has no shader-f16: every real (float16) model is marked; the bundled one is
+    // cached and runs on the CPU, faster than on a software GPU.
+    expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'wasm', cached: 'true' });
+    expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached · CPU/);
     expect(options.find((o) => o.id === 'sd-turbo-fp16')).toMatchObject({ backend: 'none', cached: 'false' });
     expect(options.find((o) => o.id === 'sd-turbo-fp16')!.text).toMatch(/~2\.5 GB · can't run here/);
     // Choosing one that cannot run says why, and keeps the loaded model.
@@ -79,8 +80,11 @@ describe('demo page', () => {
     expect(session.pageErrors).toEqual([]);
   }, GENERATION_MS + 10_000);
 
-  it('stops within one step of Cancel, says so, and generates again afterwards', async () => {
+  it('on WebGPU (?backend=webgpu), stops within one step of Cancel, shows "Stopping…" until the engine is idle, and generates again afterwards', async () => {
     const { page } = session;
+    await page.goto(`${session.origin}/?backend=webgpu`);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: MODEL_LOAD_MS });
+    expect(await page.textContent('#status')).toMatch(/on WebGPU/);
     // Record every step the page shows, so steps that arrive after the cancel are seen too.
     await page.evaluate(() => {
       const label = document.querySelector<HTMLElement>('#progress-label')!;
@@ -96,12 +100,17 @@ describe('demo page', () => {
       timeout: GENERATION_MS,
     });
     // Read the step and press Cancel in one go, so no step slips in between.
-    const stepAtCancel = await page.evaluate(() => {
+    const { stepAtCancel, button } = await page.evaluate(() => {
       const step = Number(document.querySelector<HTMLElement>('#progress-label')!.dataset.step);
-      document.querySelector<HTMLButtonElement>('#cancel')!.click();
-      return step;
+      const cancel = document.querySelector<HTMLButtonElement>('#cancel')!;
+      cancel.click();
+      return { stepAtCancel: step, button: cancel.textContent };
     });
+    // The steps already queued on the GPU run to their end; then the button is Cancel again.
+    expect(button).toBe('Stopping…');
     await page.waitForSelector('body[data-state="cancelled"]', { timeout: 60_000 });
+    await page.waitForSelector('#cancel:not([data-stopping])', { timeout: 60_000 });
+    expect(await page.textContent('#cancel')).toBe('Cancel');
     expect(await page.getAttribute('#error', 'data-code')).toBe('cancelled');
     expect(await page.getAttribute('#error', 'data-name')).toBe('CancelledError');
     expect(await page.isVisible('#error')).toBe(true);

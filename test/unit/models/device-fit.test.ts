@@ -10,7 +10,7 @@ import { type AdapterProfile, fitModel, probeAdapter, runnableModels } from '../
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
-function profile(binding: number, options: { f16?: boolean; memoryBytes?: number } = {}): AdapterProfile {
+function profile(binding: number, options: { f16?: boolean; memoryBytes?: number; software?: boolean } = {}): AdapterProfile {
   return {
     features: options.f16 === false ? [] : ['shader-f16', 'timestamp-query'],
     limits: {
@@ -20,6 +20,7 @@ function profile(binding: number, options: { f16?: boolean; memoryBytes?: number
       maxStorageBuffersPerShaderStage: 10,
     },
     ...(options.memoryBytes !== undefined ? { memoryBytes: options.memoryBytes } : {}),
+    ...(options.software !== undefined ? { software: options.software, info: { architecture: 'swiftshader', vendor: 'google' } } : {}),
   };
 }
 
@@ -51,6 +52,18 @@ const TABLE: Row[] = [
     '4 GiB of GPU memory',
     profile(1 * GiB, { memoryBytes: 4 * GiB }),
     { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu' },
+  ],
+  [
+    // SwiftShader as Chromium offers it here: no shader-f16, and the CPU backend is faster.
+    'a software adapter without shader-f16',
+    profile(2 * GiB, { f16: false, software: true }),
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm' },
+  ],
+  [
+    // What the CPU cannot hold (float16 exports) stays on the software GPU.
+    'a software adapter with shader-f16 and 4 GiB',
+    profile(1 * GiB, { memoryBytes: 4 * GiB, software: true }),
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm' },
   ],
 ];
 
@@ -126,6 +139,16 @@ describe('a fit', () => {
     expect(fit.warnings).toEqual([expect.stringMatching(/WebGPU is not available.*CPU \(WebAssembly\).*slower/)]);
   });
 
+  it('on a software adapter runs on the CPU and says why, without calling it slower', () => {
+    const fit = fitModel(profile(2 * GiB, { f16: false, software: true }), getCatalogEntry('tiny-shapes'));
+    expect(fit.backend).toBe('wasm');
+    expect(fit.warnings).toEqual(['The GPU here is a software rasteriser (SwiftShader), slower than the CPU backend, so tiny-shapes runs on the CPU (WebAssembly).']);
+  });
+
+  it("on a software adapter 'webgpu' still runs on the GPU", () => {
+    expect(fitModel(profile(2 * GiB, { f16: false, software: true }), getCatalogEntry('tiny-shapes'), CATALOG, 'webgpu').backend).toBe('webgpu');
+  });
+
   it('with known memory has no warnings', () => {
     expect(fitModel(profile(GiB, { memoryBytes: 4 * GiB }), getCatalogEntry('tiny-shapes')).warnings).toEqual([]);
   });
@@ -158,7 +181,18 @@ describe('probeAdapter', () => {
       features: ['shader-f16'],
       limits: { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: GiB },
       info: { vendor: 'acme', architecture: 'rdna', device: '', description: 'Acme GPU' },
+      software: false,
     });
+  });
+
+  it.each([
+    ['isFallbackAdapter on the info (Chrome 136 on)', { info: { vendor: 'google', architecture: '', device: '', description: '', isFallbackAdapter: true } }],
+    ['isFallbackAdapter on the adapter (before)', { isFallbackAdapter: true }],
+    ["SwiftShader's architecture", { info: { vendor: 'google', architecture: 'swiftshader', device: '', description: '' } }],
+    ['llvmpipe in the description', { info: { vendor: 'mesa', architecture: '', device: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } }],
+  ])('tells a software adapter by %s', (_how, fields) => {
+    const adapter = { features: new Set(), limits: {}, ...fields } as unknown as GPUAdapter;
+    expect(probeAdapter(adapter)?.software).toBe(true);
   });
 });
 
