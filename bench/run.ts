@@ -1,9 +1,10 @@
 /**
- * Runs benchmarks by name: `npm run bench` runs them all, `npm run bench -- storage` one.
+ * Runs benchmarks by name: `npm run bench` runs them all, `npm run bench -- storage` (or `generate`) one.
  * Each prints its figures and writes them to bench/results/<name>.json.
  */
 const BENCHMARKS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   storage: () => import('./storage.ts'),
+  generate: () => import('./generate.ts'),
 };
 
 async function main(requested: readonly string[]): Promise<void> {

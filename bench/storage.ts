@@ -33,7 +33,6 @@
  *                    process, not here.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +40,7 @@ import { chromium, type BrowserContext, type CDPSession, type Page } from 'playw
 import { CHROMIUM_ARGS, REPO_ROOT, chromiumPath, serveProject } from '../scripts/lib/browser.ts';
 import { startFileServer, syntheticSource, type FileServer, type FileSource } from '../test/support/file-server.ts';
 import type { EnsureOutcome, StoreSettings } from '../test/storage/storage-page.ts';
+import { chromiumProcesses, resetPeakRss, statusKib } from './processes.ts';
 import { CHUNK_ROWS, gatherModel, ROW_FLOATS } from './synthetic-onnx.ts';
 
 const MiB = 1024 * 1024;
@@ -211,7 +211,7 @@ async function measured<T>(cdp: CDPSession, work: () => Promise<T>): Promise<Mea
   };
   await cdp.send('HeapProfiler.collectGarbage');
   // Every renderer of ours: the one the work ran in is the one whose memory peaked.
-  const renderers = ourRenderers().flatMap((pid) => {
+  const renderers = chromiumProcesses('renderer').flatMap((pid) => {
     const rss = resetPeakRss(pid);
     return rss === undefined ? [] : [{ pid, rss }];
   });
@@ -233,55 +233,6 @@ async function measured<T>(cdp: CDPSession, work: () => Promise<T>): Promise<Mea
     running = false;
     await sampler;
   }
-}
-
-/**
- * The renderer processes of the Chromium this Node process started (other browsers on the
- * machine are not its descendants); none where there is no /proc.
- */
-function ourRenderers(): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
-    return []; // not Linux: no process figures
-  }
-  const parent = new Map<number, number>();
-  for (const name of entries) {
-    try {
-      // Field 4 of /proc/<pid>/stat, after the parenthesised command (which may hold spaces).
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      continue; // the process ended while we looked
-    }
-  }
-  const descends = (pid: number): boolean => {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  return [...parent.keys()].filter((pid) => {
-    try {
-      return descends(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer');
-    } catch {
-      return false; // ended meanwhile
-    }
-  });
-}
-
-/** Resets the process's peak resident memory to its current one (Linux ≥ 4.0); that one, in KiB. */
-function resetPeakRss(pid: number): number | undefined {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    return undefined; // not allowed here: no RSS figure rather than a wrong one
-  }
-  return statusKib(pid, 'VmRSS');
-}
-
-function statusKib(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match === null ? undefined : Number(match[1]);
 }
 
 /** Cuts a fresh download at half, reloads the page, and resumes it. */
