@@ -56,7 +56,13 @@ export interface DownloadStatus {
 
 /** A model in the browser's model cache (the weight store), completely downloaded or not. */
 export interface CachedModel {
+  /** The id its manifest (or catalog variant) gives it; models from different places may share one. */
   readonly id: string;
+  /**
+   * What the cache knows it by: its manifest's URL (origin and path), or "<catalog id>@<variant>".
+   * `deleteCachedModel` takes it (or an id, to delete every model of that id).
+   */
+  readonly key: string;
   /** The manifest it was stored from. */
   readonly manifestUrl: string | null;
   /** Bytes of its files, and how many of them are stored. */

@@ -36,6 +36,7 @@ export interface LocalEngineOptions {
 export class LocalEngine implements Engine {
   /** Loads and generations run one after another: a load never swaps sessions under a running loop. */
   private readonly jobs = new SerialQueue();
+  private readonly loads = new SerialQueue();
   private model: DiffusionModel | undefined;
   private device: GPUDevice | undefined;
   /** Set when the device is lost; the model on it is unusable from then on. */
@@ -48,7 +49,10 @@ export class LocalEngine implements Engine {
   }
 
   loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
-    return this.jobs.run(async () => {
+    // Loads run one after another, so the last one asked for is the one loaded; their downloads
+    // stay out of `jobs`, so that generations with the loaded model go on while one is fetched
+    // (or while a server that never answers is waited on).
+    return this.loads.run(async () => {
       this.checkUsable();
       const started = performance.now();
       // Before downloading: what cannot run here, or has no GPU, is better said before gigabytes arrive.
@@ -66,15 +70,18 @@ export class LocalEngine implements Engine {
         stored = await this.download(plan.source, options, started);
       }
       const layout = plan.layout ?? manifestLayout(stored);
-      const loaded = await loadDiffusionModel(stored, this.store, layout, {
-        backend: plan.backend,
-        ...(device !== undefined ? { device } : {}),
-        warnings: plan.warnings,
+      return this.jobs.run(async () => {
+        this.checkUsable();
+        const loaded = await loadDiffusionModel(stored, this.store, layout, {
+          backend: plan.backend,
+          ...(device !== undefined ? { device } : {}),
+          warnings: plan.warnings,
+        });
+        const previous = this.model;
+        this.model = loaded;
+        if (previous !== undefined) await releaseDiffusionModel(previous);
+        return loaded.info;
       });
-      const previous = this.model;
-      this.model = loaded;
-      if (previous !== undefined) await releaseDiffusionModel(previous);
-      return loaded.info;
     });
   }
 
@@ -115,7 +122,7 @@ export class LocalEngine implements Engine {
       plan = await this.plan(await catalogEntryInstead(plan.source, error, options.signal), 'auto', false);
       stored = await this.download(plan.source, options, started);
     }
-    const cached = (await this.store.list()).find((m) => m.id === stored.id);
+    const cached = (await this.store.list()).find((m) => m.key === stored.key);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
   }
@@ -136,7 +143,11 @@ export class LocalEngine implements Engine {
         const missing = (error.details?.missing as { message: string }[] | undefined) ?? [];
         notes = [...new Set(missing.map((m) => m.message))];
       }
-      const storeId = entry.source.kind === 'bundled' ? entry.id : catalogStoreId(entry, variant);
+      // A bundled model is stored under its manifest's URL on this origin (a manifest elsewhere may declare the same id).
+      const isStored = (model: CachedModel): boolean =>
+        entry.source.kind === 'bundled'
+          ? model.manifestUrl !== null && new URL(model.manifestUrl).origin === globalThis.location?.origin && model.id === entry.id
+          : model.key === catalogStoreId(entry, variant);
       const sizes = variant.files.map((file) => file.size ?? file.approxBytes);
       return {
         id: entry.id,
@@ -146,7 +157,7 @@ export class LocalEngine implements Engine {
         precision: variant.precision,
         downloadBytes: sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0),
         downloadBytesExact: variant.files.every((file) => file.size !== undefined),
-        cached: cached.some((model) => model.id === storeId && model.complete),
+        cached: cached.some((model) => isStored(model) && model.complete),
         backend,
         notes,
       };
