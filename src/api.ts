@@ -140,6 +140,12 @@ export interface GeneratedImage {
   readonly pixels: Uint8ClampedArray;
   /** The request as run, defaults filled in (seed included), the pictures left out. */
   readonly request: RequestAsRun;
+  /**
+   * Tokens cut from the end of each text because the text encoder takes no more (77 for CLIP,
+   * start and end tokens included); 0 when the text fits. The negative prompt's is 0 when it
+   * was not used (guidance 1 or less).
+   */
+  readonly droppedTokens: { readonly prompt: number; readonly negativePrompt: number };
   readonly timings: {
     readonly encodeMs: number;
     readonly denoiseMs: number;

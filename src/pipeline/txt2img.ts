@@ -139,7 +139,9 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     //    the prompt; and what else the UNet is conditioned on (SDXL's pooled text and sizes).
     await report('encoding', 0);
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
-    const texts = await model.text.encode(prompts.map((prompt) => model.tokenizer.encode(prompt)));
+    const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
+    const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
+    const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
     // One per UNet batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
     const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
     try {
@@ -208,6 +210,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
         height,
         pixels,
         request: asRun({ ...request, seed: seeds[k]! }),
+        droppedTokens,
         timings: {
           encodeMs: encoded - started,
           denoiseMs: denoised - encoded,

@@ -130,9 +130,11 @@ describe('PNG text chunks', () => {
           const noise = Uint8Array.from({ length: 1 + below(64) }, () => below(256));
           return Uint8Array.from([...bytes.subarray(0, at), ...noise, ...bytes.subarray(at)]);
         }
-        default: // a zTXt body byte changed: bad deflate streams
-          bytes[33 + 8 + 12 + below(ztxt.length - 24)] ^= 1 + below(255);
+        default: { // a zTXt body byte changed: bad deflate streams
+          const at = 33 + 8 + 12 + below(ztxt.length - 24);
+          bytes[at] = bytes[at]! ^ (1 + below(255));
           return bytes;
+        }
       }
     };
     const untyped: string[] = [];
