@@ -6,6 +6,7 @@ import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, 
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
+import { checkRequestObject } from '../pipeline/request.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 import { startWorker } from './start-worker.ts';
 
@@ -82,12 +83,14 @@ class WorkerEngine implements Engine {
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
+    checkRequestObject(request);
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
     return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress, options.previews === true));
   }
 
   async generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
+    checkRequestObject(request);
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
     return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress, options.previews === true));

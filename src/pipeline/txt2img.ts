@@ -101,6 +101,8 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
   let keep: { rgba: Uint8ClampedArray; weights: Float32Array } | undefined;
   if (request.image !== undefined) {
     const rgba = await rgbaAt(request.image, width, height, 'image');
+    // Read (and its size checked) before the encoder runs: a wrong mask costs no GPU work.
+    const maskRgba = request.mask !== undefined ? await rgbaAt(request.mask, width, height, 'mask') : undefined;
     checkCancelled('before it started');
     const encoder = await model.vaeEncoder();
     const encoded = await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels);
@@ -111,8 +113,8 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
     for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
     let mask: Float32Array<ArrayBuffer> | undefined;
-    if (request.mask !== undefined) {
-      const weights = maskWeights(await rgbaAt(request.mask, width, height, 'mask'), width * height);
+    if (maskRgba !== undefined) {
+      const weights = maskWeights(maskRgba, width * height);
       mask = latentMask(weights, width, height, downsample);
       keep = { rgba, weights };
     }

@@ -11,7 +11,7 @@ import { fitModel, probeAdapter, type AdapterProfile } from '../models/device-fi
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
-import { resolveRequest } from '../pipeline/request.ts';
+import { checkRequestObject, resolveRequest, shown } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
 import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
@@ -86,8 +86,9 @@ export class LocalEngine implements Engine {
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
-    if (request?.n !== undefined && request.n !== 1) {
-      throw new InvalidRequestError(`n must be 1 for generate(); got ${JSON.stringify(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
+    checkRequestObject(request);
+    if (request.n !== undefined && request.n !== 1) {
+      throw new InvalidRequestError(`n must be 1 for generate(); got ${shown(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
     }
     const [image] = await this.generateBatch(request, options);
     return image!;
