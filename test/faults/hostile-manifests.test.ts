@@ -149,6 +149,38 @@ describe('hostile manifests', () => {
     expect(stalled.ms).toBeLessThan(20_000);
   }, 60_000);
 
+  it("lets a delete in another tab stop this tab's download cleanly: a CancelledError here, nothing left behind", async () => {
+    const store = settings('two-tabs');
+    // The other tab: the same page in an iframe, a realm of its own on the same origin (its own
+    // store, the origin's storage and Web Locks), as a second tab is.
+    await browser.page.evaluate((src) => {
+      const frame = document.createElement('iframe');
+      frame.id = 'other-tab';
+      frame.src = src;
+      document.body.append(frame);
+    }, browser.page.url());
+    const other = (await (await browser.page.waitForSelector('#other-tab')).contentFrame())!;
+    try {
+      await other.waitForFunction(() => window.storagePage !== undefined);
+      // ~10 s for the UNet: the delete lands mid-download.
+      server.misbehave(`/tiny-shapes/${UNET.path}`, { bytesPerSecond: 1_000_000 });
+      const downloading = ensure(url('/tiny-shapes/manifest.json'), store);
+      await expect.poll(() => server.requests.find((request) => request.path === `/tiny-shapes/${UNET.path}`)?.bytesSent ?? 0, { timeout: 20_000 }).toBeGreaterThan(1_000_000);
+      await other.evaluate(([s, key]) => window.storagePage!.remove(s, key), [store, url('/tiny-shapes/manifest.json')] as const);
+      const outcome = await downloading;
+      expect(outcome.error).toMatchObject({ code: 'cancelled', classes: expect.arrayContaining(['CancelledError']) });
+      for (const tab of [browser.page, other]) {
+        expect(await tab.evaluate((s) => window.storagePage!.list(s), store)).toEqual([]);
+      }
+      expect(await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store)).toEqual([]);
+      // And the model stores again from scratch.
+      expect((await ensure(url('/tiny-shapes/manifest.json'), store)).ok).toBe(true);
+      await expectIntact(store, url('/tiny-shapes/manifest.json'));
+    } finally {
+      await browser.page.evaluate(() => document.getElementById('other-tab')?.remove());
+    }
+  }, 60_000);
+
   it('stops with QuotaError before writing a part that no longer fits, though the estimate allowed the download', async () => {
     const store = settings('quota-shrinks', { fakeAvailable: [12 * GiB, 12 * GiB, 12 * GiB, MiB / 2] });
     const source = { id: 'big', baseUrl: url('/big/'), files: [{ path: 'file.bin', size: BIG.size, sha256: '0'.repeat(64) }] };
