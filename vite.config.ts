@@ -6,6 +6,7 @@ import type { Connect, Plugin } from 'vite';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 import packageJson from './package.json' with { type: 'json' };
+import catalog from './src/models/catalog.json' with { type: 'json' };
 
 const root = dirname(fileURLToPath(import.meta.url));
 const modelsDir = join(root, 'models');
@@ -17,7 +18,58 @@ const modelsDir = join(root, 'models');
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
+  // Every response keeps its declared type: a model file is never run as a script or style.
+  'X-Content-Type-Options': 'nosniff',
 };
+
+/**
+ * Where the catalog's models come from (each entry's `source.baseUrl` origin), and, for Hugging
+ * Face, the CDN hosts its file URLs redirect to (`*.hf.co`): a CSP's connect-src also governs
+ * where a fetch is redirected.
+ */
+function modelHosts(): string[] {
+  const origins = new Set<string>();
+  for (const { source } of catalog.models) {
+    // Bundled models have relative base URLs: they are 'self'.
+    if (!/^https?:\/\//.test(source.baseUrl)) continue;
+    const { origin, hostname } = new URL(source.baseUrl);
+    origins.add(origin);
+    if (hostname === 'huggingface.co') origins.add('https://*.hf.co');
+  }
+  return [...origins].sort();
+}
+
+/**
+ * The demo's Content-Security-Policy: its own scripts (and WebAssembly: ONNX Runtime), workers
+ * from its own files or blob: URLs (the engine's cross-origin shim), fetches to itself and the
+ * catalog's model hosts, pictures from blob: URLs (the gallery); nothing else. Sent by the
+ * preview server and written into the built page as a meta tag; not used by the dev server,
+ * whose client injects inline styles (CSS imports, the error overlay).
+ */
+export function contentSecurityPolicy(): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self' blob:",
+    `connect-src 'self' ${modelHosts().join(' ')}`,
+    "img-src 'self' blob:",
+    "style-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+  ].join('; ');
+}
+
+/** Writes the CSP into the built index.html, for hosts that cannot send headers. */
+function cspMetaPlugin(): Plugin {
+  return {
+    name: 'webdiffusion:csp-meta',
+    apply: 'build',
+    transformIndexHtml() {
+      return [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: contentSecurityPolicy() }, injectTo: 'head-prepend' }];
+    },
+  };
+}
 
 const contentTypes: Record<string, string> = {
   '.json': 'application/json',
@@ -143,11 +195,11 @@ function pwaPlugin(): Plugin[] {
 
 export default defineConfig({
   root,
-  plugins: [modelsPlugin(), pwaPlugin()],
+  plugins: [modelsPlugin(), pwaPlugin(), cspMetaPlugin()],
   // Shown by the demo and compared by the update test; a build may define another.
   define: { __WEBDIFFUSION_VERSION__: JSON.stringify(packageJson.version) },
   server: { headers: isolationHeaders },
-  preview: { headers: isolationHeaders },
+  preview: { headers: { ...isolationHeaders, 'Content-Security-Policy': contentSecurityPolicy() } },
   worker: { format: 'es' },
   // Pre-bundling would move ORT's module away from its .wasm files, breaking the
   // `new URL('ort-wasm-….wasm', import.meta.url)` it locates them with.

@@ -71,7 +71,13 @@ export interface DownloadStatus {
 
 /** A model in the browser's model cache (the weight store), completely downloaded or not. */
 export interface CachedModel {
+  /** The id its manifest (or catalog variant) gives it; models from different places may share one. */
   readonly id: string;
+  /**
+   * What the cache knows it by: its manifest's URL (origin and path), or "<catalog id>@<variant>".
+   * `deleteCachedModel` takes it (or an id, to delete every model of that id).
+   */
+  readonly key: string;
   /** The manifest it was stored from. */
   readonly manifestUrl: string | null;
   /** Bytes of its files, and how many of them are stored. */
@@ -149,6 +155,12 @@ export interface GeneratedImage {
   readonly pixels: Uint8ClampedArray;
   /** The request as run, defaults filled in (seed included), the pictures left out. */
   readonly request: RequestAsRun;
+  /**
+   * Tokens cut from the end of each text because the text encoder takes no more (77 for CLIP,
+   * start and end tokens included); 0 when the text fits. The negative prompt's is 0 when it
+   * was not used (guidance 1 or less).
+   */
+  readonly droppedTokens: { readonly prompt: number; readonly negativePrompt: number };
   readonly timings: {
     readonly encodeMs: number;
     readonly denoiseMs: number;

@@ -171,7 +171,8 @@ async function generate(): Promise<void> {
     await showPicture(image);
     ui.progress.value = 1;
     ui.progressLabel.textContent = 'Done';
-    setState('done', `Done in ${(image.timings.totalMs / 1000).toFixed(2)} s.`);
+    const { prompt: dropped } = image.droppedTokens;
+    setState('done', `Done in ${(image.timings.totalMs / 1000).toFixed(2)} s.${dropped > 0 ? ` The prompt was too long: its last ${dropped} tokens were left out.` : ''}`);
   } catch (error) {
     showError(error);
     const cancelled = error instanceof CancelledError;

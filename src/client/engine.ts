@@ -6,6 +6,7 @@ import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, 
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
+import { checkRequestObject } from '../pipeline/request.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 import { startWorker } from './start-worker.ts';
 
@@ -43,84 +44,143 @@ function requestPersistence(): void {
   void globalThis.navigator?.storage?.persist?.().catch(() => false);
 }
 
+/** One worker and the Comlink proxy to it; `failed` rejects when the worker fails or is gone. */
+interface Connection {
+  readonly worker: Worker;
+  readonly remote: Comlink.Remote<WorkerApi>;
+  readonly failed: Promise<never>;
+  /** Resolves once the worker's modules have loaded and it holds its life lock. */
+  readonly alive: Promise<void>;
+  /** Stops watching the worker (on dispose). */
+  readonly unwatch: AbortController;
+}
+
 class WorkerEngine implements Engine {
-  private readonly worker: Worker;
+  private readonly givenWorker: Worker | undefined;
   private readonly ownsWorker: boolean;
-  private readonly remote: Comlink.Remote<WorkerApi>;
-  /** Rejects when the worker fails (a script that does not load, an uncaught error): calls would otherwise wait forever. */
-  private readonly failed: Promise<never>;
+  /** The worker in use; undefined after it failed, until the next call starts a fresh one. */
+  private connection: Connection | undefined;
   private nextRequestId = 1;
   private disposed = false;
 
   constructor(worker: Worker, ownsWorker: boolean) {
-    this.worker = worker;
+    this.givenWorker = ownsWorker ? undefined : worker;
     this.ownsWorker = ownsWorker;
-    this.remote = Comlink.wrap<WorkerApi>(worker);
-    this.failed = new Promise<never>((_, reject) => {
-      worker.addEventListener('error', (event) => {
-        reject(new WebDiffusionError('worker-failed', `The engine's worker failed: ${event.message || 'it did not load'}`));
-      });
-    });
-    // Nobody may be waiting on `failed` when the worker fails; the next call reports it.
-    this.failed.catch(() => undefined);
+    this.connection = this.watch(worker);
   }
 
+  /**
+   * Wraps `worker`, and notices when it fails or is gone: an uncaught error ('error' event:
+   * 'worker-failed'), or the worker ending (terminated, or killed by the browser: 'worker-lost'),
+   * which no event reports; the worker holds a Web Lock for its lifetime, and the page's request
+   * for the same lock is granted when it ends. Either way every pending call rejects, the worker
+   * is terminated (a failed one must not run on), and the next call starts a fresh worker.
+   */
+  private watch(worker: Worker): Connection {
+    const remote = Comlink.wrap<WorkerApi>(worker);
+    const unwatch = new AbortController();
+    let fail!: (error: WebDiffusionError) => void;
+    const failed = new Promise<never>((_, reject) => {
+      fail = (error) => {
+        if (this.connection?.worker === worker) this.connection = undefined;
+        unwatch.abort();
+        worker.terminate();
+        reject(error);
+      };
+    });
+    // Nobody may be waiting on `failed` when the worker fails; the next call reports it.
+    failed.catch(() => undefined);
+    worker.addEventListener(
+      'error',
+      (event) => fail(new WebDiffusionError('worker-failed', `The engine's worker failed: ${event.message || 'it did not load'}; the next call starts a fresh one (load the model again)`)),
+      { signal: unwatch.signal },
+    );
+    const lifeLock = `webdiffusion-worker/${crypto.randomUUID()}`;
+    const alive = Promise.race([remote.ready(lifeLock), failed]).then(() => undefined);
+    alive
+      .then(() =>
+        globalThis.navigator?.locks?.request(lifeLock, { signal: unwatch.signal }, () =>
+          fail(new WebDiffusionError('worker-lost', "The engine's worker ended (terminated, or stopped by the browser); the next call starts a fresh one (load the model again)")),
+        ),
+      )
+      // Refused lock requests (unwatched on dispose) and a failed start are reported by `failed`.
+      .catch(() => undefined);
+    return { worker, remote, failed, alive, unwatch };
+  }
+
+  /** Resolves once the worker's modules have loaded. */
   async ready(): Promise<void> {
-    await this.call(() => this.remote.ready());
+    const { alive, failed } = this.connected();
+    await Promise.race([alive, failed]);
+  }
+
+  /** The worker in use, or a fresh one after a failure (when the engine started its own). */
+  private connected(): Connection {
+    if (this.connection !== undefined) return this.connection;
+    if (this.givenWorker !== undefined) {
+      throw new WebDiffusionError('worker-lost', "The engine's worker failed or ended, and it was given to createEngine: create the engine again with a new worker");
+    }
+    this.connection = this.watch(startWorker());
+    return this.connection;
   }
 
   async loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
     const reference = this.reference(model);
-    const info = await this.cancellable(options, (requestId, progress) => this.remote.loadModel(requestId, reference, options.backend ?? 'auto', progress));
+    const info = await this.cancellable(options, (remote, requestId, progress) => remote.loadModel(requestId, reference, options.backend ?? 'auto', progress));
     for (const warning of info.warnings) console.warn(`webdiffusion: ${warning}`);
     return info;
   }
 
   async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
     const reference = this.reference(model);
-    return this.cancellable(options, (requestId, progress) => this.remote.prefetchModel(requestId, reference, progress));
+    return this.cancellable(options, (remote, requestId, progress) => remote.prefetchModel(requestId, reference, progress));
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
+    checkRequestObject(request);
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
-    return this.cancellable(options, (requestId, progress) => this.remote.generate(requestId, sendable, progress, options.previews === true));
+    return this.cancellable(options, (remote, requestId, progress) => remote.generate(requestId, sendable, progress, options.previews === true));
   }
 
   async generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
+    checkRequestObject(request);
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
     const sendable = await postableRequest(request);
-    return this.cancellable(options, (requestId, progress) => this.remote.generateBatch(requestId, sendable, progress, options.previews === true));
+    return this.cancellable(options, (remote, requestId, progress) => remote.generateBatch(requestId, sendable, progress, options.previews === true));
   }
 
   idle(): Promise<void> {
-    return this.call(() => this.remote.idle());
+    return this.call((remote) => remote.idle());
   }
 
   listCatalogModels(): Promise<CatalogModelStatus[]> {
-    return this.call(() => this.remote.listCatalogModels());
+    return this.call((remote) => remote.listCatalogModels());
   }
 
   listCachedModels(): Promise<CachedModel[]> {
-    return this.call(() => this.remote.listCachedModels());
+    return this.call((remote) => remote.listCachedModels());
   }
 
   deleteCachedModel(modelId: string): Promise<void> {
-    return this.call(() => this.remote.deleteCachedModel(modelId));
+    return this.call((remote) => remote.deleteCachedModel(modelId));
   }
 
   purgeCachedModels(): Promise<void> {
-    return this.call(() => this.remote.purgeCachedModels());
+    return this.call((remote) => remote.purgeCachedModels());
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     try {
-      await this.call(() => this.remote.dispose(), true);
+      if (this.connection !== undefined) await this.call((remote) => remote.dispose(), true);
     } finally {
-      this.remote[Comlink.releaseProxy]();
-      if (this.ownsWorker) this.worker.terminate();
+      const connection = this.connection;
+      this.connection = undefined;
+      connection?.unwatch.abort();
+      connection?.remote[Comlink.releaseProxy]();
+      if (this.ownsWorker) connection?.worker.terminate();
     }
   }
 
@@ -149,32 +209,36 @@ class WorkerEngine implements Engine {
    */
   private async cancellable<T>(
     { onProgress, signal }: { onProgress?: (progress: Progress) => void; signal?: AbortSignal },
-    call: (requestId: number, progress?: (progress: Progress) => void) => Promise<T>,
+    call: (remote: Comlink.Remote<WorkerApi>, requestId: number, progress?: (progress: Progress) => void) => Promise<T>,
   ): Promise<T> {
     const requestId = this.nextRequestId++;
+    let remote: Comlink.Remote<WorkerApi> | undefined;
     const cancel = (): void => {
       // If the worker is gone, the call itself reports that; nothing to add here.
-      this.remote.cancel(requestId).catch(() => undefined);
+      remote?.cancel(requestId).catch(() => undefined);
     };
     signal?.addEventListener('abort', cancel, { once: true });
-    if (signal?.aborted === true) cancel();
     // A fresh function, so Comlink's proxy marker does not land on the caller's own.
     const progress = Comlink.proxy((p: Progress) => {
       if (p.download !== undefined) requestPersistence();
       onProgress?.(p);
     });
     try {
-      return await this.call(() => call(requestId, progress));
+      return await this.call((connected) => {
+        remote = connected;
+        if (signal?.aborted === true) cancel();
+        return call(connected, requestId, progress);
+      });
     } finally {
       signal?.removeEventListener('abort', cancel);
     }
   }
 
-  private call<T>(work: () => Promise<T>, disposing = false): Promise<T> {
-    if (this.disposed && !disposing) {
-      return Promise.reject(new WebDiffusionError('disposed', 'This engine has been disposed; create a new one'));
-    }
-    return Promise.race([work(), this.failed]);
+  /** Runs `work` on the worker, rejecting as soon as the worker fails or ends. */
+  private async call<T>(work: (remote: Comlink.Remote<WorkerApi>) => Promise<T>, disposing = false): Promise<T> {
+    if (this.disposed && !disposing) throw new WebDiffusionError('disposed', 'This engine has been disposed; create a new one');
+    const { remote, failed } = this.connected();
+    return Promise.race([work(remote), failed]);
   }
 }
 

@@ -41,24 +41,36 @@ export function textChunkData(keyword: string, text: string): { type: 'tEXt' | '
 }
 
 /**
+ * Text a PNG may hold in all, its chunks together, after decompression (1 MiB): parameters are a
+ * few hundred bytes, and a small file must not inflate into hundreds of megabytes.
+ */
+export const MAX_PNG_TEXT_BYTES = 1024 * 1024;
+
+/** PNG keywords are 1-79 bytes. */
+const MAX_KEYWORD_BYTES = 79;
+
+/**
  * Every text chunk of a PNG, keyword → text (the first chunk wins when a keyword repeats).
- * @throws InvalidRequestError when the bytes are not a PNG, or a chunk runs past the end
+ * @throws InvalidRequestError when the bytes are not a PNG, a chunk runs past the end, a text
+ *   chunk is malformed (keyword too long, bad compressed data), or the texts pass
+ *   `MAX_PNG_TEXT_BYTES`; `details.reason` says which
  */
 export async function readPngText(png: Uint8Array): Promise<Record<string, string>> {
   if (png.length < 8 || SIGNATURE.some((byte, i) => png[i] !== byte)) {
-    throw new InvalidRequestError('This file is not a PNG picture (it lacks the PNG signature)', { size: png.length });
+    throw new InvalidRequestError('This file is not a PNG picture (it lacks the PNG signature)', { size: png.length, reason: 'signature' });
   }
   const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   const texts: Record<string, string> = {};
+  const budget = { left: MAX_PNG_TEXT_BYTES };
   for (let offset = 8; offset + 8 <= png.length; ) {
     const length = view.getUint32(offset);
-    const type = String.fromCharCode(...png.subarray(offset + 4, offset + 8));
+    const type = latin1Text(png.subarray(offset + 4, offset + 8));
     const start = offset + 8;
     if (start + length + 4 > png.length) {
-      throw new InvalidRequestError(`This PNG is cut short: its ${type} chunk runs past the end of the file`, { type, offset });
+      throw malformed(`it is cut short, its ${JSON.stringify(type)} chunk runs past the end of the file`, { type, offset, reason: 'truncated' });
     }
     const data = png.subarray(start, start + length);
-    const text = await decodeTextChunk(type, data);
+    const text = await decodeTextChunk(type, data, budget);
     if (text !== undefined && !(text.keyword in texts)) texts[text.keyword] = text.text;
     if (type === 'IEND') break;
     offset = start + length + 4;
@@ -66,20 +78,27 @@ export async function readPngText(png: Uint8Array): Promise<Record<string, strin
   return texts;
 }
 
-async function decodeTextChunk(type: string, data: Uint8Array): Promise<{ keyword: string; text: string } | undefined> {
+async function decodeTextChunk(type: string, data: Uint8Array, budget: { left: number }): Promise<{ keyword: string; text: string } | undefined> {
   if (type !== 'tEXt' && type !== 'zTXt' && type !== 'iTXt') return undefined;
-  const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
   const keywordEnd = data.indexOf(0);
   if (keywordEnd < 1) return undefined;
-  const keyword = latin1(data.subarray(0, keywordEnd));
-  if (type === 'tEXt') return { keyword, text: latin1Text(data.subarray(keywordEnd + 1)) };
-  if (type === 'zTXt') return { keyword, text: latin1Text(await inflate(data.subarray(keywordEnd + 2))) };
+  if (keywordEnd > MAX_KEYWORD_BYTES) {
+    throw malformed(`a ${type} chunk's keyword is ${keywordEnd} bytes long (PNG allows 1-${MAX_KEYWORD_BYTES})`, { type, reason: 'keyword' });
+  }
+  const keyword = latin1Text(data.subarray(0, keywordEnd));
+  const spend = (bytes: Uint8Array): Uint8Array => {
+    budget.left -= bytes.byteLength;
+    if (budget.left < 0) throw tooMuchText(type);
+    return bytes;
+  };
+  if (type === 'tEXt') return { keyword, text: latin1Text(spend(data.subarray(keywordEnd + 1))) };
+  if (type === 'zTXt') return { keyword, text: latin1Text(spend(await inflate(data.subarray(keywordEnd + 2), type, budget.left))) };
   const compressed = data[keywordEnd + 1] === 1;
   const languageEnd = data.indexOf(0, keywordEnd + 3);
   const translatedEnd = languageEnd === -1 ? -1 : data.indexOf(0, languageEnd + 1);
   if (translatedEnd === -1) return undefined;
   const body = data.subarray(translatedEnd + 1);
-  return { keyword, text: new TextDecoder().decode(compressed ? await inflate(body) : body) };
+  return { keyword, text: new TextDecoder().decode(spend(compressed ? await inflate(body, type, budget.left) : body)) };
 }
 
 /** Latin-1 bytes to a string, in slices: spreading a long text onto the stack would overflow it. */
@@ -89,7 +108,43 @@ function latin1Text(bytes: Uint8Array): string {
   return text;
 }
 
-async function inflate(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([new Uint8Array(bytes)]).stream().pipeThrough(new DecompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/**
+ * zlib data inflated, up to `limit` bytes: the stream is read piece by piece and dropped as soon
+ * as it passes the limit, so a decompression bomb costs no more memory than the limit.
+ * @throws InvalidRequestError when the data is not valid zlib, or inflates past `limit`
+ */
+async function inflate(bytes: Uint8Array, type: string, limit: number): Promise<Uint8Array> {
+  const reader = new Blob([new Uint8Array(bytes)]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      size += read.value.byteLength;
+      if (size > limit) throw tooMuchText(type);
+      pieces.push(read.value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    if (error instanceof InvalidRequestError) throw error;
+    throw malformed(`a ${type} chunk's compressed text is not valid zlib data (${(error as Error).message})`, { type, reason: 'deflate' }, error);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
+}
+
+function tooMuchText(type: string): InvalidRequestError {
+  return malformed(`its text passes ${MAX_PNG_TEXT_BYTES} bytes (at a ${type} chunk); picture parameters are far shorter`, {
+    type,
+    limit: MAX_PNG_TEXT_BYTES,
+    reason: 'too-much-text',
+  });
+}
+
+function malformed(what: string, details: Record<string, unknown>, cause?: unknown): InvalidRequestError {
+  return new InvalidRequestError(`This PNG is malformed: ${what}`, details, cause !== undefined ? { cause } : undefined);
 }

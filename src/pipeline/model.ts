@@ -62,7 +62,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     ...networks.flatMap((network) => [network.file, ...network.externalData]),
   ]);
 
-  const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.id, path));
+  const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.key, path));
   const [vocab, merges] = await Promise.all([text(layout.tokenizer.vocab), text(layout.tokenizer.merges)]);
   const tokenizer = createClipTokenizer(parseJson(vocab, layout.tokenizer.vocab) as Record<string, number>, merges, {
     maxLength: layout.textEncoder.maxLength,
@@ -76,9 +76,9 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   const created: OrtSession[] = [];
   const session = async (network: ModelComponent): Promise<OrtSession> => {
     // Blobs read lazily from disk: the bytes are read one session at a time (see OrtSession.create).
-    const model = await store.open(stored.id, network.file);
+    const model = await store.open(stored.key, network.file);
     const externalData = await Promise.all(
-      network.externalData.map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.id, path) })),
+      network.externalData.map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.key, path) })),
     );
     try {
       const s = await OrtSession.create(model, {

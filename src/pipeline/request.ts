@@ -26,6 +26,35 @@ const FIELDS: readonly (keyof GenerateRequest)[] = [
 /** The most pictures one request may ask for. */
 export const MAX_PICTURES = 8;
 
+/**
+ * The largest guidance scale: far past what pictures survive (they burn out above ~20 on
+ * Stable Diffusion; desktop UIs stop their slider at 30), and far below where the guided
+ * prediction overflows float16 or float32.
+ */
+export const MAX_GUIDANCE = 30;
+
+/** A value as a message shows it: numbers as written (NaN, Infinity, 1e+308), the rest as JSON. */
+export function shown(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * @throws InvalidRequestError when `request` is not an object (`generate(null)`, a prompt given
+ *   as a bare string): checked on the page too, before anything is sent to the worker
+ */
+export function checkRequestObject(request: unknown): asserts request is GenerateRequest {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    const hint = typeof request === 'string' ? ' (put the text in { prompt })' : '';
+    throw new InvalidRequestError(`the request must be an object with a prompt${hint}; got ${shown(request)}`, { field: 'the request', got: request });
+  }
+}
+
 /** A request checked and completed: what runs, with the pictures it starts from. */
 export type ResolvedRequest = RequestAsRun & { readonly n: number; readonly image?: ImageInput; readonly mask?: ImageInput };
 
@@ -46,9 +75,9 @@ function isImageInput(value: unknown): value is ImageInput {
  */
 export function resolveRequest(request: GenerateRequest, model: ModelInfo): ResolvedRequest {
   const invalid = (field: string, allowed: string, got: unknown): never => {
-    throw new InvalidRequestError(`${field} must be ${allowed}; got ${JSON.stringify(got) ?? String(got)}`, { field, allowed, got });
+    throw new InvalidRequestError(`${field} must be ${allowed}; got ${shown(got)}`, { field, allowed, got });
   };
-  if (typeof request !== 'object' || request === null) invalid('the request', 'an object with a prompt', request);
+  checkRequestObject(request);
   for (const key of Object.keys(request)) {
     if (!(FIELDS as readonly string[]).includes(key)) invalid(`"${key}"`, `left out: the fields are ${FIELDS.join(', ')}`, key);
   }
@@ -64,8 +93,8 @@ export function resolveRequest(request: GenerateRequest, model: ModelInfo): Reso
     if (value !== modelValue) invalid(field, `${modelValue} (the resolution model ${model.id} generates; others are not supported yet)`, value);
   }
   if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) invalid('steps', `an integer from 1 to ${MAX_STEPS}`, steps);
-  if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) {
-    invalid('guidance', 'a finite number >= 0 (<= 1 turns guidance off)', guidance);
+  if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0 || guidance > MAX_GUIDANCE) {
+    invalid('guidance', `a finite number from 0 to ${MAX_GUIDANCE} (<= 1 turns guidance off)`, guidance);
   }
   if (typeof scheduler !== 'string' || !isSchedulerName(scheduler)) {
     throw new UnknownSchedulerError(`Unknown scheduler ${JSON.stringify(scheduler)}; use one of ${SCHEDULER_NAMES.join(', ')}`, {

@@ -107,6 +107,8 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
   let keep: { rgba: Uint8ClampedArray; weights: Float32Array } | undefined;
   if (request.image !== undefined) {
     const rgba = await rgbaAt(request.image, width, height, 'image');
+    // Read (and its size checked) before the encoder runs: a wrong mask costs no GPU work.
+    const maskRgba = request.mask !== undefined ? await rgbaAt(request.mask, width, height, 'mask') : undefined;
     checkCancelled('before it started');
     const encoder = await model.vaeEncoder();
     const encoded = await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels);
@@ -117,8 +119,8 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
     for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
     let mask: Float32Array<ArrayBuffer> | undefined;
-    if (request.mask !== undefined) {
-      const weights = maskWeights(await rgbaAt(request.mask, width, height, 'mask'), width * height);
+    if (maskRgba !== undefined) {
+      const weights = maskWeights(maskRgba, width * height);
       mask = latentMask(weights, width, height, downsample);
       keep = { rgba, weights };
     }
@@ -145,7 +147,9 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     //    the prompt; and what else the UNet is conditioned on (SDXL's pooled text and sizes).
     await report('encoding', 0);
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
-    const texts = await model.text.encode(prompts.map((prompt) => model.tokenizer.encode(prompt)));
+    const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
+    const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
+    const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
     // One per UNet batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
     const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
     try {
@@ -226,6 +230,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
         height,
         pixels,
         request: asRun({ ...request, seed: seeds[k]! }),
+        droppedTokens,
         timings: {
           encodeMs: encoded - started,
           denoiseMs: denoised - encoded,

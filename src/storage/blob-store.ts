@@ -50,13 +50,14 @@ export class BlobStore {
 
   /**
    * The stored bytes of `entry`, as a Blob read lazily from disk.
-   * @throws ModelLoadError when the file is not (completely) stored
+   * @throws ModelLoadError when the file is not (completely) stored, or stored at another size
+   *   than `entry` lists (nothing is removed: the stored file is another model's)
    * @throws IntegrityError when its parts do not add up to its size (the store was damaged); the
    *   file is removed so that the next `ensureModel` downloads it again
    */
   async read(entry: StoredFileEntry): Promise<Blob> {
     const record = await this.index.blob(entry.sha256);
-    if (record?.complete !== true) {
+    if (record?.complete !== true || record.size !== entry.size) {
       throw new ModelLoadError(`${entry.path} is not stored (yet): ensureModel downloads it`, {
         path: entry.path,
         sha256: entry.sha256,
@@ -66,7 +67,9 @@ export class BlobStore {
     }
     const parts = await this.parts.readParts(entry.sha256, record.parts);
     const storedSize = parts.reduce((sum, part) => sum + part.size, 0);
-    if (parts.length !== record.parts || storedSize !== entry.size) {
+    // Checked against the file's own record, which only a verified download writes; `entry`
+    // (what a model lists) was already found to agree with it.
+    if (parts.length !== record.parts || storedSize !== record.size) {
       await this.remove(entry.sha256);
       throw new IntegrityError(`${entry.path}: the stored copy is damaged (${storedSize} of ${entry.size} bytes); it was removed, ensureModel downloads it again`, {
         path: entry.path,

@@ -29,7 +29,14 @@ export type ModelSource = string | URL | FileListSource;
 
 /** A source resolved: everything the store keeps about a model (models/<id>.json). */
 export interface ModelRecord {
+  /** The id the manifest (or file list) gives the model: a name, not what the store keys it by. */
   readonly id: string;
+  /**
+   * What the store keys the model by: the manifest's URL without query or fragment (origin and
+   * path), or a file list's id (a catalog variant's "<entry>@<variant>"). A manifest decides its
+   * `id`, but not where it is served from.
+   */
+  readonly key: string;
   /** The manifest's URL; null for a file list. */
   readonly manifestUrl: string | null;
   /** Files' paths are relative to this URL. */
@@ -44,44 +51,87 @@ export function fileUrl(record: ModelRecord, file: ManifestFile): string {
   return new URL(file.path, record.baseUrl).href;
 }
 
+/** The store's key for a model stored from the manifest at `url`. */
+export function manifestKey(url: string | URL): string {
+  const { origin, pathname } = new URL(url);
+  return `${origin}${pathname}`;
+}
+
+/** A record's key; records stored before keys existed have none and get the one they would have. */
+export function recordKey(record: ModelRecord): string {
+  return (record as Partial<ModelRecord>).key ?? (record.manifestUrl !== null ? manifestKey(record.manifestUrl) : record.id);
+}
+
 /** `source` made absolute against the page's (or worker's) address. */
 export function absoluteUrl(source: string | URL): URL {
   return new URL(source, globalThis.location?.href);
 }
 
 /**
- * Fetches and checks the manifest at `url`.
+ * Fetches and checks the manifest at `url`. Like a file's transfer, a response that delivers
+ * nothing for `stallTimeoutMs` (no headers, or a body that stops) is cut: a server that never
+ * answers must not hold a load forever.
  * @throws UnknownModelError when the server says there is none (HTTP 404 or 410)
- * @throws NetworkError when it cannot be fetched (offline, unreachable, another HTTP error)
+ * @throws NetworkError when it cannot be fetched (offline, unreachable, stalled, another HTTP error)
  * @throws ManifestError when it is not a valid "webdiffusion-manifest/1" document
  */
-export async function fetchManifest(url: URL, signal?: AbortSignal): Promise<ModelRecord> {
+export async function fetchManifest(url: URL, signal: AbortSignal | undefined, stallTimeoutMs: number): Promise<ModelRecord> {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', abort);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new NetworkError(`The manifest ${url.href} sent nothing for ${stallTimeoutMs} ms`, { url: url.href })), stallTimeoutMs);
+  };
   let response: Response;
+  let text: string;
   try {
+    watch();
     // Revalidate: a changed manifest (new file digests) must be seen, not a cached copy.
-    response = await fetch(url, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
+    response = await fetch(url, { cache: 'no-cache', signal: controller.signal });
+    if (response.status === 404 || response.status === 410) {
+      throw new UnknownModelError(`No model manifest at ${url.href} (HTTP ${response.status})`, { url: url.href, status: response.status });
+    }
+    if (!response.ok) {
+      throw new NetworkError(`Fetching the manifest ${url.href} failed: HTTP ${response.status} ${response.statusText}`, {
+        url: url.href,
+        status: response.status,
+      });
+    }
+    text = await readText(response, watch);
   } catch (error) {
     if (signal?.aborted === true) throw error;
+    if (error instanceof UnknownModelError || error instanceof NetworkError) throw error;
+    const reason: unknown = controller.signal.reason;
+    if (reason instanceof NetworkError) throw new NetworkError(reason.message, reason.details, { cause: error });
     throw new NetworkError(`Could not fetch the manifest ${url.href}: ${(error as Error).message}`, { url: url.href }, { cause: error });
-  }
-  if (response.status === 404 || response.status === 410) {
-    throw new UnknownModelError(`No model manifest at ${url.href} (HTTP ${response.status})`, { url: url.href, status: response.status });
-  }
-  if (!response.ok) {
-    throw new NetworkError(`Fetching the manifest ${url.href} failed: HTTP ${response.status} ${response.statusText}`, {
-      url: url.href,
-      status: response.status,
-    });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', abort);
   }
   let json: unknown;
   try {
-    json = await response.json();
+    json = JSON.parse(text);
   } catch (error) {
     throw new ManifestError(`${url.href} is not JSON: ${(error as Error).message}`, { source: url.href }, { cause: error });
   }
   const manifest = parseManifest(json, url.href);
   checkFiles(manifest.files, url.href);
-  return { id: manifest.id, manifestUrl: url.href, baseUrl: url.href, manifest, files: manifest.files };
+  return { id: manifest.id, key: manifestKey(url), manifestUrl: url.href, baseUrl: url.href, manifest, files: manifest.files };
+}
+
+/** A response's body as text, calling `arrived` at each piece (the stall watch restarts). */
+async function readText(response: Response, arrived: () => void): Promise<string> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    arrived();
+    text += decoder.decode(read.value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 /**
@@ -116,7 +166,7 @@ export async function fileListRecord(
     }),
   );
   checkFiles(files, baseUrl);
-  return { id: source.id, manifestUrl: null, baseUrl, manifest: null, files };
+  return { id: source.id, key: source.id, manifestUrl: null, baseUrl, manifest: null, files };
 }
 
 /** What a host says of a file without sending it. */
@@ -167,10 +217,14 @@ function noFact(file: ListedFile, baseUrl: string, field: 'sha256' | 'size'): ne
 
 /**
  * What the store relies on beyond the manifest's own schema: sizes are byte counts, digests are
- * SHA-256 in lower-case hex, and each path appears once.
+ * SHA-256 in lower-case hex, each path appears once, and each is relative and stays inside the
+ * folder of `source` (a manifest's URL, or a file list's base ending in "/"). A manifest may not
+ * send the store to another host, or to files of another model beside it (`../other/…`); a
+ * catalog entry names its host in its base URL, so the same rule holds for its files.
  */
 function checkFiles(files: readonly ManifestFile[], source: string): void {
   const seen = new Set<string>();
+  const folder = new URL('./', source).href;
   files.forEach((file, index) => {
     const fail = (field: string, expected: string, got: unknown): never => {
       throw new ManifestError(`${source}: "files[${index}].${field}" must be ${expected}, got ${JSON.stringify(got)}`, {
@@ -179,9 +233,18 @@ function checkFiles(files: readonly ManifestFile[], source: string): void {
       });
     };
     if (typeof file.path !== 'string' || file.path === '') fail('path', 'a non-empty relative path', file.path);
+    if (!isInside(file.path, folder)) fail('path', `a relative path inside ${folder} (no "..", no absolute URL)`, file.path);
     if (seen.has(file.path)) fail('path', 'listed once', file.path);
     seen.add(file.path);
     if (!Number.isSafeInteger(file.size) || file.size < 0) fail('size', 'a byte count', file.size);
     if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) fail('sha256', '64 lower-case hex digits', file.sha256);
   });
+}
+
+/** Whether `path` is relative and, resolved, stays in `folder` (an absolute URL ending in "/"). */
+function isInside(path: string, folder: string): boolean {
+  // Backslashes count as slashes in URLs; a scheme or a leading slash makes the path absolute.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path) || /^[\\/]/.test(path)) return false;
+  const url = new URL(path, folder);
+  return url.href.startsWith(folder) && !/(^|[\\/])(\.|%2e){2}([\\/]|$)/i.test(path);
 }

@@ -6,7 +6,7 @@ import { createSHA256, type IHasher } from 'hash-wasm';
 import { IntegrityError, QuotaError } from '../errors.ts';
 import type { BlobRecord, BlobStore } from './blob-store.ts';
 import type { PartSink } from './parts.ts';
-import type { RemoteFile } from './resumable-download.ts';
+import type { RemoteFile, TransferOptions } from './resumable-download.ts';
 
 /** Bytes go to disk in batches of this size (or the part size, if smaller): one write call each. */
 const WRITE_BATCH = 4 * 1024 * 1024;
@@ -39,20 +39,26 @@ export class PartWriter {
     private parts: number,
     /** The validator of the response the stored bytes came in; see BlobRecord. */
     public validator: string | undefined,
+    private readonly available: TransferOptions['available'],
   ) {
     this.batch = new Uint8Array(Math.min(WRITE_BATCH, partSize));
     this.spare = new Uint8Array(this.batch.byteLength);
   }
 
   /** Continues from what `progress` says is committed, or starts afresh. */
-  static async resume(blobs: BlobStore, file: RemoteFile, progress: BlobRecord | undefined, partSize: number): Promise<PartWriter> {
+  static async resume(
+    blobs: BlobStore,
+    file: RemoteFile,
+    progress: BlobRecord | undefined,
+    { partSize, available }: Pick<TransferOptions, 'partSize' | 'available'>,
+  ): Promise<PartWriter> {
     const hasher = await createSHA256();
     if (progress?.hashState !== undefined && progress.size === file.size) {
       hasher.load(Uint8Array.from(atob(progress.hashState), (c) => c.charCodeAt(0)));
-      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts, progress.validator);
+      return new PartWriter(blobs, file, hasher, progress.partSize, progress.parts, progress.validator, available);
     }
     hasher.init();
-    return new PartWriter(blobs, file, hasher, partSize, 0, undefined);
+    return new PartWriter(blobs, file, hasher, partSize, 0, undefined, available);
   }
 
   /** Drops everything stored of the file and starts from its first byte. */
@@ -122,6 +128,7 @@ export class PartWriter {
     this.hasher.update(bytes);
     await this.writing;
     const index = this.parts;
+    if (this.part === undefined) await this.checkRoom();
     this.part ??= await this.storage(() => this.blobs.createPart(this.file.sha256, index));
     const part = this.part;
     this.writing = this.storage(() => part.write(bytes));
@@ -153,6 +160,24 @@ export class PartWriter {
       url: this.file.url,
       ...(this.validator !== undefined ? { validator: this.validator } : {}),
     };
+  }
+
+  /**
+   * Asks again, before a part is written, how much the origin may still store: the estimate the
+   * download started with may no longer hold (another tab, another site's data, a browser that
+   * over-reported), and a part that cannot fit is refused before any byte of it is written.
+   * @throws QuotaError when the part would not fit
+   */
+  private async checkRoom(): Promise<void> {
+    if (this.available === undefined) return;
+    const needed = Math.min(this.partSize, this.file.size - this.committedBytes);
+    const available = await this.available();
+    if (needed > available) {
+      throw new QuotaError(`No room for the next ${needed} bytes of ${this.file.path}: the browser lets this site store only ${Math.max(0, available)} more`, {
+        path: this.file.path,
+        available: Math.max(0, available),
+      });
+    }
   }
 
   /** Runs a storage call, turning the browser's QuotaExceededError into our QuotaError. */

@@ -19,6 +19,8 @@ export interface TransferOptions {
   readonly retryDelayMs: number;
   /** A response that delivers nothing for this long is cut and resumed. */
   readonly stallTimeoutMs: number;
+  /** Bytes the origin may still store, asked before each part is written; default: no limit. */
+  readonly available?: () => Promise<number>;
 }
 
 /** A file to download: where from, and what the manifest says it is. */
@@ -50,8 +52,9 @@ export function downloadFile(
     let received = 0;
     for (let attempt = 1; ; attempt++) {
       const progress = await blobs.progress(file.sha256);
+      if (progress?.complete === true && progress.size !== file.size) throw storedSizeMismatch(file, progress.size);
       if (progress?.complete === true) return received;
-      const writer = await PartWriter.resume(blobs, file, progress, options.partSize);
+      const writer = await PartWriter.resume(blobs, file, progress, options);
       try {
         await transferWithRetries(file, writer, options, onStored, signal);
         await writer.finish();
@@ -241,6 +244,19 @@ function checkResponse(file: RemoteFile, response: Response, start: number): num
   const message = `${file.url}: HTTP ${response.status} ${response.statusText}`;
   if (response.status >= 500 || response.status === 408 || response.status === 429) throw new Interruption(message, response.status);
   throw new NetworkError(message, details);
+}
+
+/**
+ * The store holds a verified file with this SHA-256 and another size: the manifest's size is
+ * wrong (a digest fixes the size). The stored file, which other models use, is left alone.
+ */
+function storedSizeMismatch(file: RemoteFile, storedSize: number): IntegrityError {
+  return new IntegrityError(`${file.path}: the manifest lists ${file.size} bytes for a file whose SHA-256 is that of a verified ${storedSize}-byte file: the manifest is wrong`, {
+    url: file.url,
+    path: file.path,
+    expectedSize: file.size,
+    storedSize,
+  });
 }
 
 function sizeMismatch(file: RemoteFile, serverSize: number | undefined): IntegrityError {

@@ -9,7 +9,7 @@
  * leaves a record half written.
  */
 import { createStore, del, entries, get, set, update, type UseStore } from 'idb-keyval';
-import type { ModelRecord } from './model-source.ts';
+import { recordKey, type ModelRecord } from './model-source.ts';
 
 /** What is stored of one file, looked up by its SHA-256. */
 export interface BlobRecord {
@@ -32,7 +32,11 @@ export interface BlobRecord {
 
 /** A model the store knows. */
 export interface ModelEntry {
-  readonly id: string;
+  /**
+   * What the store knows the model by: where it came from (`ModelRecord.key`), never the id a
+   * manifest declares for itself, so that a manifest elsewhere cannot take over the entry.
+   */
+  readonly key: string;
   /** The last version whose files were all stored and verified; null until one was. */
   readonly complete: ModelRecord | null;
   /**
@@ -66,17 +70,32 @@ export class StoreIndex {
     return del(blobKey(sha256), this.db);
   }
 
-  model(id: string): Promise<ModelEntry | undefined> {
-    return get<ModelEntry>(modelKey(id), this.db);
+  model(key: string): Promise<ModelEntry | undefined> {
+    return get<ModelEntry>(modelKey(key), this.db);
   }
 
-  /** Changes a model's entry in one transaction; `change` gets undefined for a new model. */
-  updateModel(id: string, change: (entry: ModelEntry) => ModelEntry): Promise<void> {
-    return update<ModelEntry>(modelKey(id), (entry) => change(entry ?? { id, complete: null, pending: null, lastUsed: null }), this.db);
+  /** Changes a model's entry in one transaction; `change` gets a fresh entry for a new model. */
+  updateModel(key: string, change: (entry: ModelEntry) => ModelEntry): Promise<void> {
+    return update<ModelEntry>(modelKey(key), (entry) => change(entry ?? { key, complete: null, pending: null, lastUsed: null }), this.db);
   }
 
-  deleteModel(id: string): Promise<void> {
-    return del(modelKey(id), this.db);
+  deleteModel(key: string): Promise<void> {
+    return del(modelKey(key), this.db);
+  }
+
+  /**
+   * Moves entries written before models were keyed by source (they were keyed by the id the
+   * manifest declared, and have no `key`) to their source's key, each in one transaction. Their
+   * files are kept by digest, so nothing is downloaded again. Idempotent: two tabs may run it.
+   */
+  async migrate(): Promise<void> {
+    const old = (await entries<Key, ModelEntry & { id?: string }>(this.db)).filter(([[kind], entry]) => kind === 'model' && entry.key === undefined);
+    for (const [oldKey, entry] of old) {
+      const record = entry.complete ?? entry.pending;
+      const { id: _, ...rest } = entry;
+      if (record !== null) await update<ModelEntry>(modelKey(recordKey(record)), (now) => now ?? { ...rest, key: recordKey(record) }, this.db);
+      await del(oldKey, this.db);
+    }
   }
 
   async models(): Promise<ModelEntry[]> {
@@ -90,7 +109,7 @@ export class StoreIndex {
 }
 
 const blobKey = (sha256: string): Key => ['blob', sha256];
-const modelKey = (id: string): Key => ['model', id];
+const modelKey = (key: string): Key => ['model', key];
 
 /** The files of an entry's versions: what the store must keep for it. */
 export function filesOf(entry: ModelEntry): ModelRecord['files'][number][] {

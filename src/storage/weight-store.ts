@@ -5,7 +5,7 @@
  *
  *   const store = createWeightStore();
  *   const model = await store.ensureModel('/models/tiny-shapes/manifest.json', { onProgress, signal });
- *   const unet = await store.open(model.id, model.manifest!.models.unet.file);
+ *   const unet = await store.open(model.key, model.manifest!.models.unet.file);
  *
  * Works in pages and in workers (OPFS, the Cache API, IndexedDB, fetch and Web Locks are in both).
  */
@@ -13,7 +13,7 @@ import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
 import type { Manifest, ManifestFile } from '../models/manifest.ts';
 import { BlobStore, withFileLock } from './blob-store.ts';
-import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, type ListedFile, type ModelRecord, type ModelSource } from './model-source.ts';
+import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, manifestKey, recordKey, type ListedFile, type ModelRecord, type ModelSource } from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile, type TransferOptions } from './resumable-download.ts';
@@ -53,7 +53,10 @@ export interface EnsureOptions {
 
 /** A model whose files are all stored and verified. */
 export interface StoredModel {
+  /** The id its manifest or file list gives it. */
   readonly id: string;
+  /** What the store knows it by (its manifest's URL, or the file list's id): `open` takes it. */
+  readonly key: string;
   /** The parsed manifest; null when the model was given as a file list. */
   readonly manifest: Manifest | null;
   readonly files: readonly ManifestFile[];
@@ -77,29 +80,36 @@ export interface WeightStore {
    * @throws NetworkError when a file (or the manifest, with no stored copy) cannot be fetched
    * @throws IntegrityError when a file fails its size or SHA-256 check twice (it is fetched once
    *   more after the first failure)
-   * @throws QuotaError when the browser will not store what is missing, before any byte is
-   *   written; `details` has `needed`, `available`, `missing` (bytes) and `files`
-   * @throws CancelledError when `signal` aborts, or the model is deleted meanwhile
+   * @throws QuotaError when the browser will not store what is missing: before any byte is
+   *   written, and again before each part (what the browser allows is asked anew, so a download
+   *   that no longer fits stops before writing a part that cannot); `details` has `needed`,
+   *   `available`, `missing` (bytes) and `files`
+   * @throws CancelledError when `signal` aborts, or the model is deleted meanwhile (in this tab
+   *   or another: tabs hold a Web Lock per model, which a delete takes)
    */
   ensureModel(source: ModelSource, options?: EnsureOptions): Promise<StoredModel>;
   /**
    * A stored file as a Blob read lazily from disk (keeps memory free for big files).
+   * @param key the model's `StoredModel.key` (or `CachedModel.key`)
    * @throws ModelLoadError when the model or file is not stored
    * @throws IntegrityError when the stored copy is damaged (it is removed)
    */
-  open(modelId: string, path: string): Promise<Blob>;
+  open(key: string, path: string): Promise<Blob>;
   /**
    * A stored file's bytes, for small files (configurations, tokenizer); big ones go by `open`.
    * @throws as `open`
    */
-  bytes(modelId: string, path: string): Promise<Uint8Array<ArrayBuffer>>;
+  bytes(key: string, path: string): Promise<Uint8Array<ArrayBuffer>>;
   /**
    * The models stored, completely or in part: for each, the version a load would use (the last
    * complete one, else the one being downloaded).
    */
   list(): Promise<CachedModel[]>;
-  /** Removes a model, and its files that no other stored model uses; stops its download first. */
-  delete(modelId: string): Promise<void>;
+  /**
+   * Removes a model, and its files that no other stored model uses; stops its download first.
+   * @param model a `CachedModel.key`; or an id, which removes every model stored under that id
+   */
+  delete(model: string): Promise<void>;
   /** Removes every model and file of the store; stops its downloads first. */
   purge(): Promise<void>;
   /** Where the bytes are kept: 'opfs', or 'cache' where the browser has no usable OPFS. */
@@ -110,7 +120,7 @@ const DEFAULTS = { name: 'webdiffusion-weights', partSize: 32 * 1024 * 1024, con
 
 /** An `ensureModel` under way, so that `delete` and `purge` can stop it and wait for it. */
 interface Running {
-  readonly id: string;
+  readonly key: string;
   readonly controller: AbortController;
   readonly settled: Promise<unknown>;
 }
@@ -123,18 +133,20 @@ interface Running {
 export function createWeightStore(options: WeightStoreOptions = {}): WeightStore {
   const name = options.name ?? DEFAULTS.name;
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+  const estimate = options.estimate ?? (() => navigator.storage.estimate());
   const transfer: TransferOptions = {
     partSize: options.partSize ?? DEFAULTS.partSize,
     retries: options.retries ?? DEFAULTS.retries,
     retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
     stallTimeoutMs: options.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs,
+    available: () => availableBytes(estimate),
   };
-  const estimate = options.estimate ?? (() => navigator.storage.estimate());
   const running = new Set<Running>();
   let opened: Promise<{ blobs: BlobStore; index: StoreIndex }> | undefined;
   const storage = (): Promise<{ blobs: BlobStore; index: StoreIndex }> =>
     (opened ??= (async () => {
       const index = StoreIndex.open(name);
+      await index.migrate();
       return { blobs: new BlobStore(await openParts(name, options.backend), index), index };
     })());
   let persistence: Promise<unknown> | undefined;
@@ -142,12 +154,12 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
   async function ensureModel(source: ModelSource, { onProgress, signal }: EnsureOptions = {}): Promise<StoredModel> {
     throwIfCancelled(signal);
     const { blobs, index } = await storage();
-    const { record, offline } = await resolve(index, source, signal);
+    const { record, offline } = await resolve(index, source, signal, transfer.stallTimeoutMs);
     const controller = new AbortController();
     const abort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', abort);
-    const work = store(blobs, index, record, offline, onProgress, controller.signal);
-    const entry: Running = { id: record.id, controller, settled: work.catch(() => undefined) };
+    const work = holdingModelLock(modelLock(name, record.key), controller, () => store(blobs, index, record, offline, onProgress, controller.signal));
+    const entry: Running = { key: record.key, controller, settled: work.catch(() => undefined) };
     running.add(entry);
     try {
       return await work;
@@ -166,7 +178,7 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     signal: AbortSignal,
   ): Promise<StoredModel> {
     // Listed before any byte is fetched, so that no other call removes its files as unused.
-    if (!offline) await index.updateModel(record.id, (entry) => withVersion(entry, record));
+    if (!offline) await index.updateModel(record.key, (entry) => withVersion(entry, record));
     const files = distinctFiles(record.files);
     const stored = await storedBytes(blobs, files);
     // Completeness, not byte counts: an empty file has all its 0 bytes before it is stored.
@@ -208,7 +220,9 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
         error,
       );
     }
-    await index.updateModel(record.id, (entry) => ({
+    // Deleted meanwhile (in another tab): not written back.
+    throwIfCancelled(signal);
+    await index.updateModel(record.key, (entry) => ({
       ...entry,
       complete: record,
       // Another tab may have started a newer version meanwhile: that one stays pending.
@@ -216,7 +230,7 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
       lastUsed: Date.now(),
     }));
     await removeUnused(blobs, index);
-    return { id: record.id, manifest: record.manifest, files: record.files, downloadedBytes, offline };
+    return { id: record.id, key: record.key, manifest: record.manifest, files: record.files, downloadedBytes, offline };
   }
 
   /**
@@ -260,15 +274,15 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     return received;
   }
 
-  async function open(modelId: string, path: string): Promise<Blob> {
+  async function open(key: string, path: string): Promise<Blob> {
     const { blobs, index } = await storage();
-    const record = (await index.model(modelId))?.complete;
+    const record = (await index.model(key))?.complete;
     if (record === undefined || record === null) {
-      throw new ModelLoadError(`No complete model "${modelId}" in the weight store: ensureModel stores it`, { modelId });
+      throw new ModelLoadError(`No complete model "${key}" in the weight store: ensureModel stores it`, { modelId: key });
     }
     const file = record.files.find((entry) => entry.path === path);
     if (file === undefined) {
-      throw new ModelLoadError(`Model "${modelId}" has no file ${path}`, { modelId, path, files: record.files.map((entry) => entry.path) });
+      throw new ModelLoadError(`Model "${key}" has no file ${path}`, { modelId: key, path, files: record.files.map((entry) => entry.path) });
     }
     return blobs.read(file);
   }
@@ -283,41 +297,74 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
       const totalBytes = sum(files.map((file) => file.size));
       const stored = sum(await storedBytes(blobs, files));
       const complete = (await completeFiles(blobs, files)).every(Boolean);
-      infos.push({ id: entry.id, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete, lastUsed: entry.lastUsed });
+      infos.push({ id: record.id, key: entry.key, manifestUrl: record.manifestUrl, totalBytes, storedBytes: stored, complete, lastUsed: entry.lastUsed });
     }
     return infos;
   }
 
-  /** Stops this store's downloads of `id` (of every model when undefined) and waits for them to end. */
-  async function stop(id: string | undefined, why: string): Promise<void> {
-    const stopped = [...running].filter((entry) => id === undefined || entry.id === id);
-    for (const entry of stopped) entry.controller.abort(new CancelledError(why, { modelId: entry.id }));
+  /** Stops this store's downloads of `key` (of every model when undefined) and waits for them to end. */
+  async function stop(key: string | undefined, why: string): Promise<void> {
+    const stopped = [...running].filter((entry) => key === undefined || entry.key === key);
+    for (const entry of stopped) entry.controller.abort(new CancelledError(why, { modelId: entry.key }));
     await Promise.all(stopped.map((entry) => entry.settled));
   }
 
-  async function remove(modelId: string): Promise<void> {
-    await stop(modelId, `${modelId} was deleted`);
+  async function remove(model: string): Promise<void> {
     const { blobs, index } = await storage();
-    await index.deleteModel(modelId);
+    const entries = await index.models();
+    const byKey = entries.filter((entry) => entry.key === model);
+    const named = byKey.length > 0 ? byKey : entries.filter((entry) => (entry.complete ?? entry.pending)?.id === model);
+    for (const { key } of named) {
+      await stop(key, `${model} was deleted`);
+      // Taken from any tab downloading it, which stops there (see holdingModelLock).
+      await withLock(modelLock(name, key), { steal: true }, () => index.deleteModel(key));
+    }
     await removeUnused(blobs, index);
   }
 
   async function purge(): Promise<void> {
     await stop(undefined, 'The weight store was purged');
     const { blobs, index } = await storage();
-    for (const entry of await index.models()) await index.deleteModel(entry.id);
+    for (const entry of await index.models()) await index.deleteModel(entry.key);
     for (const sha256 of await blobs.list()) await withFileLock(sha256, () => blobs.remove(sha256));
   }
 
   return {
     ensureModel,
     open,
-    bytes: async (modelId, path) => new Uint8Array(await (await open(modelId, path)).arrayBuffer()),
+    bytes: async (key, path) => new Uint8Array(await (await open(key, path)).arrayBuffer()),
     list,
     delete: remove,
     purge,
     backend: async () => (await storage()).blobs.backend,
   };
+}
+
+/** The Web Lock of the model stored under `key` in the store called `name`. */
+function modelLock(name: string, key: string): string {
+  return `${name}/model/${key}`;
+}
+
+/**
+ * Runs a download holding its model's Web Lock in shared mode, so that tabs storing the same
+ * model go on side by side; a delete in any tab steals the lock, and that aborts `controller`:
+ * the download stops with CancelledError instead of writing into an entry that is gone.
+ */
+async function holdingModelLock<T>(lock: string, controller: AbortController, task: () => Promise<T>): Promise<T> {
+  let work: Promise<T> | undefined;
+  try {
+    return await withLock(lock, { mode: 'shared' }, () => (work = task()));
+  } catch (error) {
+    if (work === undefined || !(error instanceof DOMException && error.name === 'AbortError')) throw error;
+    controller.abort(new CancelledError('The model was deleted (in another tab?) while it was downloading', {}));
+    return await work;
+  }
+}
+
+/** `task` under the Web Lock `name`; just `task` where the browser has no Web Locks. */
+async function withLock<T>(name: string, options: LockOptions, task: () => Promise<T>): Promise<T> {
+  const locks = globalThis.navigator?.locks;
+  return locks === undefined ? task() : await locks.request(name, options, task);
 }
 
 /** OPFS where it works, else the Cache API; `backend` forces one. */
@@ -348,7 +395,12 @@ function sameFiles(a: ModelRecord, b: ModelRecord): boolean {
  * The model `source` names. A manifest that cannot be fetched falls back to the copy stored the
  * last time it was (the complete version's, if any), which is what makes an offline visit work.
  */
-async function resolve(index: StoreIndex, source: ModelSource, signal: AbortSignal | undefined): Promise<{ record: ModelRecord; offline: boolean }> {
+async function resolve(
+  index: StoreIndex,
+  source: ModelSource,
+  signal: AbortSignal | undefined,
+  stallTimeoutMs: number,
+): Promise<{ record: ModelRecord; offline: boolean }> {
   if (typeof source !== 'string' && !(source instanceof URL)) {
     const entry = await index.model(source.id);
     const stored = [...(entry?.complete?.files ?? []), ...(entry?.pending?.files ?? [])];
@@ -357,15 +409,15 @@ async function resolve(index: StoreIndex, source: ModelSource, signal: AbortSign
   }
   const url = absoluteUrl(source);
   try {
-    return { record: await fetchManifest(url, signal), offline: false };
+    return { record: await fetchManifest(url, signal, stallTimeoutMs), offline: false };
   } catch (error) {
     throwIfCancelled(signal);
     if (!(error instanceof NetworkError)) throw error;
-    const entries = await index.models();
-    const stored =
-      entries.find((entry) => entry.complete?.manifestUrl === url.href)?.complete ?? entries.find((entry) => entry.pending?.manifestUrl === url.href)?.pending;
+    const entry = await index.model(manifestKey(url));
+    const stored = entry?.complete ?? entry?.pending;
     if (stored === undefined || stored === null) throw error;
-    return { record: stored, offline: true };
+    // Stored before records carried their key.
+    return { record: { ...stored, key: recordKey(stored) }, offline: true };
   }
 }
 
@@ -388,9 +440,17 @@ async function storedBytes(blobs: BlobStore, files: readonly ManifestFile[]): Pr
   return Promise.all(files.map(async (file) => BlobStore.storedBytes(await blobs.progress(file.sha256))));
 }
 
-/** Whether each file is completely stored and verified. */
+/**
+ * Whether each file is completely stored and verified, at the size listed: a manifest that lists
+ * a stored digest with another size lists a file that cannot exist, and must not count as stored.
+ */
 async function completeFiles(blobs: BlobStore, files: readonly ManifestFile[]): Promise<boolean[]> {
-  return Promise.all(files.map(async (file) => (await blobs.progress(file.sha256))?.complete === true));
+  return Promise.all(
+    files.map(async (file) => {
+      const record = await blobs.progress(file.sha256);
+      return record?.complete === true && record.size === file.size;
+    }),
+  );
 }
 
 /** What the browser says this origin may still store. */

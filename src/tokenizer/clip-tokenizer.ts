@@ -21,6 +21,9 @@ const END_OF_WORD = '</w>';
 /** CLIP's context length: every text becomes exactly this many ids. */
 export const CLIP_MAX_LENGTH = 77;
 
+/** Characters BPE merges in one go; longer words are cut into pieces of this length. */
+const MAX_BPE_WORD = 256;
+
 const WORD_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/gu;
 
 /**
@@ -114,7 +117,13 @@ export class ClipTokenizer {
       if (word === START_OF_TEXT || word === END_OF_TEXT) {
         tokens.push(word);
       } else {
-        tokens.push(...this.bpe(Array.from(UTF8.encode(word), (b) => BYTE_TO_UNICODE[b] as string).join('')));
+        const symbols = Array.from(UTF8.encode(word), (b) => BYTE_TO_UNICODE[b] as string).join('');
+        // BPE is quadratic in a word's length: a pasted 100k-character "word" is split into
+        // pieces (no real word is that long), and its tokens appended one by one (spreading
+        // them as arguments overflows the stack).
+        for (let start = 0; start < symbols.length; start += MAX_BPE_WORD) {
+          for (const token of this.bpe(symbols.slice(start, start + MAX_BPE_WORD))) tokens.push(token);
+        }
       }
     }
     return tokens;
@@ -124,13 +133,18 @@ export class ClipTokenizer {
    * Exactly `maxLength` ids: start token, the text's tokens (cut to fit), end token, padding.
    */
   encode(text: string): Int32Array {
+    return this.encodeCounted(text).ids;
+  }
+
+  /** `encode`, and how many of the text's tokens were cut to fit (0 when all of it fits). */
+  encodeCounted(text: string): { ids: Int32Array; dropped: number } {
     const tokens = this.tokenize(text);
     const ids = new Int32Array(this.maxLength).fill(this.padTokenId);
     const kept = Math.min(tokens.length, this.maxLength - 2);
     ids[0] = this.startTokenId;
     for (let k = 0; k < kept; k++) ids[k + 1] = this.vocab.get(tokens[k] as string) as number;
     ids[kept + 1] = this.endTokenId;
-    return ids;
+    return { ids, dropped: tokens.length - kept };
   }
 
   /** BPE of one word already in byte-unicode form; every returned token is in the vocabulary. */

@@ -11,7 +11,7 @@ import { fitModel, probeAdapter, softwareGpuReason, type AdapterProfile } from '
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
-import { resolveRequest } from '../pipeline/request.ts';
+import { checkRequestObject, resolveRequest, shown } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
 import { warmUp } from '../pipeline/warm-up.ts';
 import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
@@ -44,6 +44,7 @@ export interface LocalEngineOptions {
 export class LocalEngine implements Engine {
   /** Loads and generations run one after another: a load never swaps sessions under a running loop. */
   private readonly jobs = new SerialQueue();
+  private readonly loads = new SerialQueue();
   private model: DiffusionModel | undefined;
   private device: GPUDevice | undefined;
   /** Set when the device is lost; the model on it is unusable from then on. */
@@ -58,7 +59,10 @@ export class LocalEngine implements Engine {
   }
 
   loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
-    return this.jobs.run(async () => {
+    // Loads run one after another, so the last one asked for is the one loaded; their downloads
+    // stay out of `jobs`, so that generations with the loaded model go on while one is fetched
+    // (or while a server that never answers is waited on).
+    return this.loads.run(async () => {
       this.checkUsable();
       const started = performance.now();
       // Before downloading: what cannot run here, or has no GPU, is better said before gigabytes arrive.
@@ -76,39 +80,43 @@ export class LocalEngine implements Engine {
         stored = await this.download(plan.source, options, started);
       }
       const layout = plan.layout ?? manifestLayout(stored);
-      if (plan.softwareGpu === true && layout.precision !== 'fp32') {
-        // The CPU backend runs fp32 models only: a half-precision one stays on the (software) GPU.
-        plan = { ...plan, backend: 'webgpu', warnings: [] };
-        device = await this.gpuDevice();
-      }
-      // The old model goes first: the new one's sessions need not fit beside it.
-      if (this.model !== undefined) await releaseDiffusionModel(this.model);
-      this.model = undefined;
-      const stage = (name: LoadStage): void => {
-        const files = new Set(stored.files.map((file) => file.sha256)).size;
-        options.onProgress?.({ phase: 'loading', stage: name, step: files, steps: files, elapsedMs: performance.now() - started });
-      };
-      stage('sessions');
-      const loaded = await loadDiffusionModel(stored, this.store, layout, {
-        backend: plan.backend,
-        ...(device !== undefined ? { device } : {}),
-        warnings: plan.warnings,
+      return this.jobs.run(async () => {
+        this.checkUsable();
+        if (plan.softwareGpu === true && layout.precision !== 'fp32') {
+          // The CPU backend runs fp32 models only: a half-precision one stays on the (software) GPU.
+          plan = { ...plan, backend: 'webgpu', warnings: [] };
+          device = await this.gpuDevice();
+        }
+        // The old model goes first: the new one's sessions need not fit beside it.
+        if (this.model !== undefined) await releaseDiffusionModel(this.model);
+        this.model = undefined;
+        const stage = (name: LoadStage): void => {
+          const files = new Set(stored.files.map((file) => file.sha256)).size;
+          options.onProgress?.({ phase: 'loading', stage: name, step: files, steps: files, elapsedMs: performance.now() - started });
+        };
+        stage('sessions');
+        const loaded = await loadDiffusionModel(stored, this.store, layout, {
+          backend: plan.backend,
+          ...(device !== undefined ? { device } : {}),
+          warnings: plan.warnings,
+        });
+        try {
+          stage('warm-up');
+          await warmUp(loaded, options.signal);
+        } catch (error) {
+          await releaseDiffusionModel(loaded);
+          throw error;
+        }
+        this.model = loaded;
+        return loaded.info;
       });
-      try {
-        stage('warm-up');
-        await warmUp(loaded, options.signal);
-      } catch (error) {
-        await releaseDiffusionModel(loaded);
-        throw error;
-      }
-      this.model = loaded;
-      return loaded.info;
     });
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
-    if (request?.n !== undefined && request.n !== 1) {
-      throw new InvalidRequestError(`n must be 1 for generate(); got ${JSON.stringify(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
+    checkRequestObject(request);
+    if (request.n !== undefined && request.n !== 1) {
+      throw new InvalidRequestError(`n must be 1 for generate(); got ${shown(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
     }
     const [image] = await this.generateBatch(request, options);
     return image!;
@@ -149,7 +157,7 @@ export class LocalEngine implements Engine {
       plan = await this.plan(await catalogEntryInstead(plan.source, error, options.signal), 'auto', false);
       stored = await this.download(plan.source, options, started);
     }
-    const cached = (await this.store.list()).find((m) => m.id === stored.id);
+    const cached = (await this.store.list()).find((m) => m.key === stored.key);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
   }
@@ -170,7 +178,11 @@ export class LocalEngine implements Engine {
         const missing = (error.details?.missing as { message: string }[] | undefined) ?? [];
         notes = [...new Set(missing.map((m) => m.message))];
       }
-      const storeId = entry.source.kind === 'bundled' ? entry.id : catalogStoreId(entry, variant);
+      // A bundled model is stored under its manifest's URL on this origin (a manifest elsewhere may declare the same id).
+      const isStored = (model: CachedModel): boolean =>
+        entry.source.kind === 'bundled'
+          ? model.manifestUrl !== null && new URL(model.manifestUrl).origin === globalThis.location?.origin && model.id === entry.id
+          : model.key === catalogStoreId(entry, variant);
       const sizes = variant.files.map((file) => file.size ?? file.approxBytes);
       return {
         id: entry.id,
@@ -180,7 +192,7 @@ export class LocalEngine implements Engine {
         precision: variant.precision,
         downloadBytes: sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0),
         downloadBytesExact: variant.files.every((file) => file.size !== undefined),
-        cached: cached.some((model) => model.id === storeId && model.complete),
+        cached: cached.some((model) => isStored(model) && model.complete),
         backend,
         notes,
       };

@@ -14,8 +14,11 @@ import { deserializeError, serializeError, type SerializedError } from '../error
  * call is done.
  */
 export interface WorkerApi {
-  /** Resolves once the worker's modules have loaded. */
-  ready(): true;
+  /**
+   * Resolves once the worker's modules have loaded and it holds the Web Lock `lifeLock`, which
+   * it keeps until it ends: the page's request for the same lock tells it the worker is gone.
+   */
+  ready(lifeLock: string): Promise<true>;
   loadModel(requestId: number, model: ModelReference, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
   prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage>;

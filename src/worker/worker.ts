@@ -37,7 +37,19 @@ async function cancellable<T>(
 }
 
 const api: WorkerApi = {
-  ready: () => true,
+  ready: (lifeLock) =>
+    new Promise<true>((resolve) => {
+      const locks = globalThis.navigator?.locks;
+      if (locks === undefined) {
+        resolve(true);
+        return;
+      }
+      // Never released: the browser frees it when this worker ends, however it ends.
+      void locks.request(lifeLock, () => {
+        resolve(true);
+        return new Promise<never>(() => undefined);
+      });
+    }),
 
   loadModel: (requestId, model, backend, onProgress) => cancellable(requestId, onProgress, (options) => engine.loadModel(model, { backend, ...options })),
 

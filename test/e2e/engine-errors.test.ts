@@ -64,6 +64,22 @@ function attempt(request: Omit<GenerateRequest, 'image' | 'mask'>, cancelAfterSt
 
 describe('engine errors in the browser', () => {
   it.each([
+    ['generate(null)', 'generate'],
+    ['generateBatch(null)', 'generateBatch'],
+  ] as const)('refuses %s with InvalidRequestError, not a TypeError', async (_, method) => {
+    const result = await session.page.evaluate(async (m) => {
+      const { api, engine } = window.webdiffusion!;
+      try {
+        await (await engine)[m](null as never);
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, code: (error as { code?: string }).code, typed: error instanceof api.InvalidRequestError };
+      }
+    }, method);
+    expect(result).toEqual({ ok: false, code: 'invalid-request', typed: true });
+  });
+
+  it.each([
     ['width not a multiple of 8', { width: 60 }, /width/i],
     ['zero steps', { steps: 0 }, /steps/i],
     ['a fractional step count', { steps: 2.5 }, /steps/i],

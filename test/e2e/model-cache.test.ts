@@ -118,7 +118,7 @@ describe('model cache through the engine', () => {
 
     const listed = await call<CachedModel[]>('listCachedModels');
     expect(listed.value).toEqual([
-      { id: 'tiny-shapes', manifestUrl: modelUrl('tiny-shapes'), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed: expect.any(Number) },
+      { id: 'tiny-shapes', key: modelUrl('tiny-shapes'), manifestUrl: modelUrl('tiny-shapes'), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed: expect.any(Number) },
     ]);
     expect(listed.value![0]!.lastUsed).toBeGreaterThanOrEqual(before);
 

@@ -137,6 +137,9 @@ describe('the demo as a PWA', () => {
         return names;
       });
       expect(stored.length).toBeGreaterThan(0);
+      // All of it under the built page's Content-Security-Policy, which refused nothing.
+      expect(await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]') !== null)).toBe(true);
+      expect(log.filter((line) => /Content Security Policy/i.test(line))).toEqual([]);
     } finally {
       await context.close();
       await host.close().catch(() => undefined); // closed already, unless the test failed first

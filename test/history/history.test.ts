@@ -28,6 +28,7 @@ function addPictures(name: string, prompts: string[], start = 1_700_000_000_000)
           height: 8,
           pixels: new Uint8ClampedArray(8 * 8 * 4).fill(index * 40),
           request,
+          droppedTokens: { prompt: 0, negativePrompt: 0 },
           timings: { encodeMs: 1, denoiseMs: 2, decodeMs: 3, totalMs: 6 },
         };
         const png = await window.historyPage!.encodePngWithParameters(image, 'tiny-shapes');

@@ -7,7 +7,7 @@
 import { createSHA256 } from 'hash-wasm';
 import { clear, createStore, get } from 'idb-keyval';
 import type { CachedModel } from '../../src/api.ts';
-import { CancelledError, IntegrityError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
+import { CancelledError, IntegrityError, ManifestError, ModelLoadError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
 import { requestGpuDevice } from '../../src/gpu/device.ts';
 import { cpuTensor, float32DataOf, OrtSession } from '../../src/ort/ort.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
@@ -19,13 +19,17 @@ import type { WorkerReply, WorkerRequest } from './storage-worker.ts';
 export interface StoreSettings extends Omit<WeightStoreOptions, 'name' | 'estimate'> {
   /** The store's name: the OPFS directory (under the origin's root), IndexedDB database and cache. */
   readonly root: string;
-  /** Pretend the browser lets the origin store only this many more bytes. */
-  readonly fakeAvailable?: number;
+  /**
+   * Pretend the browser lets the origin store only this many more bytes; a list gives the
+   * answers to successive estimates (the last one repeats).
+   */
+  readonly fakeAvailable?: number | readonly number[];
 }
 
 export interface EnsureOutcome {
   readonly ok: boolean;
   readonly id?: string;
+  readonly key?: string;
   readonly downloadedBytes?: number;
   readonly offline?: boolean;
   readonly error?: { name: string; code: string; message: string; details: Record<string, unknown>; classes: string[] };
@@ -82,7 +86,7 @@ declare global {
   }
 }
 
-const CLASSES = { WebDiffusionError, IntegrityError, QuotaError, NetworkError, CancelledError, UnknownModelError };
+const CLASSES = { WebDiffusionError, IntegrityError, QuotaError, NetworkError, CancelledError, UnknownModelError, ManifestError, ModelLoadError };
 
 async function directory(path: string[]): Promise<FileSystemDirectoryHandle> {
   let handle = await navigator.storage.getDirectory();
@@ -101,11 +105,17 @@ async function store(settings: StoreSettings): Promise<WeightStore> {
     opened = createWeightStore({
       ...options,
       name: root,
-      ...(fakeAvailable !== undefined ? { estimate: async () => ({ quota: fakeAvailable, usage: 0 }) } : {}),
+      ...(fakeAvailable !== undefined ? { estimate: fakeEstimate(fakeAvailable) } : {}),
     });
     stores.set(key, opened);
   }
   return opened;
+}
+
+function fakeEstimate(available: number | readonly number[]): () => Promise<StorageEstimate> {
+  const answers = typeof available === 'number' ? [available] : available;
+  let calls = 0;
+  return async () => ({ quota: answers[Math.min(calls++, answers.length - 1)]!, usage: 0 });
 }
 
 function describeError(error: unknown): NonNullable<EnsureOutcome['error']> {
@@ -140,7 +150,7 @@ window.storagePage = {
           if (cancelAtBytes !== undefined && event.modelLoaded >= cancelAtBytes) controller.abort();
         },
       });
-      return { ok: true, id: model.id, downloadedBytes: model.downloadedBytes, offline: model.offline, progress, ms: performance.now() - started };
+      return { ok: true, id: model.id, key: model.key, downloadedBytes: model.downloadedBytes, offline: model.offline, progress, ms: performance.now() - started };
     } catch (error) {
       return { ok: false, error: describeError(error), progress, ms: performance.now() - started };
     }

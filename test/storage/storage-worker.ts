@@ -20,7 +20,7 @@ self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
     const store = createWeightStore({ name: data.root });
     let events = 0;
     const model = await store.ensureModel(data.manifestUrl, { onProgress: () => (events += 1) });
-    const digest = await crypto.subtle.digest('SHA-256', await store.bytes(model.id, data.path));
+    const digest = await crypto.subtle.digest('SHA-256', await store.bytes(model.key, data.path));
     const sha256 = Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
     reply = { ok: true, downloadedBytes: model.downloadedBytes, events, sha256 };
   } catch (error) {

@@ -58,9 +58,16 @@ function ensure(source: string | FileListSource, store: StoreSettings, cancelAtB
   return browser.page.evaluate(([s, o, c]) => window.storagePage!.ensure(s, o, c), [source, store, cancelAtBytes] as const);
 }
 
+/** The store's key of the one model stored under `id` (its manifest's URL, or a file list's id). */
+async function keyOf(store: StoreSettings, id: string): Promise<string> {
+  const listed = await browser.page.evaluate((s) => window.storagePage!.list(s), store);
+  return listed.find((model) => model.id === id)!.key;
+}
+
 async function expectModelIntact(store: StoreSettings, id = manifest.id, files = manifest.files): Promise<void> {
+  const key = await keyOf(store, id);
   for (const file of files) {
-    const stored = await browser.page.evaluate(([s, i, p]) => window.storagePage!.digest(s, i, p), [store, id, file.path] as const);
+    const stored = await browser.page.evaluate(([s, k, p]) => window.storagePage!.digest(s, k, p), [store, key, file.path] as const);
     expect({ path: file.path, sha256: stored.sha256, size: stored.size }).toEqual({ path: file.path, sha256: file.sha256, size: file.size });
   }
 }
@@ -180,7 +187,7 @@ describe('weight store', () => {
     const blobs = await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), again);
     expect(blobs).not.toContain(UNET.sha256);
     expect(await browser.page.evaluate(([r, sha]) => window.storagePage!.committedParts(r, sha), [again.root, UNET.sha256] as const)).toBe(0);
-    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [again, manifest.id, UNET.path] as const);
+    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [again, await keyOf(again, manifest.id), UNET.path] as const);
     expect(opened).toMatchObject({ code: 'model-load' });
 
     server.reset();
@@ -298,8 +305,8 @@ describe('weight store', () => {
     const list = await browser.page.evaluate((s) => window.storagePage!.list(s), store);
     const lastUsed = expect.any(Number) as unknown as number;
     expect(list.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
-      { id: 'configs', manifestUrl: null, totalBytes: configs[0]!.size, storedBytes: configs[0]!.size, complete: true, lastUsed },
-      { id: 'tiny-shapes', manifestUrl: manifestUrl(), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed },
+      { id: 'configs', key: 'configs', manifestUrl: null, totalBytes: configs[0]!.size, storedBytes: configs[0]!.size, complete: true, lastUsed },
+      { id: 'tiny-shapes', key: manifestUrl(), manifestUrl: manifestUrl(), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed },
     ]);
 
     await browser.page.evaluate((s) => window.storagePage!.remove(s, 'tiny-shapes'), store);

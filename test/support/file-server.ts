@@ -41,6 +41,8 @@ export interface Misbehaviour {
   readonly bytesPerSecond?: number;
   /** Send this ETag instead of the file's own (`"<size>"`): the file changed on the server. */
   readonly etag?: string;
+  /** Send nothing at all, not even the status line and headers, keeping the connection open. */
+  readonly stallHeaders?: boolean;
 }
 
 export interface LoggedRequest {
@@ -61,6 +63,12 @@ export interface FileServer {
   /** Forgets misbehaviours and the request log. */
   reset(): void;
   close(): Promise<void>;
+}
+
+/** Bytes in memory (a JSON document a test writes, say). */
+export function bytesSource(bytes: Uint8Array | string): FileSource {
+  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  return { size: data.byteLength, read: (offset, length) => data.subarray(offset, offset + length) };
 }
 
 /** A file on disk, read once. */
@@ -153,6 +161,8 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
     const status = misbehaviour.status ?? (range === null ? 200 : start >= source.size && source.size > 0 ? 416 : 206);
     const logged: LoggedRequest = { method: request.method ?? 'GET', path, range: rangeHeader, status, bytesSent: 0 };
     requests.push(logged);
+    // A stall leaves the response open; close() ends it.
+    if (misbehaviour.stallHeaders === true) return;
     if (status !== 200 && status !== 206) {
       response.writeHead(status, status === 416 ? { 'Content-Range': `bytes */${source.size}` } : {}).end();
       return;

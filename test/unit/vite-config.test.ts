@@ -2,11 +2,12 @@
  * vite.config.ts: models served from models/ (published files only), cross-origin isolation
  * headers, and ONNX Runtime's wasm served and built locally, never from a CDN.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'vite';
+import { build, preview } from 'vite';
+import { contentSecurityPolicy } from '../../vite.config.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, serveProject, type ServedProject } from '../../scripts/lib/browser.ts';
 
@@ -62,6 +63,33 @@ describe('build', () => {
     expect(existsSync(join(outDir, 'models/tiny-shapes/manifest.json'))).toBe(true);
     expect(existsSync(join(outDir, 'models/tiny-shapes/unet/model.onnx'))).toBe(true);
     expect(existsSync(join(outDir, 'models/tiny-shapes/training'))).toBe(false);
+  });
+
+  it('writes the Content-Security-Policy into the page, and the preview server sends it with nosniff', async () => {
+    const html = readFileSync(join(outDir, 'index.html'), 'utf8');
+    const policy = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1]?.replaceAll('&#39;', "'");
+    expect(policy).toBe(contentSecurityPolicy());
+    const directives = Object.fromEntries(policy!.split('; ').map((d) => [d.split(' ')[0], d.split(' ').slice(1)]));
+    expect(directives).toEqual({
+      'default-src': ["'self'"],
+      'script-src': ["'self'", "'wasm-unsafe-eval'"],
+      'worker-src': ["'self'", 'blob:'],
+      // The catalog's one remote host, and the CDN its file URLs redirect to.
+      'connect-src': ["'self'", 'https://*.hf.co', 'https://huggingface.co'],
+      'img-src': ["'self'", 'blob:'],
+      'style-src': ["'self'"],
+      'object-src': ["'none'"],
+      'base-uri': ["'self'"],
+      'form-action': ["'self'"],
+    });
+    const server = await preview({ configFile: join(REPO_ROOT, 'vite.config.ts'), logLevel: 'silent', build: { outDir }, preview: { port: 0, host: '127.0.0.1' } });
+    try {
+      const response = await fetch(server.resolvedUrls!.local[0]!);
+      expect(response.headers.get('content-security-policy')).toBe(policy);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    } finally {
+      await server.close();
+    }
   });
 
   it("emits ONNX Runtime's wasm and runtime as local assets", () => {

@@ -78,6 +78,20 @@ describe('ClipTokenizer on the tiny-shapes tokenizer files', () => {
     expect(long[76]).toBe(EOS);
   });
 
+  it('says how many tokens a long text lost, and none for one that fits', () => {
+    expect(tokenizer.encodeCounted(Array(75).fill('red').join(' ')).dropped).toBe(0);
+    expect(tokenizer.encodeCounted(Array(200).fill('red').join(' ')).dropped).toBe(125);
+  });
+
+  it('cuts a 100 000-character one-word prompt to 77 ids (it overflowed the stack), counting what it cut', () => {
+    // "zebra" is spelled out letter by letter (no merges), so nearly every letter is a token.
+    const word = 'zebra'.repeat(20_000);
+    const ids = tokenizer.encode(word);
+    expect(ids).toHaveLength(77);
+    expect([ids[0], ids[1], ids[2], ids[76]]).toEqual([BOS, 89, 68, EOS]);
+    expect(tokenizer.encodeCounted(word).dropped).toBeGreaterThan(90_000);
+  });
+
   it('pads with the id asked for (SD-Turbo pads with 0) but still ends the text', () => {
     const ids = createClipTokenizer(vocabJson, mergesText, { padTokenId: 0 }).encode('red circle');
     expect(Array.from(ids)).toEqual(padded([BOS, 542, 534, EOS], 0));
