@@ -35,6 +35,7 @@ Options:
                           width, height); the flags above are the defaults for every line
   --out-dir DIR           folder the batch's "out" paths are relative to (default: .)
   --model MANIFEST        manifest path or http(s) URL (default: models/tiny-shapes/manifest.json)
+  --backend NAME          auto | webgpu | wasm (default: auto, WebGPU where there is an adapter)
   --verbose               echo the page's console
   -h, --help              this text
 
@@ -79,6 +80,7 @@ function parseCommandLine(argv: string[]) {
       batch: { type: 'string' },
       'out-dir': { type: 'string' },
       model: { type: 'string' },
+      backend: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -222,6 +224,8 @@ async function run(argv: string[]): Promise<number> {
     if (flags['out-dir'] !== undefined) throw new UsageError('--out-dir goes with --batch; use --out FILE');
     jobs = [{ request: asRequest({ ...defaults, prompt: flags.prompt }), out: fromCaller(flags.out ?? 'out.png'), origin: '' }];
   }
+  const backend = flags.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'webgpu' && backend !== 'wasm') throw new UsageError(`--backend must be auto, webgpu or wasm, got "${backend}"`);
   const model = await resolveModel(flags.model ?? path.join(REPO_ROOT, 'models/tiny-shapes/manifest.json'));
 
   const printer = progressPrinter();
@@ -233,7 +237,7 @@ async function run(argv: string[]): Promise<number> {
     const { page } = session;
 
     prefix = 'model: ';
-    const loaded = await page.evaluate((url) => window.webdiffusionCli!.loadModel(url), model.url);
+    const loaded = await page.evaluate(([url, preference]) => window.webdiffusionCli!.loadModel(url, preference), [model.url, backend] as const);
     printer.done();
     if (!loaded.ok) {
       process.stderr.write(`error: cannot load model ${model.url}: ${describe(loaded.error)}\n`);

@@ -7,7 +7,7 @@
  * Progress goes out through a function Node exposes before the page loads.
  */
 import * as api from '../index.ts';
-import type { Engine, GeneratedImage, ModelInfo, Progress, TextRequest } from '../index.ts';
+import type { Engine, GeneratedImage, LoadModelOptions, ModelInfo, Progress, TextRequest } from '../index.ts';
 
 export interface WireError {
   readonly name: string;
@@ -24,7 +24,7 @@ export interface WireImage extends Omit<GeneratedImage, 'pixels'> {
 }
 
 export interface CliPage {
-  loadModel(manifestUrl: string): Promise<Outcome<ModelInfo>>;
+  loadModel(manifestUrl: string, backend?: LoadModelOptions['backend']): Promise<Outcome<ModelInfo>>;
   generate(request: TextRequest): Promise<Outcome<WireImage>>;
 }
 
@@ -71,7 +71,7 @@ const engine = api.createEngine();
 window.webdiffusion = { api, engine };
 
 window.webdiffusionCli = {
-  loadModel: (manifestUrl) => settle(async () => (await engine).loadModel(manifestUrl, { onProgress: report })),
+  loadModel: (manifestUrl, backend) => settle(async () => (await engine).loadModel(manifestUrl, { onProgress: report, ...(backend !== undefined ? { backend } : {}) })),
   generate: (request) =>
     settle(async () => {
       const { pixels, ...rest } = await (await engine).generate(request, { onProgress: report });
