@@ -159,6 +159,12 @@ export interface ModelInfo {
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
   /** 'webgpu' or 'wasm' (CPU fallback). */
   readonly backend: 'webgpu' | 'wasm';
+  /**
+   * The build of ONNX Runtime the sessions run on: 'jspi' reads weights from the store's files
+   * by ranges straight into GPU buffers; 'asyncify' (browsers without JSPI) reads each weight
+   * file whole into memory first.
+   */
+  readonly runtime: 'jspi' | 'asyncify';
 }
 
 /** A catalog model as this device sees it: for the model picker. */
