@@ -49,7 +49,12 @@ function summarize(report: QuantizationReport, out: string): string {
       `${name}: ${c.quantized.length} weights quantized (${[...forms].map(([form, n]) => `${n} ${form}`).join(', ') || 'none'}), ` +
         `weights ${mb(c.weightBytesBefore)} -> ${mb(c.weightBytesAfter)}, files ${c.files.map((f) => `${f.path} ${mb(f.size)}`).join(', ')}`,
     );
-    for (const left of c.left) lines.push(`  left float32: ${left.name} [${left.shape.join(', ')}] ${mb(left.bytes)}: ${left.reason}`);
+    const byReason = new Map<string, typeof c.left>();
+    for (const left of c.left) byReason.set(left.reason, [...(byReason.get(left.reason) ?? []), left]);
+    for (const [reason, list] of byReason) {
+      const bytes = list.reduce((sum, left) => sum + left.bytes, 0);
+      lines.push(`  left float32 (${mb(bytes)}), ${reason}: ${list.map((left) => `${left.name} [${left.shape.join(', ')}]`).join(', ')}`);
+    }
     if (c.smallLeft.count > 0) lines.push(`  left float32: ${c.smallLeft.count} tensors under 1 KB (${mb(c.smallLeft.bytes)})`);
     for (const u of c.unsupported) lines.push(`  not quantized: ${u.op} ${u.node}: ${u.reason}`);
   }

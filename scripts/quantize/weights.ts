@@ -15,7 +15,7 @@ export interface Q4Weight {
   readonly blockSize: number;
   /** [N, kBlocks, blockSize / 2]: two codes a byte, the lower-indexed one in the low nibble. */
   readonly codes: Uint8Array;
-  /** [N * kBlocks]. */
+  /** [N * kBlocks]; symmetric blocks may have a negative scale (see quantizeQ4With). */
   readonly scales: Float32Array;
   /** [N * ceil(kBlocks / 2)], packed like the codes; absent when 8 (the symmetric default) is every block's. */
   readonly zeroPoints?: Uint8Array;
@@ -36,7 +36,7 @@ const ZERO_POINT_GAIN = 0.1;
  * Quantizes `weight`, laid out [N, K] row-major (the output feature first, as Gemm's transB
  * weight and MatMulNBits' B), to 4 bits in blocks of `blockSize` along K. Each block gets either
  * an asymmetric range (a scale and a zero point fitted to its minimum and maximum) or a symmetric
- * one (zero point 8, the format's default): zero points are kept for the whole weight when they
+ * one (zero point 8, the format's default, codes -8..7 around it): zero points are kept for the whole weight when they
  * cut its error by more than ZERO_POINT_GAIN, since they cost an extra input and bytes.
  * A last block shorter than `blockSize` is padded with zeros.
  */
@@ -75,14 +75,16 @@ function quantizeQ4With(weight: Float32Array, n: number, k: number, blockSize: n
         scale = Math.fround((max - min) / Q4_LEVELS);
         zeroPoint = scale > 0 ? clamp(Math.round(-min / scale), 0, Q4_LEVELS) : 8;
       } else {
-        scale = Math.fround(Math.max(max, -min) / 7);
+        // The value of largest magnitude lands on code 0 (-8): all 16 codes in use, as
+        // ONNX Runtime's own symmetric 4-bit quantizer does; the scale takes its sign.
+        scale = Math.fround((max > -min ? max : min) / -8);
         zeroPoint = 8;
       }
       const s = row * kBlocks + b;
       scales[s] = scale;
       zeroPoints[row * zeroPointRow + (b >> 1)]! |= zeroPoint << ((b & 1) * 4);
       for (let i = 0; i < blockSize; i++) {
-        const code = scale > 0 ? clamp(Math.round(block[i]! / scale) + zeroPoint, 0, Q4_LEVELS) : zeroPoint;
+        const code = scale !== 0 ? clamp(Math.round(block[i]! / scale) + zeroPoint, 0, Q4_LEVELS) : zeroPoint;
         codes[s * blob + (i >> 1)]! |= code << ((i & 1) * 4);
         if (start + i < k) squaredError += ((code - zeroPoint) * scale - block[i]!) ** 2;
       }
