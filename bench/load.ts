@@ -19,6 +19,7 @@
  *   first step      session creation plus the first run() at a [1, 4, latent, latent] sample
  *                   (the first run compiles the shaders), output read back
  *   step            each later run(), and whether every output value was finite
+ *                   (--steps 0: the session only)
  * A build that fails to load a variant is recorded with its error; the others go on.
  * Writes bench/results/load.json (load-tiny.json with --tiny).
  */
@@ -66,7 +67,7 @@ function options(argv: readonly string[]) {
   const runtimes = (values.runtimes ?? RUNTIMES.join(',')).split(',') as OrtRuntime[];
   const bad = [...variants.filter((v) => VARIANTS[v] === undefined || (tiny && VARIANTS[v].tiny === undefined)), ...runtimes.filter((r) => !RUNTIMES.includes(r))];
   if (bad.length > 0) throw new Error(`unknown variant or runtime: ${bad.join(', ')} (variants: ${Object.keys(VARIANTS).join(', ')}; runtimes: ${RUNTIMES.join(', ')})`);
-  return { tiny, variants, runtimes, latent: Number(values.latent ?? (tiny ? 8 : 16)), steps: Math.max(1, Number(values.steps ?? 2)) };
+  return { tiny, variants, runtimes, latent: Number(values.latent ?? (tiny ? 8 : 16)), steps: Math.max(0, Number(values.steps ?? 2)) };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -196,9 +197,9 @@ async function loadInFreshPage(context: BrowserContext, origin: string, settings
         rendererRssPeakPerTotal: perByte(rendererRssPeakBytes, plan.externalBytes),
         rendererRssGoalMet: rendererRssPeakBytes === null ? null : rendererRssPeakBytes <= plan.largest + 512 * MiB,
       },
-      firstStepMs: Math.round(created.result.ms + runs[0]!.ms),
+      firstStepMs: runs.length > 0 ? Math.round(created.result.ms + runs[0]!.ms) : null,
       stepsMs: runs.slice(1).map((r) => Math.round(r.ms)),
-      finite: runs.every((r) => r.finite),
+      finite: runs.length > 0 ? runs.every((r) => r.finite) : null,
     };
   } catch (error) {
     return { error: (error as Error).message.split('\n')[0] };
@@ -208,7 +209,7 @@ async function loadInFreshPage(context: BrowserContext, origin: string, settings
 }
 
 function print(results: Record<string, unknown>): void {
-  type Load = { error?: string; session?: Figure & { vsPlainRead: number }; memory?: Record<string, number | null | boolean>; firstStepMs?: number; stepsMs?: number[]; finite?: boolean };
+  type Load = { error?: string; session?: Figure & { vsPlainRead: number }; memory?: Record<string, number | null | boolean>; firstStepMs?: number | null; stepsMs?: number[]; finite?: boolean | null };
   const gb = (bytes: number | null | boolean | undefined): string => (typeof bytes === 'number' ? `${(bytes / 1e9).toFixed(2)} GB` : '-');
   console.log('load (store -> WebGPU session):');
   for (const [variant, r] of Object.entries(results) as [string, { externalDataBytes: number; download: Figure; plainRead: Figure; load: Record<string, Load> }][]) {
