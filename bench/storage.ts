@@ -23,35 +23,22 @@
  *                    resumed, the bytes it fetched and the time it took
  *
  * Memory, for the plain read and the session loads, relative to the file's size, each in a page
- * (a renderer process) of its own, so that none reuses memory another step left resident:
- *   jsHeap           peak of the page's JavaScript heap plus ArrayBuffer backing stores
- *                    (CDP Runtime.getHeapUsage: usedSize + backingStorageSize), sampled every
- *                    ~10 ms, above what it was before (after a GC). WebAssembly memory is not in it.
- *   rendererRss      peak resident memory of the page's renderer process (Linux: VmHWM, reset
- *                    through /proc/<pid>/clear_refs before), above its resident memory before:
- *                    everything, ONNX Runtime's wasm heap included; GPU buffers are in the GPU
- *                    process, not here.
+ * (a renderer process) of its own, so that none reuses memory another step left resident: peak
+ * JavaScript heap and renderer resident memory, as bench/measure.ts says.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, REPO_ROOT, chromiumPath, serveProject } from '../scripts/lib/browser.ts';
 import { startFileServer, syntheticSource, type FileServer, type FileSource } from '../test/support/file-server.ts';
 import type { EnsureOutcome, StoreSettings } from '../test/storage/storage-page.ts';
-import { chromiumProcesses, resetPeakRss, statusKib } from './processes.ts';
+import { figure, measuredInFreshPage, ratio, type Measured } from './measure.ts';
 import { CHUNK_ROWS, gatherModel, ROW_FLOATS } from './synthetic-onnx.ts';
 
 const MiB = 1024 * 1024;
 const PART_SIZE = 32 * MiB;
-
-interface Figure {
-  readonly ms: number;
-  readonly mibPerSecond: number;
-}
-
-const figure = (bytes: number, ms: number): Figure => ({ ms: Math.round(ms), mibPerSecond: Math.round(bytes / MiB / (ms / 1000)) });
 
 export async function run(): Promise<void> {
   const loadAtStart = loadavg().map((load) => Math.round(load * 100) / 100);
@@ -162,11 +149,6 @@ export async function run(): Promise<void> {
   }
 }
 
-/** Throughput of the measured over the reference's, for the same bytes. */
-function ratio(referenceMs: number, ms: number): number {
-  return Math.round((referenceMs / ms) * 100) / 100;
-}
-
 function bytesSource(bytes: Uint8Array): FileSource {
   return { size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
 }
@@ -175,11 +157,6 @@ function sha256Of(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-interface Measured<T> {
-  readonly result: T;
-  readonly jsHeapPeakBytes: number;
-  readonly rendererRssPeakBytes: number | null;
-}
 
 function memory(measured: Measured<unknown>, size: number): Record<string, number | null> {
   const perByte = (bytes: number | null): number | null => (bytes === null ? null : Math.round((bytes / size) * 100) / 100);
@@ -191,49 +168,10 @@ function memory(measured: Measured<unknown>, size: number): Record<string, numbe
   };
 }
 
-/** Opens the test page in a new tab, runs `work` in it watching its memory, and closes it. */
-async function measuredInFreshPage<T>(context: BrowserContext, url: string, work: (page: Page) => Promise<T>): Promise<Measured<T>> {
-  const page = await context.newPage();
-  try {
-    await page.goto(url);
-    await page.waitForFunction(() => window.storagePage !== undefined, undefined, { timeout: 120_000 });
-    return await measured(await context.newCDPSession(page), () => work(page));
-  } finally {
-    await page.close();
-  }
-}
 
-/** Runs `work` while watching memory (see the header comment); `cdp` is the page's session. */
-async function measured<T>(cdp: CDPSession, work: () => Promise<T>): Promise<Measured<T>> {
-  const heap = async (): Promise<number> => {
-    const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number };
-    return usage.usedSize + (usage.backingStorageSize ?? 0);
-  };
-  await cdp.send('HeapProfiler.collectGarbage');
-  // Every renderer of ours: the one the work ran in is the one whose memory peaked.
-  const renderers = chromiumProcesses('renderer').flatMap((pid) => {
-    const rss = resetPeakRss(pid);
-    return rss === undefined ? [] : [{ pid, rss }];
-  });
-  const before = await heap();
-  let peak = before;
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      peak = Math.max(peak, await heap());
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
-  try {
-    const result = await work();
-    peak = Math.max(peak, await heap());
-    const rssPeaks = renderers.map(({ pid, rss }) => ((statusKib(pid, 'VmHWM') ?? rss) - rss) * 1024);
-    return { result, jsHeapPeakBytes: peak - before, rendererRssPeakBytes: rssPeaks.length > 0 ? Math.max(...rssPeaks) : null };
-  } finally {
-    running = false;
-    await sampler;
-  }
-}
+
+
+
 
 /** Cuts a fresh download at half, reloads the page, and resumes it. */
 async function reloadResume(

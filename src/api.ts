@@ -175,7 +175,7 @@ export interface ModelInfo {
   readonly name: string;
   /** The catalog variant device fitting chose ('fp16', 'q4f16', …); absent for a manifest's model. */
   readonly variant?: string;
-  readonly precision: 'fp32' | 'fp16' | 'q4f16';
+  readonly precision: 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
   /**
    * What the user should know about how the model runs here: a fall back to the CPU, GPU memory
    * that could not be checked. Also written to the console by the client.
@@ -186,6 +186,12 @@ export interface ModelInfo {
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
   /** 'webgpu' or 'wasm' (CPU fallback). */
   readonly backend: 'webgpu' | 'wasm';
+  /**
+   * The build of ONNX Runtime the sessions run on: 'jspi' reads weights from the store's files
+   * by ranges straight into GPU buffers; 'asyncify' (browsers without JSPI) reads each weight
+   * file whole into memory first.
+   */
+  readonly runtime: 'jspi' | 'asyncify';
 }
 
 /** A catalog model as this device sees it: for the model picker. */
@@ -195,7 +201,7 @@ export interface CatalogModelStatus {
   readonly description: string;
   /** The variant device fitting picks here (the first variant when none runs). */
   readonly variant: string;
-  readonly precision: 'fp32' | 'fp16' | 'q4f16';
+  readonly precision: 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
   /** Bytes to download: exact where the catalog knows every size, else approximate. */
   readonly downloadBytes: number;
   readonly downloadBytesExact: boolean;

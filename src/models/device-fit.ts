@@ -6,7 +6,7 @@
 import type { BackendPreference } from '../engine.ts';
 import { CapabilityError } from '../errors.ts';
 import { RAISED_LIMITS } from '../gpu/device.ts';
-import { CATALOG, type CatalogEntry, type CatalogVariant } from './catalog.ts';
+import { CATALOG, computesInFloat32, type CatalogEntry, type CatalogVariant } from './catalog.ts';
 
 /** What an adapter offers, as plain data (testable, and cheap to send to a worker). */
 export interface AdapterProfile {
@@ -110,7 +110,7 @@ export function gpuShortfalls(profile: AdapterProfile | null, variant: CatalogVa
  */
 export function cpuShortfalls(variant: CatalogVariant, asked = false): Shortfall[] {
   const shortfalls: Shortfall[] = [];
-  if (variant.precision !== 'fp32' && !asked) {
+  if (!computesInFloat32(variant.precision) && !asked) {
     shortfalls.push({ kind: 'cpu', name: 'precision', message: `the CPU backend runs fp32 models, not ${variant.precision}` });
   }
   const need = 2 * variant.memory.weightsBytes + variant.memory.activationsBytes;
@@ -175,7 +175,7 @@ function cpuAttempt(profile: AdapterProfile | null, entry: CatalogEntry, prefere
             ? 'WebGPU is not available in this browser'
             : `WebGPU cannot run it here (${problems.flatMap((p) => p.shortfalls.map((s) => s.message)).join('; ')})`));
       const warnings = [`${why}, so ${entry.name} runs on the CPU (WebAssembly)${software !== undefined ? '' : ', which is much slower'}.`];
-      if (variant.precision !== 'fp32') {
+      if (!computesInFloat32(variant.precision)) {
         warnings.push(`${entry.name} is a ${variant.precision} export; ONNX Runtime's CPU kernels cover float16 for few operators, so it may fail to load there.`);
       }
       return { fit: { backend: 'wasm', variant, requiredLimits: {}, warnings } };

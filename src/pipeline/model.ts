@@ -97,7 +97,8 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     const { text_encoder, text_encoder_2, unet, vae_decoder } = layout.components;
     const encoders = [new TextEncoderModel(await session(text_encoder), 'text_encoder')];
     if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2), 'text_encoder_2'));
-    const unetModel = new UnetModel(await session(unet), device);
+    const unetSession = await session(unet);
+    const unetModel = new UnetModel(unetSession, device);
     const vaeDecoder = new VaeDecoderModel(await session(vae_decoder), device);
     let encoder: Promise<VaeEncoderModel> | undefined;
     return {
@@ -108,6 +109,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         height: layout.resolution.height,
         defaults: layout.defaults,
         backend,
+        runtime: unetSession.runtime,
         precision: layout.precision,
         ...(layout.variant !== undefined ? { variant: layout.variant } : {}),
         warnings: options.warnings ?? [],

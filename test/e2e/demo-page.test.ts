@@ -43,7 +43,7 @@ describe('demo page', () => {
     const options = await page.$$eval('#model option', (list) =>
       list.map((o) => ({ id: (o as HTMLOptionElement).value, text: o.textContent ?? '', backend: (o as HTMLElement).dataset.backend, cached: (o as HTMLElement).dataset.cached })),
     );
-    expect(options.map((o) => o.id)).toEqual(['sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7', 'tiny-shapes', 'tiny-shapes-turbo']);
+    expect(options.map((o) => o.id)).toEqual(['sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7', 'tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4']);
     // SwiftShader has no shader-f16: every real (float16) model is marked; the bundled one is
     // cached and runs on the CPU, faster than on a software GPU.
     expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'wasm', cached: 'true' });

@@ -9,7 +9,7 @@ import { clear, createStore, get } from 'idb-keyval';
 import type { CachedModel } from '../../src/api.ts';
 import { CancelledError, IntegrityError, ManifestError, ModelLoadError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
 import { requestGpuDevice } from '../../src/gpu/device.ts';
-import { cpuTensor, float32DataOf, OrtSession } from '../../src/ort/ort.ts';
+import { cpuTensor, float32DataOf, OrtSession, type OrtRuntime, type Tensor } from '../../src/ort/ort.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
 import type { ModelSource } from '../../src/storage/model-source.ts';
 import type { BlobRecord } from '../../src/storage/store-index.ts';
@@ -78,6 +78,16 @@ export interface StoragePage {
     settings: StoreSettings,
     load: { modelId: string; model: string; externalData?: { path: string; file: string }; backend: 'wasm' | 'webgpu'; row: number; chunkRows: number },
   ): Promise<{ ms: number; rowMatches: boolean }>;
+  /**
+   * Creates a WebGPU session of a stored UNet (its .onnx and external-data files as the store's
+   * Blobs, as the engine gives them) on ONNX Runtime's `runtime` build, and keeps it for
+   * `unetStep`. For the load benchmark (bench/load.ts).
+   */
+  unetCreate(settings: StoreSettings, load: { modelId: string; model: string; externalData: { path: string; file: string }[]; runtime: OrtRuntime }): Promise<{ ms: number; runtime: OrtRuntime }>;
+  /** Starts ONNX Runtime's `runtime` build with a session of `model` (bytes), so that a measured load does not count the start. */
+  startRuntime(model: number[], runtime: OrtRuntime): Promise<void>;
+  /** Runs the kept UNet once on a [1, 4, latent, latent] sample: milliseconds, and whether every output value is finite. */
+  unetStep(latent: number): Promise<{ ms: number; finite: boolean }>;
 }
 
 declare global {
@@ -136,6 +146,19 @@ function sha256Hex(digest: ArrayBuffer): string {
 }
 
 let device: Promise<GPUDevice> | undefined;
+let unet: OrtSession | undefined;
+
+/** A tensor for a UNet input, from its declared type and shape: symbolic dimensions are the batch (1) and the text length (77). */
+function unetInput(name: string, dtype: string, shape: readonly (number | string)[] | undefined, latent: number): Tensor {
+  const dims =
+    name === 'sample' ? [1, 4, latent, latent] : name === 'timestep' ? [1] : (shape ?? []).map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : 77));
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (dtype === 'int64') return cpuTensor('int64', new BigInt64Array(count).fill(999n), dims);
+  if (dtype !== 'float32') throw new Error(`UNet input ${name} is ${dtype}: the benchmark feeds float32 and int64 only`);
+  const data = new Float32Array(count);
+  for (let i = 0; i < count; i++) data[i] = name === 'timestep' ? 999 : Math.sin(i * 0.37);
+  return cpuTensor('float32', data, dims);
+}
 
 window.storagePage = {
   async ensure(source, settings, cancelAtBytes) {
@@ -250,6 +273,29 @@ window.storagePage = {
     } finally {
       await session.release();
     }
+  },
+  async unetCreate(settings, { modelId, model, externalData, runtime }) {
+    const opened = await store(settings);
+    const gpu = await (device ??= requestGpuDevice());
+    await unet?.release();
+    const started = performance.now();
+    const files = await Promise.all(externalData.map(async ({ path, file }) => ({ path, data: await opened.open(modelId, file) })));
+    unet = await OrtSession.create(await opened.open(modelId, model), { backend: 'webgpu', device: gpu, externalData: files, runtime });
+    return { ms: performance.now() - started, runtime: unet.runtime };
+  },
+  async startRuntime(model, runtime) {
+    const gpu = await (device ??= requestGpuDevice());
+    await (await OrtSession.create(new Blob([Uint8Array.from(model)]), { backend: 'webgpu', device: gpu, runtime })).release();
+  },
+  async unetStep(latent) {
+    if (unet === undefined) throw new Error('unetCreate first');
+    const feeds = Object.fromEntries(unet.inputs.map(({ name, dtype, shape }) => [name, unetInput(name, dtype, shape, latent)]));
+    const started = performance.now();
+    const outputs = await unet.run(feeds);
+    const values = Object.values(outputs).map((tensor) => float32DataOf(tensor).slice());
+    const ms = performance.now() - started;
+    for (const tensor of [...Object.values(outputs), ...Object.values(feeds)]) tensor.dispose();
+    return { ms, finite: values.every((v) => v.length > 0 && v.every(Number.isFinite)) };
   },
   async hashOnly(megabytes) {
     const batch = new Uint8Array(4 * 1024 * 1024);

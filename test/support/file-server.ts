@@ -13,7 +13,7 @@
  *   await server.close();
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -72,6 +72,18 @@ export function bytesSource(bytes: Uint8Array | string): FileSource {
 }
 
 /** A file on disk, read once. */
+/** A file on disk served as it is read, for files too big to hold in memory. */
+export function diskSource(path: string): FileSource {
+  const fd = openSync(path, 'r');
+  return {
+    size: fstatSync(fd).size,
+    read: (offset, length) => {
+      const bytes = new Uint8Array(length);
+      return bytes.subarray(0, readSync(fd, bytes, 0, length, offset));
+    },
+  };
+}
+
 export function fileSource(path: string): FileSource {
   const bytes = readFileSync(path);
   return { size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };

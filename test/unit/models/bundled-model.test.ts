@@ -1,5 +1,5 @@
 /**
- * The bundled models (tiny-shapes and its distilled tiny-shapes-turbo) as shipped: every file the manifest lists is there with the listed
+ * The bundled models (tiny-shapes, its distilled tiny-shapes-turbo, its quantized tiny-shapes-q8 and -q4) as shipped: every file the manifest lists is there with the listed
  * size and SHA-256 (a stale manifest after retraining fails here, not as a black picture in a
  * browser), and every file the pipeline needs is listed.
  */
@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../src/models/manifest.ts';
 
-for (const name of ['tiny-shapes', 'tiny-shapes-turbo']) {
+for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4']) {
   const root = new URL(`../../../models/${name}/`, import.meta.url);
   const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
   const manifest = parseManifest(raw, root.href + 'manifest.json');
@@ -26,13 +26,14 @@ describe(`bundled ${name} model`, () => {
       manifest.tokenizer.vocab,
       manifest.tokenizer.merges,
       manifest.scheduler.config,
-      ...Object.values(manifest.models).map((model) => model.file),
+      ...Object.values(manifest.models).flatMap((model) => [model.file, ...(model.externalData ?? [])]),
     ];
     for (const path of needed) expect(listed, path).toContain(path);
   });
 
   it('stays under 20 MB of ONNX', () => {
-    const bytes = Object.values(manifest.models).reduce((sum, model) => sum + statSync(new URL(model.file, root)).size, 0);
+    const files = Object.values(manifest.models).flatMap((model) => [model.file, ...(model.externalData ?? [])]);
+    const bytes = files.reduce((sum, file) => sum + statSync(new URL(file, root)).size, 0);
     expect(bytes).toBeLessThan(20e6);
   });
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, UnknownModelError } from '../../../src/errors.ts';
 import {
+  computesInFloat32,
   CATALOG,
   getCatalogEntry,
   huggingFaceBaseUrl,
@@ -36,6 +37,8 @@ describe('the shipped catalog', () => {
       'lcm-dreamshaper-v7',
       'tiny-shapes',
       'tiny-shapes-turbo',
+      'tiny-shapes-q8',
+      'tiny-shapes-q4',
     ]);
   });
 
@@ -51,7 +54,9 @@ describe('the shipped catalog', () => {
         expect(component.outputs.length).toBeGreaterThan(0);
         expect(component.evidence).not.toBe('');
       }
-      if (variant.precision !== 'fp32') expect(variant.requiredFeatures).toContain('shader-f16');
+      // float16 activations need the feature; q8 and q4 compute in float32 like fp32.
+      if (!computesInFloat32(variant.precision)) expect(variant.requiredFeatures).toContain('shader-f16');
+      else expect(variant.requiredFeatures).not.toContain('shader-f16');
       expect(variant.memory.method).not.toBe('');
       // Where every weight file's size is known, the estimate is their sum (to the data's precision).
       const weights = variant.files.filter((f) => /\.onnx(_data)?$/.test(f.path));

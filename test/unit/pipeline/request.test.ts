@@ -12,6 +12,7 @@ const model: ModelInfo = {
   height: 64,
   defaults: { steps: 20, guidance: 4, scheduler: 'ddim' },
   backend: 'webgpu',
+  runtime: 'jspi',
 };
 
 describe('resolveRequest', () => {
