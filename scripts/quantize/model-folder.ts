@@ -149,6 +149,7 @@ async function writeManifest(out: string, json: Record<string, unknown>, manifes
     id: `${manifest.id}-${mode}`,
     name: `${manifest.name}-${mode}`,
     description: `${manifest.description} Weights quantized by scripts/quantize.ts (${describeMode(mode, blockSize)}).`,
+    precision: mode,
     models,
     files,
   };

@@ -13,18 +13,14 @@ import catalogJson from './catalog.json' with { type: 'json' };
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import { fieldReaders, type Json } from './json-fields.ts';
 import type { LatentSpace } from './manifest.ts';
+import { PRECISIONS, type Precision } from './precision.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
 
 export type TensorDtype = 'float32' | 'float16' | 'int32' | 'int64' | 'unknown';
 const TENSOR_DTYPES: readonly TensorDtype[] = ['float32', 'float16', 'int32', 'int64', 'unknown'];
 
-/** q8 and q4: int8 / 4-bit weights (scripts/quantize.ts) with float32 activations; q4f16: 4-bit weights, float16 activations. */
-export type Precision = 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
-const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'q8', 'q4', 'q4f16'];
-
-/** Whether a precision computes in float32 (weights float32, or dequantized to it), which ONNX Runtime's CPU kernels cover. */
-export const computesInFloat32 = (precision: Precision): boolean => precision === 'fp32' || precision === 'q8' || precision === 'q4';
+export { computesInFloat32, type Precision } from './precision.ts';
 
 export type ComponentName = 'text_encoder' | 'text_encoder_2' | 'unet' | 'vae_decoder' | 'vae_encoder';
 const REQUIRED_COMPONENTS: readonly ComponentName[] = ['text_encoder', 'unet', 'vae_decoder'];

@@ -52,7 +52,7 @@ export function layoutFromManifest(manifest: Manifest): ModelLayout {
     modelId: manifest.id,
     name: manifest.name,
     variant: undefined,
-    precision: 'fp32',
+    precision: manifest.precision ?? 'fp32',
     resolution: manifest.resolution,
     latent: manifest.latent,
     textEncoder: manifest.textEncoder,

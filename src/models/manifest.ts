@@ -6,6 +6,7 @@ import { ManifestError } from '../errors.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
 import { fieldReaders } from './json-fields.ts';
+import { PRECISIONS, type Precision } from './precision.ts';
 
 export const MANIFEST_FORMAT = 'webdiffusion-manifest/1';
 
@@ -58,6 +59,8 @@ export interface Manifest {
   };
   readonly scheduler: { readonly config: string };
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
+  /** Optional, 'fp32' when absent; the quantizer writes 'q8' or 'q4'. */
+  readonly precision?: Precision;
   readonly models: {
     readonly text_encoder: ManifestModel;
     readonly unet: ManifestModel;
@@ -134,6 +137,9 @@ export function parseManifest(json: unknown, source: string): Manifest {
       guidance: guidance as number,
       scheduler: defaultScheduler as SchedulerName,
     },
+    ...(root.precision !== undefined
+      ? { precision: PRECISIONS.includes(root.precision as Precision) ? (root.precision as Precision) : fail('precision', `one of ${PRECISIONS.join(', ')}`, root.precision) }
+      : {}),
     models: {
       text_encoder: model('text_encoder'),
       unet: model('unet'),

@@ -25,6 +25,12 @@ describe('parseManifest', () => {
     expect(parseManifest({ ...bundled, models }, 'm.json').models.unet).toEqual({ file: 'unet/model.onnx', externalData: ['unet/weights.bin'] });
   });
 
+  it('reads the precision a quantized model declares; fp32 models may leave it out', () => {
+    expect(parseManifest({ ...bundled, precision: 'q4' }, 'm.json').precision).toBe('q4');
+    expect(parseManifest(bundled, 'm.json').precision).toBeUndefined();
+    expect(() => parseManifest({ ...bundled, precision: 'int3' }, 'm.json')).toThrow(/"precision" must be one of fp32, fp16, q8, q4, q4f16, got "int3"/);
+  });
+
   it.each([
     ['format', { format: 'webdiffusion-manifest/2' }, /"format" must be "webdiffusion-manifest\/1"/],
     ['resolution', { resolution: { width: 64 } }, /"resolution.height" must be a positive integer, got nothing/],
