@@ -5,7 +5,7 @@
  *   deep-fp32      its deeper sibling, 4.23 GB of external data (… -- sd-turbo-deep)
  * or, with --tiny, the tiny-shapes UNets of models/ (fp32, q8, q4), for development.
  *
- *   npm run bench -- load [--variants q4,fp32] [--runtimes jspi,asyncify] [--tiny] [--latent 16] [--steps 2]
+ *   npm run bench -- load [--variants q4,fp32] [--runtimes jspi,asyncify] [--tiny] [--latent 16] [--steps 2] [--out NAME]
  *
  * Measured per variant, in one Chromium with an on-disk profile (its OPFS on disk):
  *   download        ensureModel of the UNet's files from a loopback server: fetch, hash, write
@@ -21,7 +21,7 @@
  *   step            each later run(), and whether every output value was finite
  *                   (--steps 0: the session only)
  * A build that fails to load a variant is recorded with its error; the others go on.
- * Writes bench/results/load.json (load-tiny.json with --tiny).
+ * Writes bench/results/load.json (load-tiny.json with --tiny; --out NAME: NAME.json).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
@@ -60,14 +60,14 @@ interface UnetFile {
 function options(argv: readonly string[]) {
   const { values } = parseArgs({
     args: [...argv],
-    options: { variants: { type: 'string' }, runtimes: { type: 'string' }, tiny: { type: 'boolean' }, latent: { type: 'string' }, steps: { type: 'string' } },
+    options: { variants: { type: 'string' }, runtimes: { type: 'string' }, tiny: { type: 'boolean' }, latent: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' } },
   });
   const tiny = values.tiny ?? false;
   const variants = (values.variants ?? Object.keys(VARIANTS).filter((v) => !tiny || VARIANTS[v]!.tiny !== undefined).join(',')).split(',');
   const runtimes = (values.runtimes ?? RUNTIMES.join(',')).split(',') as OrtRuntime[];
   const bad = [...variants.filter((v) => VARIANTS[v] === undefined || (tiny && VARIANTS[v].tiny === undefined)), ...runtimes.filter((r) => !RUNTIMES.includes(r))];
   if (bad.length > 0) throw new Error(`unknown variant or runtime: ${bad.join(', ')} (variants: ${Object.keys(VARIANTS).join(', ')}; runtimes: ${RUNTIMES.join(', ')})`);
-  return { tiny, variants, runtimes, latent: Number(values.latent ?? (tiny ? 8 : 16)), steps: Math.max(0, Number(values.steps ?? 2)) };
+  return { tiny, variants, runtimes, out: values.out ?? (tiny ? 'load-tiny' : 'load'), latent: Number(values.latent ?? (tiny ? 8 : 16)), steps: Math.max(0, Number(values.steps ?? 2)) };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -90,7 +90,7 @@ const perByte = (bytes: number | null, size: number): number | null => (bytes ==
 const WARMUP = Array.from(gatherModel({ inline: new Uint8Array(4 * ROW_FLOATS * 4) }));
 
 export async function run(argv: readonly string[] = []): Promise<void> {
-  const { tiny, variants, runtimes, latent, steps } = options(argv);
+  const { tiny, variants, runtimes, out: resultName, latent, steps } = options(argv);
   const loadAtStart = loadavg().map((load) => Math.round(load * 100) / 100);
   const files = new Map<string, UnetFile[]>();
   for (const variant of variants) files.set(variant, await unetFiles(tiny ? VARIANTS[variant]!.tiny! : VARIANTS[variant]!.full, variant));
@@ -149,7 +149,7 @@ export async function run(argv: readonly string[] = []): Promise<void> {
       latent,
       variants: results,
     };
-    const file = join(REPO_ROOT, `bench/results/${tiny ? 'load-tiny' : 'load'}.json`);
+    const file = join(REPO_ROOT, `bench/results/${resultName}.json`);
     await writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
     print(results);
     console.log(`  -> ${file.slice(REPO_ROOT.length)}`);
