@@ -30,6 +30,7 @@ export interface FileReport extends GraphReport {
 export interface QuantizationReport {
   readonly mode: QuantizeMode;
   readonly blockSize: number;
+  /** The input's folder name (and file name, if a file was given): no absolute path, so a report does not depend on the machine. */
   readonly source: string;
   readonly components: Readonly<Record<string, FileReport>>;
 }
@@ -112,7 +113,7 @@ export async function quantizeModel(input: string, out: string, options: Quantiz
     }
     await writeManifest(out, json, manifest, models, options.mode, blockSize);
   }
-  const report: QuantizationReport = { mode: options.mode, blockSize, source: input, components };
+  const report: QuantizationReport = { mode: options.mode, blockSize, source: info.isDirectory() ? path.basename(source) : path.join(path.basename(path.dirname(source)), path.basename(source)), components };
   await writeFile(path.join(out, REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }

@@ -6,7 +6,7 @@ import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, 
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
-import { CATALOG, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
+import { CATALOG, computesInFloat32, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
 import { fitModel, probeAdapter, softwareGpuReason, type AdapterProfile } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
@@ -82,8 +82,8 @@ export class LocalEngine implements Engine {
       const layout = plan.layout ?? manifestLayout(stored);
       return this.jobs.run(async () => {
         this.checkUsable();
-        if (plan.softwareGpu === true && layout.precision !== 'fp32') {
-          // The CPU backend runs fp32 models only: a half-precision one stays on the (software) GPU.
+        if (plan.softwareGpu === true && !computesInFloat32(layout.precision)) {
+          // The CPU backend runs models that compute in float32 only (fp32, q8, q4): a half-precision one stays on the (software) GPU.
           plan = { ...plan, backend: 'webgpu', warnings: [] };
           device = await this.gpuDevice();
         }

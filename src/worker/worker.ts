@@ -32,7 +32,11 @@ async function cancellable<T>(
     return await work({ signal: controller.signal, ...(forward !== undefined ? { onProgress: forward } : {}) });
   } finally {
     running.delete(requestId);
-    (onProgress as Comlink.Remote<() => void> | undefined)?.[Comlink.releaseProxy]();
+    // A cancelled call rejects at once while its last steps still finish and report: the proxy is
+    // released once the engine is idle, so that a progress call in flight gets its answer (a port
+    // closed under it would leave the loop waiting for ever, and every later job behind it).
+    const release = (): void => (onProgress as Comlink.Remote<() => void> | undefined)?.[Comlink.releaseProxy]();
+    void engine.idle().then(release, release);
   }
 }
 

@@ -57,13 +57,13 @@ const TABLE: Row[] = [
     // SwiftShader as Chromium offers it here: no shader-f16, and the CPU backend is faster.
     'a software adapter without shader-f16',
     profile(2 * GiB, { f16: false, software: true }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
   ],
   [
     // What the CPU cannot hold (float16 exports) stays on the software GPU.
     'a software adapter with shader-f16 and 4 GiB',
     profile(1 * GiB, { memoryBytes: 4 * GiB, software: true }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
   ],
 ];
 
