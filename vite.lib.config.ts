@@ -30,17 +30,20 @@ function examplePlugin(): Plugin {
 }
 
 /**
- * ONNX Runtime's wasm glue as a file beside its chunk. Its bundle carries the glue inside, but
- * uses that copy only when its script is same-origin with the page; loaded from a CDN, it
- * imports `ort-wasm-simd-threaded.asyncify.mjs` from its own folder instead.
+ * ONNX Runtime's wasm glue, for both of its builds (asyncify and JSPI), as files beside their
+ * chunks. Each bundle carries its glue inside, but uses that copy only when its script is
+ * same-origin with the page; loaded from a CDN, it imports `ort-wasm-simd-threaded.<build>.mjs`
+ * from its own folder instead.
  */
 function ortGluePlugin(): Plugin {
-  const name = 'ort-wasm-simd-threaded.asyncify.mjs';
+  const names = ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.jspi.mjs'];
   return {
     name: 'webdiffusion:ort-glue',
     async generateBundle() {
-      const source = await readFile(join(root, 'node_modules/onnxruntime-web/dist', name));
-      this.emitFile({ type: 'asset', fileName: `assets/${name}`, source });
+      for (const name of names) {
+        const source = await readFile(join(root, 'node_modules/onnxruntime-web/dist', name));
+        this.emitFile({ type: 'asset', fileName: `assets/${name}`, source });
+      }
     },
   };
 }
