@@ -122,12 +122,18 @@ describe('model cache through the engine', () => {
     ]);
     expect(listed.value![0]!.lastUsed).toBeGreaterThanOrEqual(before);
 
-    // Loaded again: the manifest is revalidated, no file is fetched, one 'loading' event says so.
+    // Loaded again: the manifest is revalidated, no file is fetched; one 'loading' event per stage
+    // says so, every file already there from the first.
     server.reset();
     const again = await call('loadModel', modelUrl('tiny-shapes'));
     expect(again).toMatchObject({ ok: true });
     expect(server.requests.map((request) => request.path)).toEqual(['/tiny-shapes/manifest.json']);
-    expect(again.progress).toMatchObject([{ phase: 'loading', step: DISTINCT.length, steps: DISTINCT.length }]);
+    const done = { phase: 'loading', step: DISTINCT.length, steps: DISTINCT.length };
+    expect(again.progress).toMatchObject([
+      { ...done, stage: 'download' },
+      { ...done, stage: 'sessions' },
+      { ...done, stage: 'warm-up' },
+    ]);
   });
 
   it('prefetches without loading, deletes one model keeping the files another uses, stops a download on delete, purges all', async () => {
