@@ -8,7 +8,7 @@
  * ones here is what makes priority and cancel of a waiting request immediate.
  */
 import type { GeneratedImage, GenerateRequest, Progress } from '../api.ts';
-import type { Engine } from '../engine.ts';
+import type { Engine, GenerateOptions } from '../engine.ts';
 import { CancelledError, InvalidRequestError } from '../errors.ts';
 
 /** Where a request is: waiting, in the engine, or finished one of three ways. */
@@ -27,6 +27,8 @@ export interface SubmitOptions {
   readonly priority?: number;
   /** Default 'queue'. */
   readonly mode?: SubmitMode;
+  /** Asks the engine for a preview with each denoising step's progress (`GenerateOptions.previews`). */
+  readonly previews?: boolean;
 }
 
 /** Why a request was cancelled: `cancel(id)`, or a newer latest-mode request took its place. */
@@ -40,7 +42,13 @@ export type QueueEvent =
   | { readonly type: 'queued'; readonly id: string; readonly request: GenerateRequest; readonly priority: number }
   | { readonly type: 'started'; readonly id: string }
   | { readonly type: 'progress'; readonly id: string; readonly progress: Progress }
-  | { readonly type: 'done'; readonly id: string; readonly image: GeneratedImage }
+  | {
+      readonly type: 'done';
+      readonly id: string;
+      /** The first picture; `images` holds all of them (`request.n` > 1 makes a batch). */
+      readonly image: GeneratedImage;
+      readonly images: readonly GeneratedImage[];
+    }
   | { readonly type: 'failed'; readonly id: string; readonly error: unknown }
   | { readonly type: 'cancelled'; readonly id: string; readonly reason: CancelReason };
 
@@ -59,15 +67,19 @@ interface Entry {
   readonly id: string;
   readonly request: GenerateRequest;
   readonly mode: SubmitMode;
+  readonly previews: boolean;
   /** Submission order: the tie-break within a priority. */
   readonly order: number;
   priority: number;
   status: RequestStatus;
   cancelReason?: CancelReason;
   readonly controller: AbortController;
-  readonly result: Promise<GeneratedImage>;
-  settle(outcome: { image: GeneratedImage } | { error: unknown }): void;
+  readonly result: Promise<GeneratedImage[]>;
+  settle(outcome: Outcome): void;
 }
+
+/** A request's end: its pictures (one, or a batch's), or why there are none. */
+type Outcome = { images: GeneratedImage[] } | { error: unknown };
 
 type Listener = (event: QueueEvent) => void;
 
@@ -103,8 +115,8 @@ export class GenerationQueue {
       for (const older of this.waiting.filter((entry) => entry.mode === 'latest')) this.drop(older, 'superseded');
     }
     let settle!: Entry['settle'];
-    const result = new Promise<GeneratedImage>((resolve, reject) => {
-      settle = (outcome) => ('image' in outcome ? resolve(outcome.image) : reject(outcome.error));
+    const result = new Promise<GeneratedImage[]>((resolve, reject) => {
+      settle = (outcome) => ('images' in outcome ? resolve(outcome.images) : reject(outcome.error));
     });
     // Nobody has to ask for a result: a failure is reported through events and status too.
     result.catch(() => undefined);
@@ -113,6 +125,7 @@ export class GenerationQueue {
       id: `r${order + 1}`,
       request,
       mode,
+      previews: options.previews === true,
       order,
       priority,
       status: 'queued',
@@ -139,7 +152,21 @@ export class GenerationQueue {
    * @throws InvalidRequestError at once when the id is unknown (or finished and forgotten)
    */
   result(id: string): Promise<GeneratedImage> {
+    return this.entry(id).result.then((images) => images[0]!);
+  }
+
+  /**
+   * Every picture of the request, once it is done: `request.n` of them (a request with n > 1 runs
+   * as one batch, `Engine.generateBatch`), one otherwise.
+   * @throws as `result`
+   */
+  results(id: string): Promise<GeneratedImage[]> {
     return this.entry(id).result;
+  }
+
+  /** The request as submitted; undefined for an unknown (or forgotten) id. */
+  request(id: string): GenerateRequest | undefined {
+    return this.entries.get(id)?.request;
   }
 
   /**
@@ -239,16 +266,18 @@ export class GenerationQueue {
     this.running = entry;
     entry.status = 'running';
     this.emit({ type: 'started', id: entry.id });
-    let outcome: { image: GeneratedImage } | { error: unknown };
+    let outcome: Outcome;
     try {
-      const image = await this.engine.generate(entry.request, {
+      const options: GenerateOptions = {
         signal: entry.controller.signal,
+        previews: entry.previews,
         onProgress: (progress) => {
           // The engine may report a step that was under way when the request was settled.
           if (entry.status === 'running') this.emit({ type: 'progress', id: entry.id, progress });
         },
-      });
-      outcome = { image };
+      };
+      const batch = entry.request.n !== undefined && entry.request.n !== 1;
+      outcome = { images: batch ? await this.engine.generateBatch(entry.request, options) : [await this.engine.generate(entry.request, options)] };
     } catch (error) {
       outcome = { error };
     }
@@ -257,11 +286,11 @@ export class GenerationQueue {
     this.schedulePump();
   }
 
-  private finish(entry: Entry, outcome: { image: GeneratedImage } | { error: unknown }): void {
-    if ('image' in outcome) {
+  private finish(entry: Entry, outcome: Outcome): void {
+    if ('images' in outcome) {
       // Cancelled too late to matter: the picture is made, and it is what the caller gets.
       entry.status = 'done';
-      this.emit({ type: 'done', id: entry.id, image: outcome.image });
+      this.emit({ type: 'done', id: entry.id, image: outcome.images[0]!, images: outcome.images });
     } else if (outcome.error instanceof CancelledError) {
       entry.status = 'cancelled';
       this.emit({ type: 'cancelled', id: entry.id, reason: entry.cancelReason ?? 'cancelled' });

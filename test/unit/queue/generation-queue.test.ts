@@ -15,6 +15,8 @@ import { GenerationQueue, type QueueEvent } from '../../../src/queue/generation-
  */
 class FakeEngine implements Engine {
   readonly started: string[] = [];
+  /** The `previews` option of each call, in order. */
+  readonly previewsAsked: boolean[] = [];
   inFlight = 0;
   maxInFlight = 0;
   private waiters: (() => void)[] = [];
@@ -30,6 +32,7 @@ class FakeEngine implements Engine {
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     this.started.push(request.prompt);
+    this.previewsAsked.push(options.previews === true);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -53,8 +56,11 @@ class FakeEngine implements Engine {
   prefetchModel(): never {
     throw new Error('not used');
   }
-  generateBatch(): never {
-    throw new Error('not used');
+  /** A batch as the real engine makes it: n pictures with seeds seed, seed + 1, … */
+  async generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
+    const first = await this.generate({ ...request, n: 1 }, options);
+    const seed = request.seed ?? 1;
+    return Array.from({ length: request.n ?? 1 }, (_, i) => ({ ...first, request: { ...first.request, seed: seed + i } }));
   }
   idle(): never {
     throw new Error('not used');
@@ -204,6 +210,23 @@ describe('GenerationQueue', () => {
     const failed = events.find((event) => event.type === 'failed');
     expect(failed?.type === 'failed' && failed.error).toBeInstanceOf(InvalidRequestError);
     expect(eventsById(events)[bad]).toEqual(['queued', 'started', 'failed']);
+  });
+
+  it('runs a request with n > 1 as one batch and gives every picture; passes previews on', async () => {
+    const engine = new FakeEngine(true);
+    const queue = new GenerationQueue(engine);
+    const events = recordEvents(queue);
+    const batch = queue.submit({ prompt: 'four', seed: 10, n: 4, steps: 1 }, { previews: true });
+    const single = queue.submit({ prompt: 'one', steps: 1 });
+    const pictures = await queue.results(batch);
+    expect(pictures.map((picture) => picture.request.seed)).toEqual([10, 11, 12, 13]);
+    expect((await queue.result(batch)).request.seed).toBe(10);
+    expect(await queue.results(single)).toHaveLength(1);
+    expect(engine.started).toEqual(['four', 'one']);
+    expect(engine.previewsAsked).toEqual([true, false]);
+    const done = events.find((event) => event.type === 'done' && event.id === batch);
+    expect(done?.type === 'done' ? done.images.length : 0).toBe(4);
+    expect(queue.request(batch)?.n).toBe(4);
   });
 
   it('refuses unknown ids and bad priorities with a typed error', () => {
