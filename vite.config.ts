@@ -204,5 +204,9 @@ export default defineConfig({
   // Pre-bundling would move ORT's module away from its .wasm files, breaking the
   // `new URL('ort-wasm-….wasm', import.meta.url)` it locates them with.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  build: { target: 'es2022' },
+  build: {
+    target: 'es2022',
+    // The demo, and the element's example page it links to.
+    rollupOptions: { input: { main: join(root, 'index.html'), element: join(root, 'examples/element.html') } },
+  },
 });

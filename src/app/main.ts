@@ -1,12 +1,18 @@
 /**
- * The demo page: one form over the public API. `document.body.dataset.state` says where the page
- * is (loading, ready, generating, done, cancelled, error) so people and tests can wait on it.
+ * The demo page: a form over the public API, a visible queue in front of the engine, the picture
+ * (previews while it is made), a batch's grid and the history. `document.body.dataset.state`
+ * says where the page is (loading, ready, generating, done, cancelled, error) so people and
+ * tests can wait on it: 'generating' while anything is queued or running, then how the last
+ * request ended.
  */
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
-import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
+import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress } from '../index.ts';
+import { applyDefaults, checkRequest, fieldOf, fields, installSeedControls, readRequest, restoreRequest, setSeed, showProblems } from './form.ts';
 import { createGallery } from './gallery.ts';
 import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
+import { createQueuePanel } from './queue-panel.ts';
+import { createResultView, shownPicture } from './result-view.ts';
 import './pwa.ts';
 
 /** The bundled model: works offline, out of the box. */
@@ -16,7 +22,15 @@ const BACKEND = ((): BackendPreference => {
   const asked = new URLSearchParams(location.search).get('backend');
   return asked === 'webgpu' || asked === 'wasm' ? asked : 'auto';
 })();
-const MAX_SEED = 2 ** 32 - 1;
+/** Live mode waits this long after the last keystroke before it queues a request. */
+const LIVE_DELAY_MS = 400;
+
+/** What the bundled models know, said in one line with prompts to try. */
+const BUNDLED_KNOWLEDGE = {
+  colours: ['red', 'green', 'blue', 'yellow', 'purple', 'orange', 'white', 'black'],
+  shapes: ['circle', 'square', 'triangle'],
+  examples: ['a red circle on a blue background', 'a yellow square on a purple background', 'a white triangle on a green background'],
+};
 
 type State = 'loading' | 'ready' | 'generating' | 'done' | 'cancelled' | 'error';
 
@@ -27,45 +41,36 @@ function element<T extends HTMLElement>(id: string, type: new () => T): T {
 }
 
 const ui = {
-  form: element('controls', HTMLFormElement),
   model: element('model', HTMLSelectElement),
   modelNotes: element('model-notes', HTMLParagraphElement),
-  prompt: element('prompt', HTMLTextAreaElement),
-  negativePrompt: element('negative-prompt', HTMLInputElement),
-  seed: element('seed', HTMLInputElement),
-  randomiseSeed: element('randomise-seed', HTMLButtonElement),
-  steps: element('steps', HTMLInputElement),
-  guidance: element('guidance', HTMLInputElement),
-  scheduler: element('scheduler', HTMLSelectElement),
+  modelKnows: element('model-knows', HTMLParagraphElement),
+  live: element('live', HTMLInputElement),
   generate: element('generate', HTMLButtonElement),
   cancel: element('cancel', HTMLButtonElement),
   status: element('status', HTMLParagraphElement),
-  picture: element('picture', HTMLCanvasElement),
+  output: document.querySelector<HTMLElement>('.output')!,
   progress: element('progress', HTMLProgressElement),
   progressLabel: element('progress-label', HTMLSpanElement),
   timings: element('timings', HTMLParagraphElement),
   error: element('error', HTMLParagraphElement),
-  download: element('download', HTMLAnchorElement),
 };
 
 let engine: Engine | undefined;
 let queue: GenerationQueue | undefined;
 let modelId = '';
+let loading = false;
 /** The queue's id of the request under way. */
 let running: string | undefined;
 /** A cancel whose queued GPU steps are still running. */
 let stopping = false;
+/** The last measured time of one denoising step, for estimates before a request starts. */
+let lastStepMs: number | undefined;
 
 function setState(state: State, status: string): void {
   document.body.dataset.state = state;
   ui.status.textContent = status;
-  const busy = state === 'loading' || state === 'generating';
-  ui.generate.disabled = busy || engine === undefined;
-  ui.cancel.disabled = state !== 'generating';
-}
-
-function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+  ui.generate.disabled = loading || engine === undefined;
+  ui.cancel.disabled = running === undefined;
 }
 
 function progressText(p: Progress): string {
@@ -77,7 +82,7 @@ function progressText(p: Progress): string {
     case 'denoising':
       return `Denoising, step ${p.step}/${p.steps}${p.stepMs !== undefined && p.step < p.steps ? `, ${Math.ceil((p.stepMs * (p.steps - p.step)) / 1000)} s left` : ''}`;
     case 'decoding':
-      return 'Decoding…';
+      return p.index !== undefined ? `Decoding picture ${p.index + 1}…` : 'Decoding…';
   }
 }
 
@@ -88,102 +93,153 @@ function showProgress(p: Progress): void {
   ui.progressLabel.textContent = progressText(p);
   ui.progressLabel.dataset.phase = p.phase;
   ui.progressLabel.dataset.step = String(p.step);
+  if (p.stepMs !== undefined) lastStepMs = p.stepMs;
+  if (p.preview !== undefined) results.preview(p.preview);
 }
 
+/**
+ * Says what went wrong in words; a problem with one field goes next to that field. The code
+ * stays machine-readable (data-code, and the console), not in the text.
+ */
 function showError(error: unknown): void {
   const code = (error as { code?: unknown }).code;
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
-  ui.error.replaceChildren();
-  const codeElement = document.createElement('code');
-  codeElement.textContent = typeof code === 'string' ? code : name;
-  ui.error.append(codeElement, ` ${message}`);
+  const field = fieldOf((error as { details?: { field?: unknown } }).details?.field);
+  if (field !== undefined) showProblems([{ field, message: sentence(message) }]);
+  ui.error.textContent = field !== undefined ? 'The request was refused: see the note by the field.' : sentence(message);
   ui.error.dataset.code = typeof code === 'string' ? code : '';
   ui.error.dataset.name = name;
   ui.error.classList.toggle('cancelled', error instanceof CancelledError);
   ui.error.hidden = false;
+  if (!(error instanceof CancelledError)) console.error(`webdiffusion demo: ${typeof code === 'string' ? code : name}`, error);
 }
 
-/** Empty fields are left out, so the model's defaults apply; out-of-range values go to the engine to be refused. */
-function readRequest(): GenerateRequest {
-  const number = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
-  const seed = number(ui.seed);
-  const steps = number(ui.steps);
-  const guidance = number(ui.guidance);
-  return {
-    prompt: ui.prompt.value,
-    scheduler: ui.scheduler.value as SchedulerName,
-    ...(ui.negativePrompt.value.trim() !== '' ? { negativePrompt: ui.negativePrompt.value } : {}),
-    ...(seed !== undefined ? { seed } : {}),
-    ...(steps !== undefined ? { steps } : {}),
-    ...(guidance !== undefined ? { guidance } : {}),
-  };
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return trimmed === '' ? trimmed : `${trimmed[0]!.toUpperCase()}${trimmed.slice(1)}${/[.!?…]$/.test(trimmed) ? '' : '.'}`;
 }
 
-/** The inverse of `readRequest`: fills the form from restored settings (a gallery click, a dropped PNG). */
-function restoreRequest(request: GenerateRequest, from: string): void {
-  ui.prompt.value = request.prompt;
-  ui.negativePrompt.value = request.negativePrompt ?? '';
-  for (const [input, value] of [[ui.seed, request.seed], [ui.steps, request.steps], [ui.guidance, request.guidance]] as const) {
-    if (value !== undefined) input.value = String(value);
-  }
-  if (request.scheduler !== undefined && [...ui.scheduler.options].some((option) => option.value === request.scheduler)) {
-    ui.scheduler.value = request.scheduler;
-  }
-  ui.status.textContent = `Settings restored from ${from}.`;
-}
+const gallery = createGallery(element('history', HTMLElement), {
+  restore: (request, from) => {
+    restoreRequest(request);
+    ui.status.textContent = `Settings restored from ${from}.`;
+  },
+});
 
-const gallery = createGallery(element('history', HTMLElement), { restore: restoreRequest });
+const results = createResultView(
+  {
+    canvas: element('picture', HTMLCanvasElement),
+    grid: element('results', HTMLUListElement),
+    actions: element('result-actions', HTMLElement),
+    download: element('download', HTMLAnchorElement),
+    reuseSeed: element('reuse-seed', HTMLButtonElement),
+    useAsSource: element('use-as-source', HTMLButtonElement),
+  },
+  {
+    reuseSeed: (seed) => {
+      setSeed(seed, { random: false });
+      ui.status.textContent = `Seed ${seed} will be used again.`;
+    },
+    useAsSource: () => undefined,
+  },
+);
 
-async function showPicture(image: GeneratedImage): Promise<void> {
-  ui.picture.width = image.width;
-  ui.picture.height = image.height;
-  const context = ui.picture.getContext('2d');
-  if (context === null) throw new Error('the canvas gave no 2D context');
-  context.putImageData(new ImageData(new Uint8ClampedArray(image.pixels), image.width, image.height), 0, 0);
-  ui.picture.setAttribute('aria-label', `Generated picture: ${image.request.prompt}`);
-
-  const { totalMs, denoiseMs } = image.timings;
+async function finished(images: readonly GeneratedImage[]): Promise<void> {
+  const first = images[0]!;
+  const pictures = [];
+  for (const image of images) pictures.push(shownPicture(image, await gallery.keep(image, modelId)));
+  results.showAll(pictures);
+  const { totalMs, denoiseMs } = first.timings;
+  const { steps } = first.request;
   ui.timings.textContent =
-    `Seed ${image.request.seed} · ${image.request.steps} steps, ${(denoiseMs / image.request.steps).toFixed(0)} ms/step` +
+    `Seed ${first.request.seed}${images.length > 1 ? `–${images.at(-1)!.request.seed}` : ''} · ${steps} steps, ${(denoiseMs / steps).toFixed(0)} ms/step` +
     ` · total ${(totalMs / 1000).toFixed(2)}\u00a0s`;
-
-  if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
-  ui.download.href = URL.createObjectURL(await gallery.keep(image, modelId));
-  ui.download.download = `webdiffusion-${image.request.seed}.png`;
-  ui.download.hidden = false;
 }
 
-async function generate(): Promise<void> {
-  if (queue === undefined || running !== undefined) return;
-  const id = queue.submit(readRequest());
-  running = id;
-  const stopProgress = queue.on('progress', (event) => {
-    if (event.id === id) showProgress(event.progress);
+/** Queues what the form says. Nothing is dropped: a request made while another runs waits its turn. */
+function submit(mode: 'queue' | 'latest'): void {
+  if (queue === undefined || engine === undefined || loading) return;
+  const request: GenerateRequest = readRequest();
+  const problems = checkRequest(request);
+  showProblems(problems);
+  if (problems.length > 0) {
+    ui.error.hidden = true;
+    return;
+  }
+  const id = queue.submit(request, { mode, previews: true });
+  if (running === undefined) {
+    ui.progress.value = 0;
+    ui.progressLabel.textContent = 'Starting…';
+  }
+  const empty = request.prompt.trim() === '' ? ' The prompt is empty: the model draws whatever it likes.' : '';
+  setState('generating', `${queueLength() > 1 ? `Queued (${queueLength()} requests).` : 'Generating…'}${empty}`);
+  void id;
+  // On a phone the picture is below the form: bring it into view, so progress is seen.
+  const box = ui.output.getBoundingClientRect();
+  if (box.top > window.innerHeight || box.bottom < 0) ui.output.scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+function queueLength(): number {
+  return queue?.pending().length ?? 0;
+}
+
+/** What the page says once the queue has nothing left to run. */
+function settled(event: 'done' | 'failed' | 'cancelled', images?: readonly GeneratedImage[]): void {
+  if (queueLength() > 0) {
+    setState('generating', `${queueLength()} request${queueLength() > 1 ? 's' : ''} to go.`);
+    return;
+  }
+  if (event === 'done') {
+    const first = images![0]!;
+    const dropped = first.droppedTokens.prompt;
+    setState('done', `Done in ${(first.timings.totalMs / 1000).toFixed(2)} s.${dropped > 0 ? ` The prompt was too long: its last ${dropped} tokens were left out.` : ''}`);
+  } else if (event === 'cancelled') {
+    setState('cancelled', 'Cancelled.');
+  } else {
+    setState('error', 'Generation failed.');
+  }
+}
+
+function watchQueue(created: GenerationQueue): void {
+  created.on('started', ({ id }) => {
+    running = id;
+    ui.error.hidden = true;
+    ui.progress.value = 0;
+    ui.progressLabel.textContent = 'Starting…';
+    ui.cancel.disabled = false;
   });
-  ui.error.hidden = true;
-  ui.progress.value = 0;
-  ui.progressLabel.textContent = 'Starting…';
-  setState('generating', 'Generating…');
-  try {
-    const image = await queue.result(id);
-    ui.seed.value = String(image.request.seed);
-    await showPicture(image);
+  created.on('progress', ({ id, progress }) => {
+    if (id === running) showProgress(progress);
+  });
+  created.on('done', ({ id, images }) => {
+    if (id === running) running = undefined;
     ui.progress.value = 1;
     ui.progressLabel.textContent = 'Done';
-    const { prompt: dropped } = image.droppedTokens;
-    setState('done', `Done in ${(image.timings.totalMs / 1000).toFixed(2)} s.${dropped > 0 ? ` The prompt was too long: its last ${dropped} tokens were left out.` : ''}`);
-  } catch (error) {
+    showProblems([]);
+    finished(images).then(
+      () => settled('done', images),
+      (error: unknown) => {
+        showError(error);
+        settled('failed');
+      },
+    );
+  });
+  created.on('failed', ({ id, error }) => {
+    if (id === running) running = undefined;
     showError(error);
-    const cancelled = error instanceof CancelledError;
-    ui.progressLabel.textContent = cancelled ? 'Cancelled' : 'Failed';
-    setState(cancelled ? 'cancelled' : 'error', cancelled ? 'Cancelled.' : 'Generation failed.');
-  } finally {
-    stopProgress();
-    running = undefined;
-    ui.generate.disabled = engine === undefined;
-    ui.cancel.disabled = true;
-  }
+    ui.progressLabel.textContent = 'Failed';
+    settled('failed');
+  });
+  created.on('cancelled', ({ id }) => {
+    const wasRunning = id === running;
+    if (wasRunning) running = undefined;
+    if (wasRunning) {
+      showError(new CancelledError('Cancelled: the picture was not finished.'));
+      ui.progressLabel.textContent = 'Cancelled';
+    }
+    settled('cancelled');
+  });
 }
 
 /**
@@ -202,36 +258,65 @@ function cancel(): void {
     stopping = false;
     ui.cancel.textContent = 'Cancel';
     delete ui.cancel.dataset.stopping;
+    ui.cancel.disabled = running === undefined;
   };
   engine.idle().then(stopped, stopped);
 }
 
-function applyDefaults(info: ModelInfo): void {
-  ui.steps.value = String(info.defaults.steps);
-  ui.guidance.value = String(info.defaults.guidance);
-  ui.scheduler.value = info.defaults.scheduler;
+/** The bundled models' one line on what they know, with prompts to try. */
+function showWhatTheModelKnows(info: ModelInfo): void {
+  ui.modelKnows.replaceChildren();
+  ui.modelKnows.hidden = !info.id.startsWith('tiny-shapes');
+  if (ui.modelKnows.hidden) return;
+  const { colours, shapes, examples } = BUNDLED_KNOWLEDGE;
+  ui.modelKnows.append(`This small model knows ${colours.length} colours (${colours.join(', ')}) and ${shapes.length} shapes (${shapes.join(', ')}). Try: `);
+  for (const [index, example] of examples.entries()) {
+    const button = Object.assign(document.createElement('button'), { type: 'button', className: 'example', textContent: example });
+    button.addEventListener('click', () => {
+      fields.prompt.value = example;
+      fields.prompt.dispatchEvent(new Event('input'));
+      fields.prompt.focus();
+    });
+    ui.modelKnows.append(button, index < examples.length - 1 ? ' ' : '');
+  }
+}
+
+function installLiveMode(): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const changed = (): void => {
+    if (!ui.live.checked) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => submit('latest'), LIVE_DELAY_MS);
+  };
+  fields.form.addEventListener('input', (event) => {
+    if (event.target !== ui.live) changed();
+  });
+  fields.form.addEventListener('change', (event) => {
+    if (event.target instanceof HTMLSelectElement && event.target.id === 'scheduler') changed();
+  });
+  ui.live.addEventListener('change', changed);
 }
 
 async function start(): Promise<void> {
-  ui.seed.value = String(randomSeed());
-  ui.seed.max = String(MAX_SEED);
-  ui.randomiseSeed.addEventListener('click', () => {
-    ui.seed.value = String(randomSeed());
-  });
-  ui.form.addEventListener('submit', (event) => {
+  installSeedControls();
+  fields.form.addEventListener('submit', (event) => {
     event.preventDefault();
-    void generate();
+    submit('queue');
   });
   ui.cancel.addEventListener('click', cancel);
+  installLiveMode();
   installPngDrop(document.body, {
-    restore: ({ request, modelId: from }, fileName) => restoreRequest(request, from !== undefined ? `${fileName} (model ${from})` : fileName),
+    restore: ({ request, modelId: from }, fileName) => {
+      restoreRequest(request);
+      ui.status.textContent = `Settings restored from ${from !== undefined ? `${fileName} (model ${from})` : fileName}.`;
+    },
     report: showError,
   });
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && running !== undefined) cancel();
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      ui.form.requestSubmit();
+      fields.form.requestSubmit();
     }
   });
 
@@ -239,6 +324,8 @@ async function start(): Promise<void> {
   try {
     created = await createEngine();
     queue = new GenerationQueue(created);
+    watchQueue(queue);
+    createQueuePanel(element('queue', HTMLElement), element('queue-list', HTMLOListElement), element('clear-finished', HTMLButtonElement), queue, { stepMs: () => lastStepMs });
   } catch (error) {
     showError(error);
     setState('error', 'The engine could not start.');
@@ -246,19 +333,23 @@ async function start(): Promise<void> {
   }
   let picker: ModelPicker | undefined;
   const load = async (model: string): Promise<void> => {
-    cancel();
+    loading = true;
     setState('loading', 'Loading the model…');
     ui.error.hidden = true;
     try {
       const info = await created.loadModel(model, { onProgress: showProgress, backend: BACKEND });
       engine = created;
       modelId = info.id;
+      lastStepMs = undefined;
       ui.progress.value = 0;
       ui.progressLabel.textContent = 'Idle';
       applyDefaults(info);
+      showWhatTheModelKnows(info);
+      loading = false;
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
-      setState('ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
+      setState(queueLength() > 0 ? 'generating' : 'ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
     } catch (error) {
+      loading = false;
       showError(error);
       setState('error', 'The model could not be loaded.');
     }
