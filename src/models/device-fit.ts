@@ -150,7 +150,7 @@ function attempt(profile: AdapterProfile | null, entry: CatalogEntry, preference
       if (shortfalls.length === 0 && profile !== null) {
         const warnings =
           profile.memoryBytes === undefined
-            ? [`WebGPU does not report GPU memory; ${entry.name} needs about ${formatBytes(gpuNeedBytes(variant))} of it (estimate).`]
+            ? [`${entry.name} needs about ${formatBytes(gpuNeedBytes(variant))} of graphics memory; the browser cannot tell how much this GPU has, so a larger model may fail to load.`]
             : [];
         return { fit: { backend: 'webgpu', variant, requiredLimits: requiredLimitsFor(profile), warnings } };
       }

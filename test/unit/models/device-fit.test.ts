@@ -130,7 +130,7 @@ describe('a fit', () => {
     expect(fit.backend).toBe('webgpu');
     expect(fit.variant.id).toBe('fp16');
     expect(fit.requiredLimits).toEqual(p.limits);
-    expect(fit.warnings.join(' ')).toMatch(/does not report GPU memory.*2\.8 GiB/);
+    expect(fit.warnings.join(' ')).toMatch(/2\.8 GiB of graphics memory; the browser cannot tell how much this GPU has/);
   });
 
   it('on the CPU says WebGPU is missing and that it is slower', () => {
