@@ -28,10 +28,11 @@ async function canvasPixels(): Promise<{ pixels: Uint8ClampedArray; width: numbe
 describe('demo page', () => {
   it('labels every control and fills in the model defaults', async () => {
     const { page } = session;
-    for (const label of ['Model', 'Prompt', 'Negative prompt', 'Seed', 'Steps', 'Guidance', 'Scheduler']) {
+    for (const label of ['Model', 'Prompt', 'Negative prompt', 'Seed', 'Random', 'Steps', 'Guidance', 'Scheduler', 'Pictures', 'Live']) {
       await expect(page.getByLabel(label, { exact: true }).count()).resolves.toBe(1);
     }
-    await expect(page.getByRole('button', { name: 'Randomise seed' }).count()).resolves.toBe(1);
+    // A new seed for every picture unless asked otherwise.
+    expect(await page.isChecked('#random-seed')).toBe(true);
     expect(await page.inputValue('#steps')).toBe(String(manifest.defaults.steps));
     expect(await page.inputValue('#guidance')).toBe(String(manifest.defaults.guidance));
     expect(await page.inputValue('#scheduler')).toBe(manifest.defaults.scheduler);
