@@ -10,6 +10,7 @@
  */
 import { InvalidRequestError } from '../index.ts';
 import type { GenerateRequest } from '../index.ts';
+import { installPainting } from './mask-brush.ts';
 import './source-picture.css';
 
 /** A picture as RGBA bytes, row-major; what `requestFields()` hands the engine. */
@@ -71,6 +72,10 @@ export function createSourcePicture(container: HTMLElement, options: SourcePictu
   /** Whether the user moved the strength slider: then painting leaves it where they put it. */
   let strengthChosen = false;
   let tool: 'brush' | 'eraser' = 'brush';
+  /** Whether anything is painted; undefined after an erase, until measured. */
+  let painted: boolean | undefined = false;
+  const isPainted = (): boolean => (painted ??= anyOpaque(mask));
+  let renderQueued = false;
 
   const paintScale = (): number => Math.max(1, Math.min(MAX_PAINT_SCALE, Math.round(PAINT_SIDE / Math.max(size.width, size.height))));
 
@@ -85,11 +90,6 @@ export function createSourcePicture(container: HTMLElement, options: SourcePictu
     painted = undefined;
     if (original !== undefined) drawCropped(context(picture), original, size.width, size.height);
   }
-
-  /** Whether anything is painted; undefined after an erase, until measured. */
-  let painted: boolean | undefined = false;
-  const isPainted = (): boolean => (painted ??= anyOpaque(mask));
-  let renderQueued = false;
 
   /** The strength sent: the user's, or else the engine's default for what is painted. */
   function strength(): number {
@@ -358,65 +358,6 @@ function installDropTarget(target: HTMLElement, choose: (file: File | undefined)
     target.classList.remove('sp-dropping');
     choose(event.dataTransfer?.files[0]);
   });
-}
-
-interface Painting {
-  /** In mask pixels. */
-  brushDiameter(): number;
-  tool(): 'brush' | 'eraser';
-  paint(change: (draw: CanvasRenderingContext2D) => void, erasing: boolean): void;
-}
-
-/**
- * Mouse, pen and touch alike through pointer events. Each move draws a round-capped line from
- * the last point, so a stroke stays continuous however far apart the browser's events land.
- */
-function installPainting(canvas: HTMLCanvasElement, painting: Painting): void {
-  let stroke: { pointerId: number; x: number; y: number } | undefined;
-  const at = (event: PointerEvent): { x: number; y: number } => {
-    // CSS pixels to the mask's pixels: the canvas is shown scaled to the section's width.
-    const box = canvas.getBoundingClientRect();
-    return { x: ((event.clientX - box.left) * canvas.width) / box.width, y: ((event.clientY - box.top) * canvas.height) / box.height };
-  };
-  const line = (from: { x: number; y: number }, to: { x: number; y: number }): void => {
-    const erasing = painting.tool() === 'eraser';
-    painting.paint((draw) => {
-      draw.save();
-      draw.globalCompositeOperation = erasing ? 'destination-out' : 'source-over';
-      draw.strokeStyle = '#fff';
-      draw.lineCap = 'round';
-      draw.lineWidth = painting.brushDiameter();
-      draw.beginPath();
-      draw.moveTo(from.x, from.y);
-      // A zero-length round-capped line still paints its dot, in every engine we ship to.
-      draw.lineTo(to.x + 0.01, to.y);
-      draw.stroke();
-      draw.restore();
-    }, erasing);
-  };
-  canvas.addEventListener('pointerdown', (event) => {
-    if (stroke !== undefined || (event.pointerType === 'mouse' && event.button !== 0)) return;
-    event.preventDefault();
-    // Captured, the stroke goes on (and ends) even where the pointer leaves the canvas.
-    canvas.setPointerCapture(event.pointerId);
-    const point = at(event);
-    stroke = { pointerId: event.pointerId, ...point };
-    line(point, point);
-  });
-  canvas.addEventListener('pointermove', (event) => {
-    if (stroke?.pointerId !== event.pointerId) return;
-    // Coalesced events: the positions the browser merged into this one, for a truer curve.
-    for (const moved of event.getCoalescedEvents?.() ?? [event]) {
-      const point = at(moved);
-      line(stroke, point);
-      stroke = { pointerId: stroke.pointerId, ...point };
-    }
-  });
-  const end = (event: PointerEvent): void => {
-    if (stroke?.pointerId === event.pointerId) stroke = undefined;
-  };
-  canvas.addEventListener('pointerup', end);
-  canvas.addEventListener('pointercancel', end);
 }
 
 function context(canvas: HTMLCanvasElement): CanvasRenderingContext2D {

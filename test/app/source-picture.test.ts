@@ -216,6 +216,28 @@ describe('start from a picture', () => {
   });
 });
 
+describe('dropping a file', () => {
+  it('takes a picture dropped on the section, and the page behind it is not handed the drop', async () => {
+    const { page } = browser;
+    const png = redCirclePng().toString('base64');
+    const bodySawDrop = await page.evaluate(async (base64) => {
+      let seen = false;
+      document.body.addEventListener('drop', () => (seen = true), { once: true });
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+      const target = document.querySelector('.source-picture')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return seen;
+    }, png);
+    expect(bodySawDrop).toBe(false);
+    await page.getByRole('button', { name: 'Remove picture' }).waitFor();
+    const { image } = await fields();
+    expect(judgeImage(Uint8ClampedArray.from(image!.pixels), SIZE, SIZE)).toMatchObject({ color: 'red', shape: 'circle', background: 'blue' });
+  });
+});
+
 describe('with the engine (tiny-shapes, CPU backend)', () => {
   const judged = (picture: PagePicture) => judgeImage(Uint8ClampedArray.from(picture.pixels), picture.width, picture.height);
   const asked = (prompt: string, picture: PagePicture) => scoreJudgement(parsePrompt(prompt), judged(picture)).all;
@@ -223,6 +245,7 @@ describe('with the engine (tiny-shapes, CPU backend)', () => {
   it('changes a generated picture used as the source, by image-to-image and by inpainting, as the prompts say', async () => {
     const { page } = browser;
     await page.evaluate(() => window.sourcePicturePage!.load());
+    if (await page.getByRole('button', { name: 'Remove picture' }).isVisible()) await page.getByRole('button', { name: 'Remove picture' }).click();
     const first = 'a red circle on a blue background';
     const generated = await page.evaluate((prompt) => window.sourcePicturePage!.generate({ prompt, seed: 1 }), first);
     expect(generated.source).toBe('text');
