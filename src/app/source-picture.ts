@@ -248,7 +248,7 @@ export function createSourcePicture(container: HTMLElement, options: SourcePictu
 
 /**
  * A "Use as source" button for a generated picture: starts `source` from whatever `current()`
- * returns (nothing happens while it returns undefined) and moves the focus to the section.
+ * returns (the section opens with it; nothing happens while it returns undefined).
  */
 export function useAsSourceButton(source: SourcePicture, current: () => RgbaPicture | undefined, label = 'Use as source'): HTMLButtonElement {
   const button = document.createElement('button');
