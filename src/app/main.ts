@@ -13,6 +13,7 @@ import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
 import { createQueuePanel } from './queue-panel.ts';
 import { createResultView, shownPicture } from './result-view.ts';
+import { createSourcePicture } from './source-picture.ts';
 import './pwa.ts';
 
 /** The bundled model: works offline, out of the box. */
@@ -127,6 +128,11 @@ const gallery = createGallery(element('history', HTMLElement), {
   },
 });
 
+/** Image to image and inpainting: a picture to start from, a mask painted over it, a strength. */
+const sourcePicture = createSourcePicture(element('source-picture', HTMLDivElement), {
+  onError: (message) => showError(new Error(message)),
+});
+
 const results = createResultView(
   {
     canvas: element('picture', HTMLCanvasElement),
@@ -141,7 +147,15 @@ const results = createResultView(
       setSeed(seed, { random: false });
       ui.status.textContent = `Seed ${seed} will be used again.`;
     },
-    useAsSource: () => undefined,
+    useAsSource: (png) => {
+      sourcePicture.setPicture(png).then(
+        () => {
+          element('source-picture', HTMLDivElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+          ui.status.textContent = 'The next request starts from this picture.';
+        },
+        showError,
+      );
+    },
   },
 );
 
@@ -160,7 +174,7 @@ async function finished(images: readonly GeneratedImage[]): Promise<void> {
 /** Queues what the form says. Nothing is dropped: a request made while another runs waits its turn. */
 function submit(mode: 'queue' | 'latest'): void {
   if (queue === undefined || engine === undefined || loading) return;
-  const request: GenerateRequest = readRequest();
+  const request: GenerateRequest = { ...readRequest(), ...sourcePicture.requestFields() };
   const problems = checkRequest(request);
   showProblems(problems);
   if (problems.length > 0) {
@@ -345,6 +359,7 @@ async function start(): Promise<void> {
       ui.progressLabel.textContent = 'Idle';
       applyDefaults(info);
       showWhatTheModelKnows(info);
+      sourcePicture.setSize(info.width, info.height);
       loading = false;
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
       setState(queueLength() > 0 ? 'generating' : 'ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);

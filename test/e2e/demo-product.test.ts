@@ -50,6 +50,13 @@ async function axeViolations(page: Page): Promise<{ id: string; nodes: string[] 
   });
 }
 
+async function generate(prompt: string): Promise<void> {
+  const { page } = session;
+  await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await page.waitForSelector('body[data-state="done"]', { timeout: GENERATION_MS });
+}
+
 describe('demo page, as a product', () => {
   it('runs three submissions made within half a second, all of them, in order, each shown in the queue', async () => {
     const { page } = session;
@@ -122,6 +129,43 @@ describe('demo page, as a product', () => {
     expect(await page.isChecked('#random-seed')).toBe(false);
     await page.getByLabel('Pictures', { exact: true }).fill('1');
   }, GENERATION_MS * 2);
+
+  it('starts from a result ("Use as source"): image to image keeps the shape, inpainting with a painted mask repaints it, both judged', async () => {
+    const { page } = session;
+    const canvasPicture = async () => {
+      const { data, width, height } = await page.evaluate(() => {
+        const canvas = document.querySelector<HTMLCanvasElement>('#picture')!;
+        return { data: Array.from(canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data), width: canvas.width, height: canvas.height };
+      });
+      return { pixels: Uint8ClampedArray.from(data), width, height };
+    };
+    await page.getByRole('button', { name: 'Clear finished' }).click();
+    await page.getByLabel('Random', { exact: true }).uncheck();
+    await page.getByLabel('Seed', { exact: true }).fill('7');
+    await generate('a red circle on a blue background');
+    await page.getByRole('button', { name: 'Use as source' }).click();
+    await page.waitForSelector('.source-picture[open] .sp-editor:not([hidden])');
+
+    await generate('a red circle on a green background');
+    expect(judgedCorrect('a red circle on a green background', await canvasPicture())).toBe(true);
+    expect(await page.textContent('#queue-list li:first-child .queue-details')).toContain('from a picture');
+
+    // A mouse stroke paints the mask and Clear takes it away; then the whole picture is repainted.
+    const box = (await page.locator('.sp-canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.5, { steps: 4 });
+    await page.mouse.up();
+    await page.getByRole('button', { name: 'Clear mask' }).click();
+    // Repaint everything: invert the empty mask.
+    await page.getByRole('button', { name: 'Invert mask' }).click();
+    await generate('a yellow square on a purple background');
+    expect(judgedCorrect('a yellow square on a purple background', await canvasPicture())).toBe(true);
+    expect(await page.textContent('#queue-list li:first-child .queue-details')).toContain('inpainting');
+
+    await page.getByRole('button', { name: 'Remove picture' }).click();
+    await page.getByLabel('Random', { exact: true }).check();
+  }, GENERATION_MS * 3);
 
   it('says what is wrong next to the field, in words, before anything is queued', async () => {
     const { page } = session;
