@@ -194,6 +194,17 @@ export interface ModelInfo {
   readonly runtime: 'jspi' | 'asyncify';
 }
 
+/** A text's length as the loaded model's tokenizer counts it: for a prompt's token counter. */
+export interface TokenCount {
+  /** Tokens of the text, the start and end tokens included, before any are cut. */
+  readonly tokens: number;
+  /**
+   * The most the text encoder takes (77 for CLIP), start and end included: `tokens - limit`
+   * tokens are cut from the end (`GeneratedImage.droppedTokens`) when `tokens` is larger.
+   */
+  readonly limit: number;
+}
+
 /** A catalog model as this device sees it: for the model picker. */
 export interface CatalogModelStatus {
   readonly id: string;

@@ -2,7 +2,7 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo, TokenCount } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
@@ -138,6 +138,15 @@ export class LocalEngine implements Engine {
       }
     });
     return rejectedOnAbort(job, options.signal);
+  }
+
+  /** Not queued: the tokenizer is plain CPU work, and a counter must not wait for a picture. */
+  async countTokens(text: string): Promise<TokenCount> {
+    this.checkUsable();
+    if (typeof text !== 'string') throw new InvalidRequestError(`countTokens takes a string; got ${shown(text)}`, { field: 'text', got: typeof text });
+    const model = this.model;
+    if (model === undefined) throw new InvalidRequestError('No model is loaded: call loadModel(manifestUrl) first');
+    return { tokens: model.tokenizer.count(text), limit: model.tokenizer.maxLength };
   }
 
   /** The next job queued: it runs once every load and generation asked for before has finished. */
