@@ -222,4 +222,6 @@ export interface CatalogModelStatus {
   readonly backend: 'webgpu' | 'wasm' | null;
   /** Why it cannot run (what is missing), or what to know when it runs (a CPU fallback). */
   readonly notes: readonly string[];
+  /** Why it cannot run, in a few words for a list's label ("needs shader-f16"); null when it runs. */
+  readonly reason: string | null;
 }

@@ -36,7 +36,7 @@ export type {
   TensorDtype,
   TensorSpec,
 } from './models/catalog.ts';
-export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, WASM_MEMORY_BYTES } from './models/device-fit.ts';
+export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, shortfallSummary, WASM_MEMORY_BYTES } from './models/device-fit.ts';
 export type { AdapterProfile, Backend, DeviceFit, Shortfall } from './models/device-fit.ts';
 export {
   CancelledError,

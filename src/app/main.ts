@@ -5,7 +5,7 @@
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
 import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
 import { createGallery } from './gallery.ts';
-import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
+import { downloadText, setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
 import './pwa.ts';
 
@@ -28,8 +28,7 @@ function element<T extends HTMLElement>(id: string, type: new () => T): T {
 
 const ui = {
   form: element('controls', HTMLFormElement),
-  model: element('model', HTMLSelectElement),
-  modelNotes: element('model-notes', HTMLParagraphElement),
+  models: element('models', HTMLDivElement),
   prompt: element('prompt', HTMLTextAreaElement),
   negativePrompt: element('negative-prompt', HTMLInputElement),
   seed: element('seed', HTMLInputElement),
@@ -71,6 +70,7 @@ function randomSeed(): number {
 function progressText(p: Progress): string {
   switch (p.phase) {
     case 'loading':
+      if (p.download !== undefined) return downloadText(p.download);
       return p.stage === 'sessions' ? 'Loading the model: starting ONNX Runtime…' : p.stage === 'warm-up' ? 'Loading the model: warming up…' : `Loading the model, file ${p.step}/${p.steps}`;
     case 'encoding':
       return 'Encoding the prompt…';
@@ -84,7 +84,7 @@ function progressText(p: Progress): string {
 /** Loading counts files, denoising counts steps; the other phases are one short piece each. */
 function showProgress(p: Progress): void {
   const counted = p.phase === 'loading' || p.phase === 'denoising';
-  ui.progress.value = counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
+  ui.progress.value = p.download !== undefined ? p.download.modelLoaded / Math.max(p.download.modelTotal, 1) : counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
   ui.progressLabel.textContent = progressText(p);
   ui.progressLabel.dataset.phase = p.phase;
   ui.progressLabel.dataset.step = String(p.step);
@@ -258,14 +258,15 @@ async function start(): Promise<void> {
       applyDefaults(info);
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
       setState('ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
+      await picker?.loaded(model).catch(() => undefined);
     } catch (error) {
       showError(error);
       setState('error', 'The model could not be loaded.');
+      await picker?.refresh().catch(() => undefined);
     }
-    await picker?.refresh().catch(() => undefined);
   };
   try {
-    picker = await setUpModelPicker(ui.model, ui.modelNotes, created, DEFAULT_MODEL, (id) => void load(id));
+    picker = await setUpModelPicker(ui.models, created, { current: DEFAULT_MODEL, load });
   } catch (error) {
     // The picker is a convenience: without it the default model still loads.
     console.warn('webdiffusion demo: the model list is unavailable', error);

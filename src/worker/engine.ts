@@ -7,7 +7,7 @@ import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadM
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
 import { CATALOG, computesInFloat32, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
-import { fitModel, probeAdapter, softwareGpuReason, type AdapterProfile } from '../models/device-fit.ts';
+import { fitModel, probeAdapter, shortfallSummary, softwareGpuReason, type AdapterProfile, type Shortfall } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
@@ -178,14 +178,16 @@ export class LocalEngine implements Engine {
       let variant = entry.variants[0]!;
       let backend: CatalogModelStatus['backend'] = null;
       let notes: string[];
+      let reason: string | null = null;
       try {
         const fit = fitModel(profile, entry);
         ({ variant, backend } = fit);
         notes = [...fit.warnings];
       } catch (error) {
         if (!(error instanceof CapabilityError)) throw error;
-        const missing = (error.details?.missing as { message: string }[] | undefined) ?? [];
+        const missing = (error.details?.missing as Shortfall[] | undefined) ?? [];
         notes = [...new Set(missing.map((m) => m.message))];
+        reason = missing[0] !== undefined ? shortfallSummary(missing[0]) : 'not on this device';
       }
       // A bundled model is stored under its manifest's URL on this origin (a manifest elsewhere may declare the same id).
       const isStored = (model: CachedModel): boolean =>
@@ -204,6 +206,7 @@ export class LocalEngine implements Engine {
         cached: cached.some((model) => isStored(model) && model.complete),
         backend,
         notes,
+        reason,
       };
     });
   }
