@@ -4,7 +4,8 @@
  * The engine only runs in a browser (WebGPU, onnxruntime-web), so this serves the repository with
  * Vite on loopback, opens src/cli/page.html in headless Chromium and drives `generate()` from
  * Node. One browser and one model load serve a whole batch. Pictures are encoded and written
- * here, with the same PNG encoder the browser uses.
+ * here, with the same PNG encoder the browser uses, and the same `parameters` text chunk the
+ * demo's downloads carry (prompt, steps, sampler, seed, size, model), unless --no-metadata.
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import type { Page } from 'playwright-core';
 import type { Progress, TextRequest } from '../src/api.ts';
 import type { BackendPreference } from '../src/engine.ts';
 import type { Outcome, WireError, WireImage } from '../src/cli/page.ts';
+import { formatParameters } from '../src/image/generation-parameters.ts';
 import { encodePng } from '../src/image/png.ts';
 import { REPO_ROOT, launchChromium, serveProject } from './lib/browser.ts';
 
@@ -38,6 +40,9 @@ Options:
   --model MANIFEST        manifest path or http(s) URL (default: models/tiny-shapes/manifest.json)
   --backend NAME          auto | webgpu | wasm (default: auto: the faster here; the CPU when the
                           only GPU is a software one such as SwiftShader)
+  --no-metadata           write the PNG without its "parameters" text chunk (by default each
+                          picture carries its prompt, negative prompt, steps, sampler, guidance,
+                          seed, size and model, as the demo's downloads and the desktop UIs do)
   --verbose               echo the page's console
   -h, --help              this text
 
@@ -85,6 +90,7 @@ function parseCommandLine(argv: string[]) {
       'out-dir': { type: 'string' },
       model: { type: 'string' },
       backend: { type: 'string' },
+      'no-metadata': { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -262,7 +268,8 @@ async function run(argv: string[]): Promise<number> {
         continue;
       }
       const image = outcome.value;
-      const png = await encodePng(Buffer.from(image.pixelsBase64, 'base64'), image.width, image.height);
+      const metadata = flags['no-metadata'] === true ? {} : { text: { parameters: formatParameters(image.request, info.id) } };
+      const png = await encodePng(Buffer.from(image.pixelsBase64, 'base64'), image.width, image.height, metadata);
       await mkdir(path.dirname(job.out), { recursive: true });
       await writeFile(job.out, png);
       const { totalMs, denoiseMs } = image.timings;

@@ -194,6 +194,17 @@ export interface ModelInfo {
   readonly runtime: 'jspi' | 'asyncify';
 }
 
+/** A text's length as the loaded model's tokenizer counts it: for a prompt's token counter. */
+export interface TokenCount {
+  /** Tokens of the text, the start and end tokens included, before any are cut. */
+  readonly tokens: number;
+  /**
+   * The most the text encoder takes (77 for CLIP), start and end included: `tokens - limit`
+   * tokens are cut from the end (`GeneratedImage.droppedTokens`) when `tokens` is larger.
+   */
+  readonly limit: number;
+}
+
 /** A catalog model as this device sees it: for the model picker. */
 export interface CatalogModelStatus {
   readonly id: string;
@@ -211,4 +222,6 @@ export interface CatalogModelStatus {
   readonly backend: 'webgpu' | 'wasm' | null;
   /** Why it cannot run (what is missing), or what to know when it runs (a CPU fallback). */
   readonly notes: readonly string[];
+  /** Why it cannot run, in a few words for a list's label ("needs shader-f16"); null when it runs. */
+  readonly reason: string | null;
 }

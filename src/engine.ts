@@ -2,7 +2,7 @@
  * The one engine interface: implemented in the worker by `LocalEngine` (src/worker/engine.ts),
  * and on the main thread by the client (src/client/engine.ts), which forwards to the worker.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from './api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress, TokenCount } from './api.ts';
 import type { CatalogEntry } from './models/catalog.ts';
 
 /**
@@ -96,6 +96,14 @@ export interface Engine {
    * @throws as `generate`
    */
   generateBatch(request: GenerateRequest, options?: GenerateOptions): Promise<GeneratedImage[]>;
+  /**
+   * How many tokens `text` is to the loaded model's tokenizer, and how many its text encoder
+   * takes: what a prompt's token counter shows. The same count `generate` cuts by (its
+   * `droppedTokens` is `tokens - limit` when that is positive). Answers at once, beside a
+   * running generation.
+   * @throws InvalidRequestError when no model is loaded, or `text` is not a string
+   */
+  countTokens(text: string): Promise<TokenCount>;
   /**
    * Downloads and verifies a model's files into the browser's model cache without loading it,
    * for offline use later. Runs beside generations (it does not wait for them). A catalog model's

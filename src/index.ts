@@ -4,7 +4,7 @@
 export { createEngine } from './client/engine.ts';
 export type { CreateEngineOptions } from './client/engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
-export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest } from './api.ts';
+export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest, TokenCount } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { GenerationQueue } from './queue/generation-queue.ts';
 export type {
@@ -36,7 +36,7 @@ export type {
   TensorDtype,
   TensorSpec,
 } from './models/catalog.ts';
-export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, WASM_MEMORY_BYTES } from './models/device-fit.ts';
+export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, shortfallSummary, WASM_MEMORY_BYTES } from './models/device-fit.ts';
 export type { AdapterProfile, Backend, DeviceFit, Shortfall } from './models/device-fit.ts';
 export {
   CancelledError,

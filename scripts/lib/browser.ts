@@ -5,6 +5,8 @@
  * There is no GPU here: Chromium's WebGPU runs on SwiftShader, which it exposes only with
  * `--enable-unsafe-webgpu` (without it `requestAdapter()` returns null).
  */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { createServer } from 'vite';
@@ -46,6 +48,10 @@ export interface ServedProject {
  * @param allow extra directories the page may read through /@fs/ (a model outside the repo)
  */
 export async function serveProject(allow: readonly string[] = []): Promise<ServedProject> {
+  // A checkout whose node_modules is a link to another (a git worktree sharing one install)
+  // serves ONNX Runtime's wasm from the link's target, outside the root Vite allows by default.
+  const modules = realpathSync(path.join(REPO_ROOT, 'node_modules'));
+  const allowed = [REPO_ROOT, ...(modules.startsWith(REPO_ROOT) ? [] : [modules]), ...allow];
   const server = await createServer({
     root: REPO_ROOT,
     configFile: fileURLToPath(new URL('../../vite.config.ts', import.meta.url)),
@@ -58,7 +64,7 @@ export async function serveProject(allow: readonly string[] = []): Promise<Serve
       port: 0,
       hmr: false,
       watch: null,
-      ...(allow.length > 0 ? { fs: { allow: [REPO_ROOT, ...allow] } } : {}),
+      ...(allowed.length > 1 ? { fs: { allow: allowed } } : {}),
     },
   });
   await server.listen();

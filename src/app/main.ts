@@ -9,7 +9,7 @@ import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
 import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress } from '../index.ts';
 import { applyDefaults, checkRequest, fieldOf, fields, installSeedControls, readRequest, restoreRequest, setSeed, showProblems } from './form.ts';
 import { createGallery } from './gallery.ts';
-import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
+import { downloadText, setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
 import { createQueuePanel } from './queue-panel.ts';
 import { createResultView, shownPicture } from './result-view.ts';
@@ -42,8 +42,7 @@ function element<T extends HTMLElement>(id: string, type: new () => T): T {
 }
 
 const ui = {
-  model: element('model', HTMLSelectElement),
-  modelNotes: element('model-notes', HTMLParagraphElement),
+  models: element('models', HTMLDivElement),
   modelKnows: element('model-knows', HTMLParagraphElement),
   live: element('live', HTMLInputElement),
   generate: element('generate', HTMLButtonElement),
@@ -77,6 +76,7 @@ function setState(state: State, status: string): void {
 function progressText(p: Progress): string {
   switch (p.phase) {
     case 'loading':
+      if (p.download !== undefined) return downloadText(p.download);
       return p.stage === 'sessions' ? 'Loading the model: starting ONNX Runtime…' : p.stage === 'warm-up' ? 'Loading the model: warming up…' : `Loading the model, file ${p.step}/${p.steps}`;
     case 'encoding':
       return 'Encoding the prompt…';
@@ -90,7 +90,7 @@ function progressText(p: Progress): string {
 /** Loading counts files, denoising counts steps; the other phases are one short piece each. */
 function showProgress(p: Progress): void {
   const counted = p.phase === 'loading' || p.phase === 'denoising';
-  ui.progress.value = counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
+  ui.progress.value = p.download !== undefined ? p.download.modelLoaded / Math.max(p.download.modelTotal, 1) : counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
   ui.progressLabel.textContent = progressText(p);
   ui.progressLabel.dataset.phase = p.phase;
   ui.progressLabel.dataset.step = String(p.step);
@@ -295,6 +295,34 @@ function showWhatTheModelKnows(info: ModelInfo): void {
   }
 }
 
+/** The prompt's and negative prompt's token counts against the text encoder's limit, as they are typed. */
+function installTokenCounters(): void {
+  for (const [input, counter] of [
+    [fields.prompt, element('prompt-tokens', HTMLSpanElement)],
+    [fields.negativePrompt, element('negative-prompt-tokens', HTMLSpanElement)],
+  ] as const) {
+    let asked = 0;
+    const count = (): void => {
+      if (engine === undefined) return;
+      const mine = ++asked;
+      engine.countTokens(input.value).then(
+        ({ tokens, limit }) => {
+          if (mine !== asked) return; // a newer count is on its way
+          counter.textContent = tokens > limit ? `${tokens} / ${limit} tokens: the last ${tokens - limit} are left out` : `${tokens} / ${limit} tokens`;
+          counter.dataset.over = String(tokens > limit);
+        },
+        // No model loaded (between loads): no count to show.
+        () => (counter.textContent = ''),
+      );
+    };
+    input.addEventListener('input', count);
+    countTokensNow.push(count);
+  }
+}
+
+/** Recounts both texts (after a model load: another tokenizer). */
+const countTokensNow: (() => void)[] = [];
+
 function installLiveMode(): void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const changed = (): void => {
@@ -319,6 +347,7 @@ async function start(): Promise<void> {
   });
   ui.cancel.addEventListener('click', cancel);
   installLiveMode();
+  installTokenCounters();
   installPngDrop(document.body, {
     restore: ({ request, modelId: from }, fileName) => {
       restoreRequest(request);
@@ -361,17 +390,19 @@ async function start(): Promise<void> {
       showWhatTheModelKnows(info);
       sourcePicture.setSize(info.width, info.height);
       loading = false;
+      for (const count of countTokensNow) count();
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
       setState(queueLength() > 0 ? 'generating' : 'ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
+      await picker?.loaded(model).catch(() => undefined);
     } catch (error) {
       loading = false;
       showError(error);
       setState('error', 'The model could not be loaded.');
+      await picker?.refresh().catch(() => undefined);
     }
-    await picker?.refresh().catch(() => undefined);
   };
   try {
-    picker = await setUpModelPicker(ui.model, ui.modelNotes, created, DEFAULT_MODEL, (id) => void load(id));
+    picker = await setUpModelPicker(ui.models, created, { current: DEFAULT_MODEL, load });
   } catch (error) {
     // The picker is a convenience: without it the default model still loads.
     console.warn('webdiffusion demo: the model list is unavailable', error);

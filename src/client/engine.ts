@@ -2,7 +2,7 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Progress, TokenCount } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
@@ -152,6 +152,10 @@ class WorkerEngine implements Engine {
 
   idle(): Promise<void> {
     return this.call((remote) => remote.idle());
+  }
+
+  countTokens(text: string): Promise<TokenCount> {
+    return this.call((remote) => remote.countTokens(text));
   }
 
   listCatalogModels(): Promise<CatalogModelStatus[]> {

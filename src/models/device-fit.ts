@@ -68,6 +68,22 @@ function gpuNeedBytes(variant: CatalogVariant): number {
   return variant.memory.weightsBytes + variant.memory.activationsBytes;
 }
 
+/** A shortfall in a few words, for a list's label ("needs shader-f16"); its `message` says it in full. */
+export function shortfallSummary(shortfall: Shortfall): string {
+  switch (shortfall.kind) {
+    case 'webgpu':
+      return 'needs WebGPU';
+    case 'feature':
+      return `needs ${shortfall.name}`;
+    case 'limit':
+      return 'GPU buffers too small';
+    case 'memory':
+      return 'not enough GPU memory';
+    case 'cpu':
+      return shortfall.name === 'precision' ? 'CPU runs fp32 only' : 'too big for the CPU';
+  }
+}
+
 /** What `profile` lacks to run `variant` on WebGPU; empty when it fits. */
 export function gpuShortfalls(profile: AdapterProfile | null, variant: CatalogVariant): Shortfall[] {
   if (profile === null) return [{ kind: 'webgpu', name: 'webgpu', message: 'WebGPU is not available in this browser' }];

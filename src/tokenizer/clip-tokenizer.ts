@@ -136,6 +136,14 @@ export class ClipTokenizer {
     return this.encodeCounted(text).ids;
   }
 
+  /**
+   * The text's length in tokens, start and end tokens included, not truncated: more than
+   * `maxLength` means `encodeCounted` cuts `count - maxLength` of them.
+   */
+  count(text: string): number {
+    return this.tokenize(text).length + 2;
+  }
+
   /** `encode`, and how many of the text's tokens were cut to fit (0 when all of it fits). */
   encodeCounted(text: string): { ids: Int32Array; dropped: number } {
     const tokens = this.tokenize(text);

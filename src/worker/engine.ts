@@ -2,12 +2,12 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo, TokenCount } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
 import { CATALOG, computesInFloat32, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
-import { fitModel, probeAdapter, softwareGpuReason, type AdapterProfile } from '../models/device-fit.ts';
+import { fitModel, probeAdapter, shortfallSummary, softwareGpuReason, type AdapterProfile, type Shortfall } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
@@ -140,6 +140,15 @@ export class LocalEngine implements Engine {
     return rejectedOnAbort(job, options.signal);
   }
 
+  /** Not queued: the tokenizer is plain CPU work, and a counter must not wait for a picture. */
+  async countTokens(text: string): Promise<TokenCount> {
+    this.checkUsable();
+    if (typeof text !== 'string') throw new InvalidRequestError(`countTokens takes a string; got ${shown(text)}`, { field: 'text', got: typeof text });
+    const model = this.model;
+    if (model === undefined) throw new InvalidRequestError('No model is loaded: call loadModel(manifestUrl) first');
+    return { tokens: model.tokenizer.count(text), limit: model.tokenizer.maxLength };
+  }
+
   /** The next job queued: it runs once every load and generation asked for before has finished. */
   idle(): Promise<void> {
     return this.jobs.run(async () => undefined);
@@ -169,14 +178,16 @@ export class LocalEngine implements Engine {
       let variant = entry.variants[0]!;
       let backend: CatalogModelStatus['backend'] = null;
       let notes: string[];
+      let reason: string | null = null;
       try {
         const fit = fitModel(profile, entry);
         ({ variant, backend } = fit);
         notes = [...fit.warnings];
       } catch (error) {
         if (!(error instanceof CapabilityError)) throw error;
-        const missing = (error.details?.missing as { message: string }[] | undefined) ?? [];
+        const missing = (error.details?.missing as Shortfall[] | undefined) ?? [];
         notes = [...new Set(missing.map((m) => m.message))];
+        reason = missing[0] !== undefined ? shortfallSummary(missing[0]) : 'not on this device';
       }
       // A bundled model is stored under its manifest's URL on this origin (a manifest elsewhere may declare the same id).
       const isStored = (model: CachedModel): boolean =>
@@ -195,6 +206,7 @@ export class LocalEngine implements Engine {
         cached: cached.some((model) => isStored(model) && model.complete),
         backend,
         notes,
+        reason,
       };
     });
   }

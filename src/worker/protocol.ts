@@ -3,7 +3,7 @@
  * the transfer handler that keeps our error classes across the boundary.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress, TokenCount } from '../api.ts';
 import type { BackendPreference, ModelReference } from '../engine.ts';
 import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
@@ -26,6 +26,7 @@ export interface WorkerApi {
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
   idle(): Promise<void>;
+  countTokens(text: string): Promise<TokenCount>;
   listCatalogModels(): Promise<CatalogModelStatus[]>;
   listCachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(modelId: string): Promise<void>;

@@ -73,6 +73,7 @@ const api: WorkerApi = {
 
   cancel: (requestId) => running.get(requestId)?.abort(),
   idle: () => engine.idle(),
+  countTokens: (text) => engine.countTokens(text),
 
   listCatalogModels: () => engine.listCatalogModels(),
   listCachedModels: () => engine.listCachedModels(),

@@ -1,7 +1,8 @@
 /**
  * `scripts/generate.ts` as a user runs it: a batch of prompts at the model's defaults, judged from
- * the PNG files it writes; the same seed twice gives the same bytes; bad input exits non-zero
- * with the typed error's code, and the good requests beside it are still drawn.
+ * the PNG files it writes, each carrying its parameters as the demo's downloads do (none with
+ * --no-metadata); the same seed twice gives the same bytes; bad input exits non-zero with the
+ * typed error's code, and the good requests beside it are still drawn.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -9,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseParameters } from '../../src/image/generation-parameters.ts';
+import { readPngText } from '../../src/image/png-text.ts';
 import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
 import { REPO_ROOT } from '../../scripts/lib/browser.ts';
 
@@ -86,10 +89,15 @@ describe('npm run generate', () => {
 
     const [first, again] = await Promise.all([readFile(path.join(dir, 'batch', '1.png')), readFile(path.join(dir, 'batch', 'again.png'))]);
     expect(again.equals(first)).toBe(true);
+
+    // The picture says how to make it again, in the demo's (and the desktop UIs') words.
+    const { parameters } = await readPngText(first);
+    expect(parameters).toMatch(/^a red circle on a blue background\nSteps: 20, Sampler: [^,]+, CFG scale: [\d.]+, Seed: 1, Size: 64x64, Model: tiny-shapes$/);
+    expect(parseParameters(parameters!)).toMatchObject({ request: { prompt: PROMPTS[0], seed: 1, steps: 20 }, modelId: 'tiny-shapes' });
     expect(correct / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
   }, 1_800_000);
 
-  it('exits 1 with the code of each bad request, and still draws the good ones', async () => {
+  it('exits 1 with the code of each bad request, and still draws the good ones (with --no-metadata, bare)', async () => {
     const batch = path.join(dir, 'bad.jsonl');
     const lines = [
       { prompt: 'a red circle on a blue background', width: 60, out: 'narrow.png' },
@@ -97,7 +105,7 @@ describe('npm run generate', () => {
       { prompt: 'a red circle on a blue background', seed: 1, steps: 2, out: 'good.png' },
     ];
     await writeFile(batch, lines.map((line) => JSON.stringify(line)).join('\n'));
-    const run = await generate(['--batch', batch, '--out-dir', path.join(dir, 'bad')], 600_000);
+    const run = await generate(['--batch', batch, '--out-dir', path.join(dir, 'bad'), '--no-metadata'], 600_000);
 
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/bad\.jsonl:1: invalid-request: .*width/i);
@@ -105,7 +113,9 @@ describe('npm run generate', () => {
     expect(run.stderr).toMatch(/2 of 3 requests failed/);
     await expect(stat(path.join(dir, 'bad', 'narrow.png'))).rejects.toThrow();
     await expect(stat(path.join(dir, 'bad', 'no-steps.png'))).rejects.toThrow();
-    expect((await stat(path.join(dir, 'bad', 'good.png'))).size).toBeGreaterThan(0);
+    const good = await readFile(path.join(dir, 'bad', 'good.png'));
+    expect(PNG.sync.read(good).width).toBe(64);
+    expect(await readPngText(good)).toEqual({});
     expect(run.stdout).toMatch(/good\.png {2}seed 1 /);
   }, 600_000);
 

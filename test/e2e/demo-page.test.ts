@@ -38,27 +38,72 @@ describe('demo page', () => {
     expect(await page.inputValue('#scheduler')).toBe(manifest.defaults.scheduler);
   });
 
-  it('lists every catalog model with its size, whether it is cached and whether it runs here', async () => {
+  it('lists runnable models first with their sizes, greys out the rest with why, and loads only on Load', async () => {
     const { page } = session;
     await expect(page.getByLabel('Model', { exact: true }).count()).resolves.toBe(1);
-    const options = await page.$$eval('#model option', (list) =>
-      list.map((o) => ({ id: (o as HTMLOptionElement).value, text: o.textContent ?? '', backend: (o as HTMLElement).dataset.backend, cached: (o as HTMLElement).dataset.cached })),
-    );
-    expect(options.map((o) => o.id)).toEqual(['sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7', 'tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4']);
-    // SwiftShader has no shader-f16: every real (float16) model is marked; the bundled one is
-    // cached and runs on the CPU, faster than on a software GPU.
+    const listed = () =>
+      page.$$eval('#model option', (list) =>
+        list.map((o) => ({
+          id: (o as HTMLOptionElement).value,
+          text: o.textContent ?? '',
+          disabled: (o as HTMLOptionElement).disabled,
+          backend: (o as HTMLElement).dataset.backend,
+          cached: (o as HTMLElement).dataset.cached,
+        })),
+      );
+    const options = await listed();
+    // SwiftShader has no shader-f16: every real (float16) model is after the bundled ones, and
+    // cannot be chosen; the bundled one is cached and runs on the CPU, faster than on a software GPU.
+    expect(options.map((o) => o.id)).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7']);
+    expect(options.map((o) => o.disabled)).toEqual([false, false, false, false, true, true, true, true, true]);
     expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'wasm', cached: 'true' });
     expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached · CPU/);
     expect(options.find((o) => o.id === 'sd-turbo-fp16')).toMatchObject({ backend: 'none', cached: 'false' });
-    expect(options.find((o) => o.id === 'sd-turbo-fp16')!.text).toMatch(/~2\.5 GB · can't run here/);
-    // Choosing one that cannot run says why, and keeps the loaded model.
-    await page.selectOption('#model', 'sd-turbo-fp16');
-    await expect(page.textContent('#model-notes')).resolves.toMatch(/Cannot run on this device: the GPU lacks the WebGPU feature "shader-f16"/);
+    expect(options.find((o) => o.id === 'sd-turbo-fp16')!.text).toMatch(/~2\.5 GB · can't run here: needs shader-f16$/);
+    expect(options.find((o) => o.id === 'sdxl-turbo-q4f16')!.text).toMatch(/ · ~3\.5 GB · /);
+    expect(options.find((o) => o.id === 'lcm-dreamshaper-v7')!.text).toMatch(/ · ~2\.2 GB · /);
+    // The full reasons are listed below the select, for every model that cannot run.
+    const unrunnable = await page.textContent('#model-unrunnable');
+    expect(unrunnable).toMatch(/5 models can't run on this device/);
+    expect(unrunnable).toMatch(/SD-Turbo \(fp16, onnxruntime-web\): the GPU lacks the WebGPU feature "shader-f16"/);
+    await expect(page.textContent('#model-storage')).resolves.toMatch(/^Storage: \d+ MB used of [\d.]+ (MB|GB) available/);
+    // No service worker in the dev server: the app is not ready offline, and does not say so.
+    expect(await page.isHidden('#model-offline')).toBe(true);
+
+    // Walking the list with the arrow keys loads nothing, and stops at the last model that runs.
+    await page.focus('#model');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.inputValue('#model')).toBe('tiny-shapes-turbo');
     expect(await page.getAttribute('body', 'data-state')).toBe('ready');
+    for (let i = 0; i < 8; i++) await page.keyboard.press('ArrowDown');
+    expect(await page.inputValue('#model')).toBe('tiny-shapes-q4');
+    expect(await page.getAttribute('body', 'data-state')).toBe('ready');
+    expect(await page.textContent('#status')).toMatch(/^Model tiny-shapes, /);
+
+    // Load loads the chosen one; once stored it can be deleted from the device again.
+    await page.selectOption('#model', 'tiny-shapes-q8');
+    await page.getByRole('button', { name: 'Load model' }).click();
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' && /^Model tiny-shapes-q8, /.test(document.querySelector('#status')!.textContent ?? ''), undefined, {
+      timeout: MODEL_LOAD_MS,
+    });
+    // The list is refreshed once the model is loaded: it is now marked stored.
+    await page.waitForSelector('#model option[value="tiny-shapes-q8"][data-cached="true"]', { state: 'attached', timeout: 30_000 });
+    expect(await page.getByRole('button', { name: 'Loaded' }).isDisabled()).toBe(true);
+    // A stored model: the browser was asked to keep the storage, and its answer is said.
+    await page.waitForFunction(() => / · (kept|not kept for sure): /.test(document.querySelector('#model-storage')!.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.getByRole('button', { name: 'Delete from this device' }).click();
+    await page.waitForSelector('#model option[value="tiny-shapes-q8"][data-cached="false"]', { state: 'attached', timeout: 30_000 });
+    expect((await listed()).find((o) => o.id === 'tiny-shapes-q8')!.text).toMatch(/tiny-shapes-q8 · 4 MB · download · CPU/);
+
+    // Enter in the list loads too: back to the model the other tests use.
     await page.selectOption('#model', 'tiny-shapes');
-    expect(await page.getAttribute('#model-notes', 'data-runnable')).toBe('true');
-    expect(await page.getAttribute('body', 'data-state')).toBe('ready');
-  });
+    await page.focus('#model');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' && /^Model tiny-shapes, /.test(document.querySelector('#status')!.textContent ?? ''), undefined, {
+      timeout: MODEL_LOAD_MS,
+    });
+    expect(session.pageErrors).toEqual([]);
+  }, 2 * MODEL_LOAD_MS);
 
   it('generates the picture the prompt asks for', async () => {
     const { page } = session;

@@ -129,6 +129,32 @@ describe('engine errors in the browser', () => {
     expect(result.progress.some((p) => p.phase === 'decoding')).toBe(false);
   }, GENERATION_MS);
 
+  it('counts a prompt\'s tokens as generate cuts them, and refuses to count without a model', async () => {
+    // 15 times 7 words and the commas between: 119 tokens, more than CLIP's 75 between start and end.
+    const long = Array(15).fill('a red circle on a blue background').join(', ');
+    const result = await session.page.evaluate(async (long) => {
+      const { api, engine } = window.webdiffusion!;
+      const loaded = await engine;
+      const short = await loaded.countTokens('a red circle');
+      const counted = await loaded.countTokens(long);
+      const image = await loaded.generate({ prompt: long, seed: 1, steps: 1 });
+      const fresh = await api.createEngine();
+      try {
+        await fresh.countTokens('a red circle');
+        return { short, counted, dropped: image.droppedTokens.prompt, refused: undefined };
+      } catch (error) {
+        const refused = { code: (error as { code?: string }).code, typed: error instanceof api.InvalidRequestError };
+        return { short, counted, dropped: image.droppedTokens.prompt, refused };
+      } finally {
+        await fresh.dispose();
+      }
+    }, long);
+    expect(result.short).toEqual({ tokens: 5, limit: 77 });
+    expect(result.counted).toEqual({ tokens: 121, limit: 77 });
+    expect(result.dropped).toBe(result.counted.tokens - result.counted.limit);
+    expect(result.refused).toEqual({ code: 'invalid-request', typed: true });
+  }, GENERATION_MS);
+
   it('still generates after all of the above', async () => {
     const result = await attempt({ prompt: 'a red circle on a blue background', seed: 1, steps: 4 });
     expect(result).toMatchObject({ ok: true });

@@ -117,6 +117,9 @@ describe('the demo as a PWA', () => {
       await page.reload();
       await page.waitForSelector('body[data-state="ready"]', { timeout: MODEL_LOAD_MS });
       expect(await page.evaluate(() => [navigator.onLine, navigator.serviceWorker.controller !== null])).toEqual([false, true]);
+      // The models panel says so: the app is the service worker's, the model is in the weight store.
+      await page.waitForSelector('#model-offline:not([hidden])', { timeout: 30_000 });
+      expect(await page.textContent('#model-offline')).toBe('Ready offline');
 
       const prompt = 'a blue triangle on a yellow background';
       await page.getByLabel('Prompt', { exact: true }).fill(prompt);

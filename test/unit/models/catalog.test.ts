@@ -90,6 +90,27 @@ describe('the shipped catalog', () => {
   });
 });
 
+describe('catalog download sizes (what the model picker shows before a download)', () => {
+  const fileBytes = (file: { size?: number; approxBytes?: number }): number | undefined => file.size ?? file.approxBytes;
+  const variants = CATALOG.flatMap((entry) => entry.variants.map((variant) => ({ entry, variant })));
+
+  it('gives every file of every variant a size, exact or as published', () => {
+    const unsized = variants.flatMap(({ entry, variant }) =>
+      variant.files.filter((file) => fileBytes(file) === undefined).map((file) => `${entry.id}@${variant.id}: ${file.path}`),
+    );
+    expect(unsized).toEqual([]);
+  });
+
+  it('makes every real model more than 10 MB, its files adding up to the published weights', () => {
+    for (const { entry, variant } of variants.filter(({ entry }) => entry.source.kind !== 'bundled')) {
+      const total = variant.files.reduce((sum, file) => sum + fileBytes(file)!, 0);
+      expect(total, `${entry.id}@${variant.id}`).toBeGreaterThan(10e6);
+      // Where only the set's size is published, the per-file split must not change the total.
+      expect(Math.abs(total - variant.memory.weightsBytes) / variant.memory.weightsBytes, `${entry.id}@${variant.id}`).toBeLessThan(0.01);
+    }
+  });
+});
+
 describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', () => {
   const entry = getCatalogEntry('tiny-shapes');
   const variant = entry.variants[0]!;

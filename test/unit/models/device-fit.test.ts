@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CapabilityError } from '../../../src/errors.ts';
 import { CATALOG, getCatalogEntry } from '../../../src/models/catalog.ts';
-import { type AdapterProfile, fitModel, probeAdapter, runnableModels } from '../../../src/models/device-fit.ts';
+import { type AdapterProfile, cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, shortfallSummary } from '../../../src/models/device-fit.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -214,5 +214,16 @@ describe('a backend asked for', () => {
     const tiny = getCatalogEntry('tiny-shapes');
     expect(() => fitModel(null, tiny, CATALOG, 'webgpu')).toThrow(CapabilityError);
     expect(fitModel(null, tiny, CATALOG, 'auto').backend).toBe('wasm');
+  });
+});
+
+describe('shortfallSummary (the few words a model list shows)', () => {
+  it('names each thing missing, in the order device fitting finds them', () => {
+    const sdTurbo = getCatalogEntry('sd-turbo-fp16').variants[0]!;
+    expect(gpuShortfalls(null, sdTurbo).map(shortfallSummary)).toEqual(['needs WebGPU']);
+    expect(gpuShortfalls(profile(2 * GiB, { f16: false }), sdTurbo).map(shortfallSummary)).toEqual(['needs shader-f16']);
+    expect(gpuShortfalls(profile(64 * MiB), sdTurbo).map(shortfallSummary)).toContain('GPU buffers too small');
+    expect(gpuShortfalls(profile(2 * GiB, { memoryBytes: GiB }), sdTurbo).map(shortfallSummary)).toEqual(['not enough GPU memory']);
+    expect(cpuShortfalls(sdTurbo).map(shortfallSummary)).toEqual(['CPU runs fp32 only', 'too big for the CPU']);
   });
 });

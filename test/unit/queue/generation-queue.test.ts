@@ -65,6 +65,9 @@ class FakeEngine implements Engine {
   idle(): never {
     throw new Error('not used');
   }
+  countTokens(): never {
+    throw new Error('not used');
+  }
   listCatalogModels(): never {
     throw new Error('not used');
   }

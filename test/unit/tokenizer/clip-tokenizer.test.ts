@@ -83,6 +83,13 @@ describe('ClipTokenizer on the tiny-shapes tokenizer files', () => {
     expect(tokenizer.encodeCounted(Array(200).fill('red').join(' ')).dropped).toBe(125);
   });
 
+  it('counts a text with its start and end tokens, so that what is past 77 is what gets cut', () => {
+    expect(tokenizer.count('')).toBe(2);
+    expect(tokenizer.count(Array(75).fill('red').join(' '))).toBe(77);
+    const long = Array(200).fill('red').join(' ');
+    expect(tokenizer.count(long) - 77).toBe(tokenizer.encodeCounted(long).dropped);
+  });
+
   it('cuts a 100 000-character one-word prompt to 77 ids (it overflowed the stack), counting what it cut', () => {
     // "zebra" is spelled out letter by letter (no merges), so nearly every letter is a token.
     const word = 'zebra'.repeat(20_000);
