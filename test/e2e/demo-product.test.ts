@@ -176,6 +176,13 @@ describe('demo page, as a product', () => {
     expect(await page.getAttribute('#steps', 'aria-invalid')).toBe('true');
     expect(await page.locator('#queue-list li').count()).toBe(queued);
     await page.getByLabel('Steps', { exact: true }).fill('20');
+
+    // The token counter, as the prompt is typed: CLIP's 77, start and end tokens included.
+    await page.getByLabel('Prompt', { exact: true }).fill('a red circle');
+    await expect(page.waitForFunction(() => document.querySelector('#prompt-tokens')!.textContent === '5 / 77 tokens')).resolves.toBeTruthy();
+    await page.getByLabel('Prompt', { exact: true }).fill(Array.from({ length: 40 }, () => 'a red circle').join(' '));
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#prompt-tokens')!.dataset.over === 'true');
+    expect(await page.textContent('#prompt-tokens')).toBe('122 / 77 tokens: the last 45 are left out');
   });
 
   it('at 390x844: no sideways scroll, every control visible and at least 24 px, progress in view after Generate', async () => {
