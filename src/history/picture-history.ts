@@ -8,7 +8,7 @@
  * its own database).
  */
 import { clear, createStore, del, get, getMany, keys, set, type UseStore } from 'idb-keyval';
-import type { GeneratedImage, GenerateRequest, RequestAsRun } from '../api.ts';
+import type { GeneratedImage, RequestAsRun } from '../api.ts';
 import { InvalidRequestError } from '../errors.ts';
 
 export interface HistoryEntry {

@@ -6,7 +6,7 @@ import { createSHA256, type IHasher } from 'hash-wasm';
 import { IntegrityError, QuotaError } from '../errors.ts';
 import type { BlobRecord, BlobStore } from './blob-store.ts';
 import type { PartSink } from './parts.ts';
-import type { RemoteFile, TransferOptions } from './resumable-download.ts';
+import type { RemoteFile, TransferOptions } from './transfer.ts';
 
 /** Bytes go to disk in batches of this size (or the part size, if smaller): one write call each. */
 const WRITE_BATCH = 4 * 1024 * 1024;

@@ -7,26 +7,9 @@
  * over. A file whose digest does not match is deleted and fetched once more.
  */
 import { CancelledError, IntegrityError, NetworkError } from '../errors.ts';
-import { BlobStore, withFileLock, type StoredFileEntry } from './blob-store.ts';
+import { BlobStore, withFileLock } from './blob-store.ts';
 import { PartWriter } from './part-writer.ts';
-
-export interface TransferOptions {
-  /** Bytes per committed part: what a reload mid-download loses at most. */
-  readonly partSize: number;
-  /** Further attempts after one that fails without receiving a byte. */
-  readonly retries: number;
-  /** Wait before the first retry; doubled for each further one. */
-  readonly retryDelayMs: number;
-  /** A response that delivers nothing for this long is cut and resumed. */
-  readonly stallTimeoutMs: number;
-  /** Bytes the origin may still store, asked before each part is written; default: no limit. */
-  readonly available?: () => Promise<number>;
-}
-
-/** A file to download: where from, and what the manifest says it is. */
-export interface RemoteFile extends StoredFileEntry {
-  readonly url: string;
-}
+import type { RemoteFile, TransferOptions } from './transfer.ts';
 
 /**
  * Makes sure `file` is stored completely, downloading what is missing. A download whose size or

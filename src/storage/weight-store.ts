@@ -16,7 +16,8 @@ import { BlobStore, withFileLock } from './blob-store.ts';
 import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, manifestKey, recordKey, type ListedFile, type ModelRecord, type ModelSource } from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
-import { downloadFile, type TransferOptions } from './resumable-download.ts';
+import { downloadFile } from './resumable-download.ts';
+import type { TransferOptions } from './transfer.ts';
 import { StoreIndex, filesOf, type ModelEntry } from './store-index.ts';
 
 // The whole public surface of the store comes from this file.

@@ -3,7 +3,7 @@
  * restore what we share with them.
  */
 import { describe, expect, it } from 'vitest';
-import type { GenerateRequest, RequestAsRun } from '../../../src/api.ts';
+import type { RequestAsRun } from '../../../src/api.ts';
 import { InvalidRequestError } from '../../../src/errors.ts';
 import { formatParameters, parseParameters, samplerLabel, schedulerForLabel } from '../../../src/image/generation-parameters.ts';
 
