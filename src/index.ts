@@ -55,4 +55,21 @@ export {
   UnknownSchedulerError,
   WebDiffusionError,
 } from './errors.ts';
-export type { ErrorDetails } from './errors.ts';
+export type {
+  CancelledDetails,
+  CapabilityDetails,
+  ErrorCode,
+  ErrorDetails,
+  GpuDeviceLostDetails,
+  GpuUnavailableDetails,
+  IntegrityDetails,
+  InvalidRequestDetails,
+  ManifestDetails,
+  ModelLoadDetails,
+  NetworkDetails,
+  NumericsDetails,
+  QuotaDetails,
+  TokenizerDetails,
+  UnknownModelDetails,
+  UnknownSchedulerDetails,
+} from './errors.ts';

@@ -36,7 +36,7 @@ class FakeEngine implements Engine {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
-      if (request.prompt === 'fail') throw new InvalidRequestError('this prompt fails on purpose', { prompt: request.prompt });
+      if (request.prompt === 'fail') throw new InvalidRequestError('this prompt fails on purpose', { field: 'prompt', got: request.prompt });
       const steps = request.steps ?? 3;
       for (let step = 1; step <= steps; step++) {
         if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled');
