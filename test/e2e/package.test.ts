@@ -41,18 +41,19 @@ declare global {
 }
 
 /**
- * The page script both apps run, with `modelUrl` the manifest. Wrapped in a function the page
+ * The page script both apps run: the engine loads `engineModel` (a catalog id or a manifest
+ * URL), the element `elementModel` (a manifest URL). Wrapped in a function the page
  * calls, so that a failure rejects `page.evaluate` with the page's error.
  */
-const pageScript = (modelUrl: string): string => `
+const pageScript = (engineModel: string, elementModel: string): string => `
 window.pictures = async () => {
   const engine = await createEngine();
-  const info = await engine.loadModel(${JSON.stringify(modelUrl)}, { backend: 'wasm' });
+  const info = await engine.loadModel(${JSON.stringify(engineModel)}, { backend: 'wasm' });
   const image = await engine.generate({ prompt: ${JSON.stringify(PROMPT_ENGINE)}, seed: 1 });
   await engine.dispose();
 
   const element = document.createElement('web-diffusion');
-  element.setAttribute('model', ${JSON.stringify(modelUrl)});
+  element.setAttribute('model', ${JSON.stringify(elementModel)});
   element.setAttribute('prompt', ${JSON.stringify(PROMPT_ELEMENT)});
   element.setAttribute('seed', '1');
   const ready = new Promise((resolve, reject) => {
@@ -115,10 +116,11 @@ beforeAll(async () => {
     runProduction(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, packed.filename)], app),
   );
 
-  // (a) The Vite app: the model copied into public/, as the README says.
+  // (a) The Vite app: the model copied into public/, as the README says; the catalog id
+  // 'tiny-shapes' finds it there (under the app's BASE_URL, which the app's Vite fills in).
   await cp(join(app, 'node_modules/webdiffusion/dist/lib/models/tiny-shapes'), join(app, 'public/models/tiny-shapes'), { recursive: true });
   await writeFile(join(app, 'index.html'), '<!doctype html>\n<title>app</title>\n<script type="module" src="./main.js"></script>\n');
-  await writeFile(join(app, 'main.js'), `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('/models/tiny-shapes/manifest.json')}`);
+  await writeFile(join(app, 'main.js'), `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('tiny-shapes', '/models/tiny-shapes/manifest.json')}`);
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = 'production';
   try {
@@ -135,6 +137,7 @@ beforeAll(async () => {
   await writeFile(
     join(plain, 'index.html'),
     `<!doctype html>\n<title>plain</title>\n<script type="module">\nimport { createEngine } from './webdiffusion/webdiffusion.js';\n${pageScript(
+      './webdiffusion/models/tiny-shapes/manifest.json',
       './webdiffusion/models/tiny-shapes/manifest.json',
     )}</script>\n`,
   );
