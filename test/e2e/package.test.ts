@@ -8,11 +8,12 @@
  * each generating a judged picture through `createEngine` and through `<web-diffusion>`. On the
  * CPU backend (the bundled model: well under a second a picture); the builds are what cost.
  *
- * The install resolves the dependencies from npm's cache when it has them (`--prefer-offline`)
- * and from the registry otherwise.
+ * The install is offline: the package's dependencies (onnxruntime-web and what it needs, comlink,
+ * …) are first copied into the scratch app from the repository's node_modules, as an app that
+ * already has them; npm then keeps them and adds the tarball, with no registry and no cache.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +82,19 @@ function runProduction(command: string, args: string[], cwd: string): Promise<{ 
   return run(command, args, { cwd, env: { ...process.env, NODE_ENV: 'production' }, maxBuffer: 64 * 1024 * 1024 });
 }
 
+/** `names` and everything they depend on, as installed (hoisted) in the repository's node_modules. */
+async function dependencyClosure(names: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const visit = async (name: string): Promise<void> => {
+    if (found.has(name)) return;
+    found.add(name);
+    const manifest = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8'));
+    for (const dependency of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) await visit(dependency);
+  };
+  for (const name of names) await visit(name);
+  return found;
+}
+
 interface PackedFile {
   readonly path: string;
   readonly size: number;
@@ -112,8 +126,14 @@ beforeAll(async () => {
   app = join(scratch, 'app');
   await mkdir(app);
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
+  const ours = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'));
+  await timed('dependencies copied', async () => {
+    for (const name of await dependencyClosure(Object.keys({ ...ours.dependencies, ...ours.peerDependencies }))) {
+      await cp(join(REPO_ROOT, 'node_modules', name), join(app, 'node_modules', name), { recursive: true, dereference: true });
+    }
+  });
   await timed('npm install', () =>
-    runProduction(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, packed.filename)], app),
+    runProduction(npm, ['install', '--offline', '--cache', join(scratch, 'npm-cache'), '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, packed.filename)], app),
   );
 
   // (a) The Vite app: the model copied into public/, as the README says; the catalog id
