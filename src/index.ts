@@ -22,7 +22,8 @@ export { PictureHistory } from './history/picture-history.ts';
 export type { HistoryEntry, NewHistoryEntry, PictureHistoryStores } from './history/picture-history.ts';
 export { encodePngWithParameters, formatParameters, parseParameters, readPngParameters } from './image/generation-parameters.ts';
 export type { ParsedParameters } from './image/generation-parameters.ts';
-export { CATALOG, getCatalogEntry, huggingFaceBaseUrl, parseCatalog, parseCatalogEntry, resolveModelSource } from './models/catalog.ts';
+// A catalog entry's shape, for `loadModel(entry)` with a model of one's own; the catalog itself is
+// read through `engine.listCatalogModels()`.
 export type {
   CatalogEntry,
   CatalogFile,
@@ -36,8 +37,6 @@ export type {
   TensorDtype,
   TensorSpec,
 } from './models/catalog.ts';
-export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, shortfallSummary, WASM_MEMORY_BYTES } from './models/device-fit.ts';
-export type { AdapterProfile, Backend, DeviceFit, Shortfall } from './models/device-fit.ts';
 export {
   CancelledError,
   CapabilityError,
