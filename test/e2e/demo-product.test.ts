@@ -72,6 +72,13 @@ describe('demo page, as a product', () => {
         }
       }).observe(document.querySelector('#queue-list')!, { attributes: true, subtree: true, attributeFilter: ['data-status'] });
     });
+    // Previews: the big view shows the picture as it stands after each step.
+    await page.evaluate(() => {
+      const canvas = document.querySelector<HTMLCanvasElement>('#picture')!;
+      const kinds: string[] = [];
+      (window as unknown as { kinds: string[] }).kinds = kinds;
+      new MutationObserver(() => kinds.push(canvas.dataset.kind ?? '')).observe(canvas, { attributes: true, attributeFilter: ['data-kind'] });
+    });
     const prompts = ['a red circle on a blue background', 'a yellow square on a purple background', 'a white triangle on a green background'];
     for (const prompt of prompts) {
       await page.getByLabel('Prompt', { exact: true }).fill(prompt);
@@ -81,6 +88,9 @@ describe('demo page, as a product', () => {
     expect(await page.locator('#queue-list li').count()).toBe(3);
     await page.waitForSelector('body[data-state="done"]', { timeout: GENERATION_MS });
     expect(await page.evaluate(() => (window as unknown as { ended: string[] }).ended)).toEqual(prompts);
+    const kinds = await page.evaluate(() => (window as unknown as { kinds: string[] }).kinds);
+    expect(kinds.filter((kind) => kind === 'preview').length, kinds.join(' ')).toBeGreaterThanOrEqual(3);
+    expect(kinds.at(-1)).toBe('picture');
     expect(await page.$$eval('#queue-list li', (items) => items.map((item) => (item as HTMLElement).dataset.status))).toEqual(['done', 'done', 'done']);
     // Each became its own picture in the history (newest first), the one it was asked for.
     const kept = (await imagePixels(page, '#gallery img')).slice(0, 3);
