@@ -3,7 +3,7 @@
  * is (loading, ready, generating, done, cancelled, error) so people and tests can wait on it.
  */
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
-import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress, SchedulerName } from '../index.ts';
+import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, HistoryEntry, ModelInfo, Progress, SchedulerName } from '../index.ts';
 import { createGallery } from './gallery.ts';
 import { setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
@@ -133,7 +133,34 @@ function restoreRequest(request: GenerateRequest, from: string): void {
   ui.status.textContent = `Settings restored from ${from}.`;
 }
 
-const gallery = createGallery(element('history', HTMLElement), { restore: restoreRequest });
+// --- Gallery wiring (issue 14): a kept picture in the main view, its seed reused. ---
+/** A picture from the history in the main view: opened from a thumbnail, or the last one on start. */
+async function showKept(entry: HistoryEntry): Promise<void> {
+  const bitmap = await createImageBitmap(entry.png);
+  ui.picture.width = bitmap.width;
+  ui.picture.height = bitmap.height;
+  ui.picture.getContext('2d')?.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  ui.picture.setAttribute('aria-label', `Picture from the history: ${entry.request.prompt}`);
+  ui.timings.textContent = `Seed ${entry.request.seed} · ${entry.request.steps} steps · made ${new Date(entry.createdAt).toLocaleString()}`;
+  offerDownload(entry.png, entry.request.seed);
+}
+const gallery = createGallery(element('history', HTMLElement), {
+  restore: restoreRequest,
+  show: (entry) => void showKept(entry).catch(showError),
+  reuseSeed: (seed) => {
+    ui.seed.value = String(seed);
+    ui.status.textContent = `Seed ${seed} taken from the history.`;
+  },
+});
+// --- end of gallery wiring ---
+
+function offerDownload(png: Blob, seed: number): void {
+  if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
+  ui.download.href = URL.createObjectURL(png);
+  ui.download.download = `webdiffusion-${seed}.png`;
+  ui.download.hidden = false;
+}
 
 async function showPicture(image: GeneratedImage): Promise<void> {
   ui.picture.width = image.width;
@@ -148,10 +175,7 @@ async function showPicture(image: GeneratedImage): Promise<void> {
     `Seed ${image.request.seed} · ${image.request.steps} steps, ${(denoiseMs / image.request.steps).toFixed(0)} ms/step` +
     ` · total ${(totalMs / 1000).toFixed(2)}\u00a0s`;
 
-  if (ui.download.href !== '') URL.revokeObjectURL(ui.download.href);
-  ui.download.href = URL.createObjectURL(await gallery.keep(image, modelId));
-  ui.download.download = `webdiffusion-${image.request.seed}.png`;
-  ui.download.hidden = false;
+  offerDownload(await gallery.keep(image, modelId), image.request.seed);
 }
 
 async function generate(): Promise<void> {
@@ -213,6 +237,8 @@ function applyDefaults(info: ModelInfo): void {
 }
 
 async function start(): Promise<void> {
+  // Gallery wiring (issue 14): the last picture kept is in the main view from the start.
+  void gallery.latest().then((entry) => (entry !== undefined ? showKept(entry) : undefined)).catch(showError);
   ui.seed.value = String(randomSeed());
   ui.seed.max = String(MAX_SEED);
   ui.randomiseSeed.addEventListener('click', () => {
