@@ -109,7 +109,11 @@ export function createGallery(container: HTMLElement, options: GalleryOptions): 
     thumbnail: (id) => buttons.get(id),
     fallbackFocus: () => keepSwitch,
     remove: async (entry) => {
-      const removed = await attempt('changed', () => history.delete(entry.id));
+      // `attempt` answers undefined for a failure, and `delete` itself resolves to undefined.
+      const removed = await attempt('changed', async () => {
+        await history.delete(entry.id);
+        return true;
+      });
       if (removed === undefined) return false;
       await render();
       return true;
