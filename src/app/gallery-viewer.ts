@@ -218,8 +218,9 @@ export function createViewer(container: HTMLElement, host: ViewerHost): Viewer {
   });
   dialog.addEventListener('close', () => {
     // The dialog puts focus back where it was opened from; after ← → the thumbnail of the picture
-    // last seen is the one to come back to.
-    (host.thumbnail(currentId ?? '') ?? host.fallbackFocus()).focus();
+    // last seen is the one to come back to. Chromium restores focus after the close event, so
+    // ours comes a task later to win.
+    setTimeout(() => (host.thumbnail(currentId ?? '') ?? host.fallbackFocus()).focus());
   });
 
   return {

@@ -140,7 +140,7 @@ describe('demo page history', () => {
     await page.keyboard.press('Escape');
     expect(await page.isVisible('#history-viewer')).toBe(false);
     // Focus comes back to the thumbnail of the picture last seen.
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(`Open "${SECOND}" (seed 6)`);
+    await page.waitForFunction((name) => document.activeElement?.getAttribute('aria-label') === name, `Open "${SECOND}" (seed 6)`, { timeout: 5_000 });
     expect(await page.getAttribute('#picture', 'aria-label')).toBe(`Picture from the history: ${PROMPT}`);
   }, GENERATION_MS + 30_000);
 
