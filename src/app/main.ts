@@ -6,13 +6,13 @@
  * request ended.
  */
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
-import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, ModelInfo, Progress } from '../index.ts';
+import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, HistoryEntry, ModelInfo, Progress } from '../index.ts';
 import { applyDefaults, checkRequest, fieldOf, fields, installSeedControls, readRequest, restoreRequest, setSeed, showProblems } from './form.ts';
 import { createGallery } from './gallery.ts';
 import { downloadText, setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
 import { createQueuePanel } from './queue-panel.ts';
-import { createResultView, shownPicture } from './result-view.ts';
+import { createResultView, shownPicture, shownPictureFromPng } from './result-view.ts';
 import { createSourcePicture } from './source-picture.ts';
 import './pwa.ts';
 
@@ -49,6 +49,7 @@ const ui = {
   cancel: element('cancel', HTMLButtonElement),
   status: element('status', HTMLParagraphElement),
   output: document.querySelector<HTMLElement>('.output')!,
+  picture: element('picture', HTMLCanvasElement),
   progress: element('progress', HTMLProgressElement),
   progressLabel: element('progress-label', HTMLSpanElement),
   timings: element('timings', HTMLParagraphElement),
@@ -121,12 +122,6 @@ function sentence(text: string): string {
   return trimmed === '' ? trimmed : `${trimmed[0]!.toUpperCase()}${trimmed.slice(1)}${/[.!?…]$/.test(trimmed) ? '' : '.'}`;
 }
 
-const gallery = createGallery(element('history', HTMLElement), {
-  restore: (request, from) => {
-    restoreRequest(request);
-    ui.status.textContent = `Settings restored from ${from}.`;
-  },
-});
 
 /** Image to image and inpainting: a picture to start from, a mask painted over it, a strength. */
 const sourcePicture = createSourcePicture(element('source-picture', HTMLDivElement), {
@@ -135,7 +130,7 @@ const sourcePicture = createSourcePicture(element('source-picture', HTMLDivEleme
 
 const results = createResultView(
   {
-    canvas: element('picture', HTMLCanvasElement),
+    canvas: ui.picture,
     grid: element('results', HTMLUListElement),
     actions: element('result-actions', HTMLElement),
     download: element('download', HTMLAnchorElement),
@@ -143,21 +138,43 @@ const results = createResultView(
     useAsSource: element('use-as-source', HTMLButtonElement),
   },
   {
-    reuseSeed: (seed) => {
-      setSeed(seed, { random: false });
-      ui.status.textContent = `Seed ${seed} will be used again.`;
-    },
-    useAsSource: (png) => {
-      sourcePicture.setPicture(png).then(
-        () => {
-          element('source-picture', HTMLDivElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-          ui.status.textContent = 'The next request starts from this picture.';
-        },
-        showError,
-      );
-    },
+    reuseSeed: (seed) => reuseSeed(seed),
+    useAsSource: (png) => useAsSource(png),
   },
 );
+
+/** Starts the next request from `png` (a result's or a kept picture's "Use as source"). */
+function useAsSource(png: Blob): void {
+  sourcePicture.setPicture(png).then(
+    () => {
+      element('source-picture', HTMLDivElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+      ui.status.textContent = 'The next request starts from this picture.';
+    },
+    showError,
+  );
+}
+
+function reuseSeed(seed: number): void {
+  setSeed(seed, { random: false });
+  ui.status.textContent = `Seed ${seed} will be used again.`;
+}
+
+/** A picture from the history in the main view: opened from a thumbnail, or the last one on start. */
+async function showKept(entry: HistoryEntry): Promise<void> {
+  results.show(await shownPictureFromPng(entry.png, entry.request.prompt, entry.request.seed));
+  ui.picture.setAttribute('aria-label', `Picture from the history: ${entry.request.prompt}`);
+  ui.timings.textContent = `Seed ${entry.request.seed} · ${entry.request.steps} steps · made ${new Date(entry.createdAt).toLocaleString()}`;
+}
+
+const gallery = createGallery(element('history', HTMLElement), {
+  restore: (request, from) => {
+    restoreRequest(request);
+    ui.status.textContent = `Settings restored from ${from}.`;
+  },
+  show: (entry) => void showKept(entry).catch(showError),
+  reuseSeed,
+  useAsSource,
+});
 
 async function finished(images: readonly GeneratedImage[]): Promise<void> {
   const first = images[0]!;
@@ -341,6 +358,11 @@ function installLiveMode(): void {
 
 async function start(): Promise<void> {
   installSeedControls();
+  // The last picture kept, in the big view until a new one is made.
+  void gallery
+    .latest()
+    .then((entry) => (entry !== undefined && ui.picture.dataset.kind === undefined ? showKept(entry) : undefined))
+    .catch(showError);
   fields.form.addEventListener('submit', (event) => {
     event.preventDefault();
     submit('queue');

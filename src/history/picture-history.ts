@@ -7,7 +7,7 @@
  * touches the other; the setting lives in a second small database (idb-keyval gives each store
  * its own database).
  */
-import { clear, createStore, del, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { clear, createStore, del, get, getMany, keys, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type { GeneratedImage, RequestAsRun } from '../api.ts';
 import { InvalidRequestError } from '../errors.ts';
 
@@ -84,6 +84,11 @@ export class PictureHistory {
   /** One picture; undefined when there is none with that id. */
   get(id: string): Promise<HistoryEntry | undefined> {
     return get<HistoryEntry>(id, this.pictures);
+  }
+
+  /** How many pictures are kept, all of them (`list` may be limited); counted without reading any. */
+  count(): Promise<number> {
+    return this.pictures('readonly', (store) => promisifyRequest(store.count()));
   }
 
   /** Removes one picture; an unknown id is no error. */

@@ -1,7 +1,7 @@
 /**
  * The picture history in headless Chromium (real IndexedDB): pictures come back newest first and
- * after a reload, with their PNG and parameters intact; delete and clear remove them; and with the
- * setting off nothing is written, a choice that itself survives the reload.
+ * after a reload, with their PNG and parameters intact; delete and clear remove them (and the count
+ * follows); and with the setting off nothing is written, a choice that itself survives the reload.
  */
 import { describe, expect, it } from 'vitest';
 import { useBrowserPage } from '../support/browser.ts';
@@ -77,12 +77,16 @@ describe('picture history', () => {
   });
 
   it('deletes one picture, and clears them all', async () => {
+    const count = () => browser.page.evaluate(() => window.historyPage!.open('removes').count());
     const ids = await addPictures('removes', ['a', 'b', 'c']);
+    expect(await count()).toBe(3);
     await browser.page.evaluate((id) => window.historyPage!.open('removes').delete(id), ids[1]!);
     expect(await listPrompts('removes')).toEqual(['c', 'a']);
+    expect(await count()).toBe(2);
     expect(await browser.page.evaluate((id) => window.historyPage!.open('removes').get(id), ids[1]!)).toBeUndefined();
     await browser.page.evaluate(() => window.historyPage!.open('removes').clear());
     expect(await listPrompts('removes')).toEqual([]);
+    expect(await count()).toBe(0);
   });
 
   it('writes nothing while turned off, and stays off after a reload', async () => {
