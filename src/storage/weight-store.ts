@@ -151,15 +151,26 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
       return { blobs: new BlobStore(await openParts(name, options.backend), index), index };
     })());
   let persistence: Promise<unknown> | undefined;
+  const context = async (): Promise<StoreContext> => ({
+    ...(await storage()),
+    transfer,
+    concurrency,
+    estimate,
+    askPersistence: () => {
+      // Asked once, on the first download: a model kept is worth keeping under storage pressure.
+      // Pages only: workers have no `persist()`; the engine's client asks on the main thread.
+      persistence ??= globalThis.navigator?.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
+    },
+  });
 
   async function ensureModel(source: ModelSource, { onProgress, signal }: EnsureOptions = {}): Promise<StoredModel> {
     throwIfCancelled(signal);
-    const { blobs, index } = await storage();
-    const { record, offline } = await resolve(index, source, signal, transfer.stallTimeoutMs);
+    const stores = await context();
+    const { record, offline } = await resolve(stores.index, source, signal, transfer.stallTimeoutMs);
     const controller = new AbortController();
     const abort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', abort);
-    const work = holdingModelLock(modelLock(name, record.key), controller, () => store(blobs, index, record, offline, onProgress, controller.signal));
+    const work = holdingModelLock(modelLock(name, record.key), controller, () => storeModel(stores, record, offline, onProgress, controller.signal));
     const entry: Running = { key: record.key, controller, settled: work.catch(() => undefined) };
     running.add(entry);
     try {
@@ -168,111 +179,6 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
       running.delete(entry);
       signal?.removeEventListener('abort', abort);
     }
-  }
-
-  async function store(
-    blobs: BlobStore,
-    index: StoreIndex,
-    record: ModelRecord,
-    offline: boolean,
-    onProgress: EnsureOptions['onProgress'],
-    signal: AbortSignal,
-  ): Promise<StoredModel> {
-    // Listed before any byte is fetched, so that no other call removes its files as unused.
-    if (!offline) await index.updateModel(record.key, (entry) => withVersion(entry, record));
-    const files = distinctFiles(record.files);
-    const stored = await storedBytes(blobs, files);
-    // Completeness, not byte counts: an empty file has all its 0 bytes before it is stored.
-    const done = await completeFiles(blobs, files);
-    const missing = files.filter((_, i) => !done[i]);
-    if (missing.length > 0 && offline) {
-      throw new NetworkError(`${record.id}: ${missing.length} file(s) are not stored and the manifest cannot be fetched (offline?)`, {
-        url: record.manifestUrl,
-        files: missing.map((file) => file.path),
-      });
-    }
-    const needed = sum(files.map((file, i) => file.size - stored[i]!));
-    if (needed > 0) {
-      const available = await availableBytes(estimate);
-      if (needed > available) throw quotaError(record.id, needed, available, missing);
-      // Asked once, on the first download: a model kept is worth keeping under storage pressure.
-      // Pages only: workers have no `persist()`; the engine's client asks on the main thread.
-      persistence ??= globalThis.navigator?.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
-    }
-
-    const reporter = new ProgressReporter(
-      onProgress,
-      files.map((file, i) => ({ path: file.path, size: file.size, stored: stored[i]! })),
-    );
-    let downloadedBytes: number;
-    try {
-      downloadedBytes = await downloadAll(blobs, record, missing, reporter, signal);
-    } catch (error) {
-      if (!(error instanceof QuotaError)) throw error;
-      // The browser refused a write although its estimate allowed it (Chromium's estimate
-      // over-reports, in incognito windows for one): the refusal gives the better bound.
-      const storedNow = await storedBytes(blobs, missing);
-      const refusedAt = Number(error.details?.available ?? 0);
-      throw quotaError(
-        record.id,
-        sum(missing.map((entry, i) => entry.size - storedNow[i]!)),
-        Math.min(refusedAt, await availableBytes(estimate)),
-        missing.filter((entry, i) => storedNow[i] !== entry.size),
-        error,
-      );
-    }
-    // Deleted meanwhile (in another tab): not written back.
-    throwIfCancelled(signal);
-    await index.updateModel(record.key, (entry) => ({
-      ...entry,
-      complete: record,
-      // Another tab may have started a newer version meanwhile: that one stays pending.
-      pending: entry.pending !== null && !sameFiles(entry.pending, record) ? entry.pending : null,
-      lastUsed: Date.now(),
-    }));
-    await removeUnused(blobs, index);
-    return { id: record.id, key: record.key, manifest: record.manifest, files: record.files, downloadedBytes, offline };
-  }
-
-  /**
-   * Downloads `missing`, `concurrency` files at a time. The first failure stops the others (their
-   * committed parts stay) and is what the call throws.
-   */
-  async function downloadAll(
-    blobs: BlobStore,
-    record: ModelRecord,
-    missing: readonly ManifestFile[],
-    reporter: ProgressReporter,
-    signal: AbortSignal,
-  ): Promise<number> {
-    const controller = new AbortController();
-    const abort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', abort);
-    const queue = [...missing];
-    let failure: { error: unknown } | undefined;
-    let received = 0;
-    const worker = async (): Promise<void> => {
-      for (let file = queue.shift(); file !== undefined && failure === undefined; file = queue.shift()) {
-        const path = file.path;
-        try {
-          const got = await downloadFile(blobs, { ...file, url: fileUrl(record, file) }, transfer, (loaded) => reporter.stored(path, loaded), controller.signal);
-          // Added after the await: `received += await …` would add to the value read before it.
-          received += got;
-          reporter.verified(path);
-        } catch (error) {
-          failure ??= { error };
-          controller.abort();
-        }
-      }
-    };
-    try {
-      throwIfCancelled(signal);
-      await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
-    } finally {
-      signal.removeEventListener('abort', abort);
-    }
-    if (failure !== undefined) throw failure.error;
-    return received;
   }
 
   async function open(key: string, path: string): Promise<Blob> {
@@ -339,6 +245,128 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     purge,
     backend: async () => (await storage()).blobs.backend,
   };
+}
+
+/** What storing a model needs: the open store, how to transfer, and the quota. */
+interface StoreContext {
+  readonly blobs: BlobStore;
+  readonly index: StoreIndex;
+  readonly transfer: TransferOptions;
+  /** Files downloaded at once. */
+  readonly concurrency: number;
+  readonly estimate: () => Promise<StorageEstimate>;
+  /** Asks the browser, once per store, to keep what is stored under storage pressure. */
+  askPersistence(): void;
+}
+
+/**
+ * Stores `record`'s files that are missing (after checking the quota) and marks the model complete.
+ * @throws NetworkError offline with files missing; QuotaError before the download, or when the
+ *   browser refuses a write; whatever `downloadFile` throws
+ */
+async function storeModel(
+  context: StoreContext,
+  record: ModelRecord,
+  offline: boolean,
+  onProgress: EnsureOptions['onProgress'],
+  signal: AbortSignal,
+): Promise<StoredModel> {
+  const { blobs, index, estimate } = context;
+  // Listed before any byte is fetched, so that no other call removes its files as unused.
+  if (!offline) await index.updateModel(record.key, (entry) => withVersion(entry, record));
+  const files = distinctFiles(record.files);
+  const stored = await storedBytes(blobs, files);
+  // Completeness, not byte counts: an empty file has all its 0 bytes before it is stored.
+  const done = await completeFiles(blobs, files);
+  const missing = files.filter((_, i) => !done[i]);
+  if (missing.length > 0 && offline) {
+    throw new NetworkError(`${record.id}: ${missing.length} file(s) are not stored and the manifest cannot be fetched (offline?)`, {
+      url: record.manifestUrl,
+      files: missing.map((file) => file.path),
+    });
+  }
+  const needed = sum(files.map((file, i) => file.size - stored[i]!));
+  if (needed > 0) {
+    const available = await availableBytes(estimate);
+    if (needed > available) throw quotaError(record.id, needed, available, missing);
+    // Asked once, on the first download: a model kept is worth keeping under storage pressure.
+    // Pages only: workers have no `persist()`; the engine's client asks on the main thread.
+    context.askPersistence();
+  }
+
+  const reporter = new ProgressReporter(
+    onProgress,
+    files.map((file, i) => ({ path: file.path, size: file.size, stored: stored[i]! })),
+  );
+  let downloadedBytes: number;
+  try {
+    downloadedBytes = await downloadAll(context, record, missing, reporter, signal);
+  } catch (error) {
+    if (!(error instanceof QuotaError)) throw error;
+    // The browser refused a write although its estimate allowed it (Chromium's estimate
+    // over-reports, in incognito windows for one): the refusal gives the better bound.
+    const storedNow = await storedBytes(blobs, missing);
+    const refusedAt = Number(error.details?.available ?? 0);
+    throw quotaError(
+      record.id,
+      sum(missing.map((entry, i) => entry.size - storedNow[i]!)),
+      Math.min(refusedAt, await availableBytes(estimate)),
+      missing.filter((entry, i) => storedNow[i] !== entry.size),
+      error,
+    );
+  }
+  // Deleted meanwhile (in another tab): not written back.
+  throwIfCancelled(signal);
+  await index.updateModel(record.key, (entry) => ({
+    ...entry,
+    complete: record,
+    // Another tab may have started a newer version meanwhile: that one stays pending.
+    pending: entry.pending !== null && !sameFiles(entry.pending, record) ? entry.pending : null,
+    lastUsed: Date.now(),
+  }));
+  await removeUnused(blobs, index);
+  return { id: record.id, key: record.key, manifest: record.manifest, files: record.files, downloadedBytes, offline };
+}
+
+/**
+ * Downloads `missing`, `concurrency` files at a time. The first failure stops the others (their
+ * committed parts stay) and is what the call throws.
+ */
+async function downloadAll(
+  { blobs, transfer, concurrency }: StoreContext,
+  record: ModelRecord,
+  missing: readonly ManifestFile[],
+  reporter: ProgressReporter,
+  signal: AbortSignal,
+): Promise<number> {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', abort);
+  const queue = [...missing];
+  let failure: { error: unknown } | undefined;
+  let received = 0;
+  const worker = async (): Promise<void> => {
+    for (let file = queue.shift(); file !== undefined && failure === undefined; file = queue.shift()) {
+      const path = file.path;
+      try {
+        const got = await downloadFile(blobs, { ...file, url: fileUrl(record, file) }, transfer, (loaded) => reporter.stored(path, loaded), controller.signal);
+        // Added after the await: `received += await …` would add to the value read before it.
+        received += got;
+        reporter.verified(path);
+      } catch (error) {
+        failure ??= { error };
+        controller.abort();
+      }
+    }
+  };
+  try {
+    throwIfCancelled(signal);
+    await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
+  if (failure !== undefined) throw failure.error;
+  return received;
 }
 
 /** The Web Lock of the model stored under `key` in the store called `name`. */
