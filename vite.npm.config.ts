@@ -36,7 +36,7 @@ function bundlerWorkerPlugin(): Plugin {
     name: 'webdiffusion:bundler-worker',
     enforce: 'pre',
     resolveId(source, importer) {
-      if (source === './start-worker.ts' && importer?.endsWith('/src/client/engine.ts')) return START_WORKER;
+      if (source === './start-worker.ts' && importer?.endsWith('/src/client/client-engine.ts')) return START_WORKER;
       return null;
     },
     load(id) {

@@ -7,7 +7,7 @@
 import * as Comlink from 'comlink';
 import type { GeneratedImage, LoadStage, TextRequest } from '../src/api.ts';
 import type { BackendPreference } from '../src/engine.ts';
-import { LocalEngine } from '../src/worker/engine.ts';
+import { LocalEngine } from '../src/worker/local-engine.ts';
 
 const counts = { submits: 0, readbacks: 0 };
 if (typeof GPUQueue !== 'undefined') {

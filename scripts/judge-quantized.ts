@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
-import { PALETTE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement } from '../src/judge/judge.ts';
+import { PALETTE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement } from '../test/support/judge.ts';
 import { parseManifest } from '../src/models/manifest.ts';
 import { REPO_ROOT } from './lib/browser.ts';
 

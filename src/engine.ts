@@ -1,6 +1,6 @@
 /**
- * The one engine interface: implemented in the worker by `LocalEngine` (src/worker/engine.ts),
- * and on the main thread by the client (src/client/engine.ts), which forwards to the worker.
+ * The one engine interface: implemented in the worker by `LocalEngine` (src/worker/local-engine.ts),
+ * and on the main thread by the client (src/client/client-engine.ts), which forwards to the worker.
  */
 import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress, TokenCount } from './api.ts';
 import type { CatalogEntry } from './models/catalog.ts';

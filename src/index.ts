@@ -1,8 +1,8 @@
 /**
  * webdiffusion's public API.
  */
-export { createEngine } from './client/engine.ts';
-export type { CreateEngineOptions } from './client/engine.ts';
+export { createEngine } from './client/client-engine.ts';
+export type { CreateEngineOptions } from './client/client-engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
 export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest, TokenCount } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';

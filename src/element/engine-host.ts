@@ -9,7 +9,7 @@
  * joins it (its progress reaches every element waiting on it) instead of loading twice.
  */
 import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
-import { createEngine } from '../client/engine.ts';
+import { createEngine } from '../client/client-engine.ts';
 import type { Engine } from '../engine.ts';
 import { GpuDeviceLostError } from '../errors.ts';
 import { SerialQueue } from '../util/serial-queue.ts';

@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { Progress } from '../api.ts';
-import { LocalEngine } from './engine.ts';
+import { LocalEngine } from './local-engine.ts';
 import { installErrorTransfer, type WorkerApi } from './protocol.ts';
 
 installErrorTransfer();

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, PALETTE, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, PALETTE, scoreJudgement } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { drawScene } from '../unit/judge/draw.ts';
 import type { PagePicture } from './source-picture-page.ts';

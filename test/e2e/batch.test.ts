@@ -4,7 +4,7 @@
  * must give the very pictures its seeds give one at a time (noise terms included).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 

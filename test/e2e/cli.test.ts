@@ -12,7 +12,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseParameters } from '../../src/image/generation-parameters.ts';
 import { readPngText } from '../../src/image/png-text.ts';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { REPO_ROOT } from '../../scripts/lib/browser.ts';
 
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../../src/api.ts';
-import { judgeImage } from '../../src/judge/judge.ts';
+import { judgeImage } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 const GENERATION_MS = 400_000;

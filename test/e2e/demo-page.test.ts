@@ -3,7 +3,7 @@
  * press Cancel mid-way. Slow on SwiftShader: one page, one model load for the whole file.
  */
 import { describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import manifest from '../../models/tiny-shapes/manifest.json' with { type: 'json' };
 

@@ -4,7 +4,7 @@
  * WebGPU (the GPU loop, the blend kernel) and on the CPU backend (the reference loop).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeImage } from '../../src/judge/judge.ts';
+import { judgeImage } from '../support/judge.ts';
 import type { PageImage, PagePicture, PageRequest } from '../gpu/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { drawScene } from '../unit/judge/draw.ts';

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { launchChromium, REPO_ROOT } from '../../scripts/lib/browser.ts';
 import { startStaticServer, type StaticServer } from '../support/static-server.ts';
 

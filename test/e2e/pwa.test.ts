@@ -11,7 +11,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { launchChromium } from '../../scripts/lib/browser.ts';
 import { buildInto, type Built } from '../support/build.ts';
 import { startStaticServer, type StaticServer } from '../support/static-server.ts';

@@ -6,7 +6,7 @@
  * scripts/judge-quantized.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 const session = useBrowserPage('/src/cli/page.html', { ready: (page) => page.waitForFunction(() => window.webdiffusion !== undefined) });

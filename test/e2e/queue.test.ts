@@ -4,7 +4,7 @@
  * what its prompt asks for.
  */
 import { describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 const MODEL_URL = '/models/tiny-shapes/manifest.json';

@@ -1,14 +1,14 @@
 /**
  * Every scheduler draws what it is asked at its usual step count, judged like a user would look
  * at the pictures: 8 fixed prompts and seeds on the bundled tiny-shapes model in headless
- * Chromium, through the public API, scored by the image judge (src/judge/judge.ts).
+ * Chromium, through the public API, scored by the image judge (test/support/judge.ts).
  *
  * The runs use the engine's CPU backend ('wasm'): on SwiftShader a guided 20-step picture takes
  * minutes on WebGPU and seconds on the CPU, and test/gpu/pipeline.test.ts shows the GPU loop
  * gives the CPU loop's pictures for these schedulers, within a level.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../../src/judge/judge.ts';
+import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import type { SchedulerName } from '../../src/schedulers/scheduler.ts';
 import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';

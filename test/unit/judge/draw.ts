@@ -3,7 +3,7 @@
  * data: one filled shape of side/diameter `sizeFraction * 64` on a plain background, edges
  * anti-aliased by 4x4 supersampling.
  */
-import { PALETTE, type PaletteColor, type ShapeKind } from '../../../src/judge/judge.ts';
+import { PALETTE, type PaletteColor, type ShapeKind } from '../../support/judge.ts';
 
 export interface Scene {
   readonly color: PaletteColor;

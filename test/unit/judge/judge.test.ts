@@ -6,7 +6,7 @@ import {
   parsePrompt,
   scoreJudgement,
   type PaletteColor,
-} from '../../../src/judge/judge.ts';
+} from '../../support/judge.ts';
 import { createRandom, gaussianNoise } from '../../../src/pipeline/prng.ts';
 import { drawScene, type Scene } from './draw.ts';
 
