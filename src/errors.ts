@@ -150,6 +150,21 @@ export class NetworkError extends WebDiffusionError {
   }
 }
 
+/**
+ * A LoRA file that cannot be applied to the loaded model: not a safetensors file, cut short, a
+ * header over the size limit, a tensor of a type we do not read, keys in no layout we know, keys
+ * that name nothing in the model, or shapes that do not fit it (a LoRA for another base model).
+ * `details.reason` says which ('not-safetensors', 'truncated', 'header-too-large',
+ * 'unsupported-dtype', 'bad-tensor', 'unknown-keys', 'no-match', 'shape-mismatch', 'no-targets');
+ * `details.keys` names the offending keys where there are some.
+ */
+export class LoraError extends WebDiffusionError {
+  override readonly name = 'LoraError';
+  constructor(message: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super('bad-lora', message, details, options);
+  }
+}
+
 /** An error as plain data, safe for `structuredClone` / `postMessage`. */
 export interface SerializedError {
   readonly name: string;
@@ -176,6 +191,7 @@ const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   IntegrityError,
   QuotaError,
   NetworkError,
+  LoraError,
 };
 
 /** The code given to errors that are not ours (a TypeError from a bug, a thrown string, …). */

@@ -48,6 +48,7 @@ export {
   ManifestError,
   ModelLoadError,
   NetworkError,
+  LoraError,
   NumericsError,
   QuotaError,
   TokenizerError,
