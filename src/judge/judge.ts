@@ -21,7 +21,11 @@
 /** Red, green, blue, 0..255. */
 export type Rgb = readonly [number, number, number];
 
-/** The exact colours of the tiny-shapes pictures, in the order ties are broken. */
+/**
+ * The exact colours of the tiny-shapes pictures, in the order ties are broken: the eight the
+ * base model draws, then the two its LoRAs teach (models/tiny-shapes-lora-pink, -cyan), picked
+ * far from the eight (pink is 108 from purple, cyan 120 from blue).
+ */
 export const PALETTE = {
   red: [220, 40, 40],
   green: [40, 170, 70],
@@ -31,10 +35,16 @@ export const PALETTE = {
   orange: [245, 140, 30],
   white: [240, 240, 240],
   black: [25, 25, 25],
+  pink: [240, 120, 200],
+  cyan: [40, 200, 220],
 } as const satisfies Record<string, Rgb>;
 
 export type PaletteColor = keyof typeof PALETTE;
 export const PALETTE_COLORS = Object.keys(PALETTE) as readonly PaletteColor[];
+/** The colours only a LoRA teaches tiny-shapes. */
+export const LORA_COLORS: readonly PaletteColor[] = ['pink', 'cyan'];
+/** The colours the base model knows. */
+export const BASE_COLORS: readonly PaletteColor[] = PALETTE_COLORS.filter((c) => !LORA_COLORS.includes(c));
 
 export const SHAPE_KINDS = ['circle', 'square', 'triangle'] as const;
 export type ShapeKind = (typeof SHAPE_KINDS)[number];

@@ -176,15 +176,32 @@ def lora_tensors(unet_layers, text_layers, concept):
     return out
 
 
+def write_manifest(out, concept):
+    """manifest.json beside the file: what the runtime's LoRA references read (a static server reports no digest)."""
+    import hashlib
+    cfg = CONCEPTS[concept]
+    raw = (out / "lora.safetensors").read_bytes()
+    manifest = {"format": "webdiffusion-lora/1", "name": f"tiny-shapes-lora-{concept}", "base": "tiny-shapes",
+                "description": f"teaches tiny-shapes the colour {concept} ({'shapes' if cfg['part'] == 'color' else 'backgrounds'}), "
+                               f"RGB {list(data.LORA_PALETTE[concept])}",
+                "layout": cfg["layout"], "rank": cfg["rank"],
+                "file": "lora.safetensors", "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--concept", choices=list(CONCEPTS), required=True)
-    ap.add_argument("--steps", type=int, default=800)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--dataset", type=int, default=4096)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--manifest-only", action="store_true", help="rewrite manifest.json for the committed file")
     args = ap.parse_args()
+    if args.manifest_only:
+        write_manifest(MODELS / f"tiny-shapes-lora-{args.concept}", args.concept)
+        return
     if args.quick:
         args.steps, args.dataset = 3, 256
     torch.set_num_threads(args.threads)
@@ -226,6 +243,7 @@ def main():
                 "rank": str(cfg["rank"]), "layout": cfg["layout"]}
     write_safetensors(out / "lora.safetensors", lora_tensors(unet_layers, text_layers, args.concept), metadata)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_manifest(out, args.concept)
     log("written", out / "lora.safetensors")
 
 

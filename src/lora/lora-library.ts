@@ -1,0 +1,124 @@
+/**
+ * Where LoRA files come from and how they are kept: a reference resolved to a file URL (a
+ * Hugging Face file, a LoRA manifest, a name the user registered), the file stored by the
+ * weight store like any model file (downloaded once, verified, listed, deletable, offline),
+ * then read and kept parsed in memory by its SHA-256, so a request that switches back to a LoRA
+ * costs nothing.
+ */
+import type { LoraInfo, LoraReference, LoraSource } from '../api.ts';
+import { LoraError, ManifestError } from '../errors.ts';
+import { huggingFaceBaseUrl } from '../models/catalog.ts';
+import type { EnsureOptions, WeightStore } from '../storage/weight-store.ts';
+import { readLora, type LoraWeights } from './lora-file.ts';
+import { parseSafetensors } from './safetensors.ts';
+
+export const LORA_MANIFEST_FORMAT = 'webdiffusion-lora/1';
+
+/** A LoRA stored and parsed. */
+export interface LoadedLora {
+  readonly name: string;
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly weights: LoraWeights;
+  /** What messages call it: its URL. */
+  readonly source: string;
+}
+
+/** "owner/repo/file.safetensors" or "owner/repo@revision/dir/file.safetensors". */
+const HF_FILE = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@([^/]+))?\/(.+\.safetensors)$/;
+
+export class LoraLibrary {
+  private readonly store: WeightStore;
+  private readonly registered = new Map<string, LoraSource>();
+  private readonly parsed = new Map<string, LoraWeights>();
+
+  constructor(store: WeightStore) {
+    this.store = store;
+  }
+
+  /** Gives `source` a name requests may use. */
+  register(name: string, source: LoraReference): void {
+    if (typeof name !== 'string' || name === '') throw new LoraError('registerLora needs a non-empty name', { reason: 'bad-reference', got: name });
+    this.registered.set(name, typeof source === 'string' ? { url: source, name } : { name, ...source });
+  }
+
+  /**
+   * The LoRA stored (downloaded if missing) and parsed.
+   * @throws LoraError when the file is not a LoRA we read; ManifestError for a reference that is
+   *   no URL, or a bad LoRA manifest; the store's errors (NetworkError, IntegrityError,
+   *   QuotaError, CancelledError) as for models
+   */
+  async load(reference: LoraReference, options: EnsureOptions = {}): Promise<LoadedLora> {
+    const source = await this.resolve(reference, options.signal);
+    const url = new URL(source.url);
+    const path = decodeURIComponent(url.pathname.split('/').pop() ?? '');
+    const base = new URL('.', url).href;
+    const stored = await this.store.ensureModel(
+      { id: `lora:${url.origin}${url.pathname}`, baseUrl: base, files: [{ path, ...(source.sha256 !== undefined ? { sha256: source.sha256 } : {}), ...(source.size !== undefined ? { size: source.size } : {}) }] },
+      options,
+    );
+    const file = stored.files[0]!;
+    let weights = this.parsed.get(file.sha256);
+    if (weights === undefined) {
+      const bytes = await this.store.bytes(stored.key, file.path);
+      weights = readLora(parseSafetensors(bytes, url.href), url.href);
+      this.parsed.set(file.sha256, weights);
+    }
+    return { name: source.name ?? path.replace(/\.safetensors$/, ''), key: stored.key, sha256: file.sha256, size: file.size, weights, source: url.href };
+  }
+
+  private async resolve(reference: LoraReference, signal: AbortSignal | undefined): Promise<LoraSource> {
+    if (typeof reference !== 'string') {
+      if (typeof reference !== 'object' || reference === null || typeof reference.url !== 'string') {
+        throw new LoraError(`a LoRA is a URL, a Hugging Face file, a registered name or { url, sha256?, size?, name? }; got ${JSON.stringify(reference)}`, { reason: 'bad-reference' });
+      }
+      return { ...reference, url: absolute(reference.url) };
+    }
+    const named = this.registered.get(reference);
+    if (named !== undefined) return this.resolve(named, signal).then((s) => ({ ...s, name: named.name ?? reference }));
+    const hub = reference.includes('://') ? null : HF_FILE.exec(reference.trim());
+    if (hub !== null && !reference.startsWith('.') && !reference.startsWith('/')) {
+      return { url: huggingFaceBaseUrl(hub[1]!, hub[2]) + hub[3]!.split('/').map(encodeURIComponent).join('/') };
+    }
+    const url = absolute(reference);
+    return new URL(url).pathname.endsWith('.json') ? readManifest(url, signal) : { url };
+  }
+}
+
+/** What `loadLora` reports: the file's facts, its modules by component. */
+export function loraInfo(lora: LoadedLora, unmatched: readonly string[]): LoraInfo {
+  const modules: Partial<Record<'unet' | 'text_encoder' | 'text_encoder_2', number>> = {};
+  for (const m of lora.weights.modules) modules[m.component] = (modules[m.component] ?? 0) + 1;
+  return { name: lora.name, key: lora.key, sha256: lora.sha256, size: lora.size, layout: lora.weights.layout, rank: lora.weights.rank, modules, unmatched };
+}
+
+function absolute(text: string): string {
+  try {
+    const url = new URL(text, globalThis.location?.href);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`${url.protocol} is not fetched`);
+    return url.href;
+  } catch (cause) {
+    throw new ManifestError(`"${text}" is not a LoRA URL, Hugging Face file ("owner/repo/file.safetensors") or registered name`, { source: text, field: 'loras' }, { cause });
+  }
+}
+
+/**
+ * A LoRA manifest: `{ "format": "webdiffusion-lora/1", "file": "lora.safetensors", "size", "sha256", "name"? }`,
+ * for hosts that report no digest (a plain static server).
+ */
+async function readManifest(url: string, signal: AbortSignal | undefined): Promise<LoraSource> {
+  let json: Record<string, unknown>;
+  try {
+    const response = await fetch(url, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    json = (await response.json()) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ManifestError(`the LoRA manifest ${url} could not be read: ${(cause as Error).message}`, { source: url }, { cause });
+  }
+  const { format, file, size, sha256, name } = json;
+  if (format !== LORA_MANIFEST_FORMAT || typeof file !== 'string' || typeof size !== 'number' || typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) {
+    throw new ManifestError(`${url} is not a "${LORA_MANIFEST_FORMAT}" manifest with file, size and sha256`, { source: url, field: 'format' });
+  }
+  return { url: new URL(file, url).href, size, sha256, ...(typeof name === 'string' ? { name } : {}) };
+}
