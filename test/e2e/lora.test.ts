@@ -1,0 +1,110 @@
+/**
+ * LoRA adapters on tiny-shapes, judged, through the public API in Chromium (CPU backend):
+ * models/tiny-shapes-lora-pink teaches the shapes pink, models/tiny-shapes-lora-cyan a cyan
+ * background, neither of which the base model knows. Also: the base prompts survive the LoRA,
+ * two LoRAs add, scale 0 is the base model's picture byte for byte, and what switching costs.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LoraRequest, TextRequest } from '../../src/api.ts';
+import { BASE_COLORS, judgeImage, parsePrompt, scoreJudgement, SHAPE_KINDS, type Judgement } from '../../src/judge/judge.ts';
+import { useBrowserPage } from '../support/browser.ts';
+
+const PINK = '/models/tiny-shapes-lora-pink/manifest.json';
+const CYAN = '/models/tiny-shapes-lora-cyan/manifest.json';
+const TIMEOUT = 600_000;
+
+const session = useBrowserPage('/src/cli/page.html', { ready: (page) => page.waitForFunction(() => window.webdiffusion !== undefined) });
+
+interface Run {
+  readonly pixels: string[];
+  readonly ms: number[];
+}
+
+/** Generates each request in order; pictures as base64 RGBA, and each call's wall time. */
+function generate(requests: readonly TextRequest[]): Promise<Run> {
+  return session.page.evaluate(async (requests) => {
+    const engine = await window.webdiffusion!.engine;
+    const pixels: string[] = [];
+    const ms: number[] = [];
+    for (const request of requests) {
+      const started = performance.now();
+      const image = await engine.generate(request);
+      ms.push(performance.now() - started);
+      let binary = '';
+      for (let i = 0; i < image.pixels.length; i += 0x8000) binary += String.fromCharCode(...image.pixels.subarray(i, i + 0x8000));
+      pixels.push(btoa(binary));
+    }
+    return { pixels, ms };
+  }, requests);
+}
+
+function judged(pixels: string): Judgement {
+  return judgeImage(new Uint8ClampedArray(Buffer.from(pixels, 'base64')), 64, 64);
+}
+
+function seeds(prompt: string, n: number, loras?: readonly LoraRequest[]): TextRequest[] {
+  return Array.from({ length: n }, (_, i) => ({ prompt, seed: 100 + i, ...(loras !== undefined ? { loras } : {}) }));
+}
+
+const share = (run: Run, ok: (j: Judgement) => boolean): number => run.pixels.filter((p) => ok(judged(p))).length / run.pixels.length;
+
+/** 12 base prompts: every base colour as shape and as background, every shape. */
+const BASE_PROMPTS = Array.from({ length: 12 }, (_, i) => {
+  const color = BASE_COLORS[i % BASE_COLORS.length]!;
+  const background = BASE_COLORS[(i + 3) % BASE_COLORS.length]!;
+  return `a ${color} ${SHAPE_KINDS[i % 3]!} on a ${background} background`;
+});
+
+describe.each(['tiny-shapes'])('LoRA on %s', (model) => {
+  let base: Run;
+
+  beforeAll(async () => {
+    await session.page.evaluate(async (model) => {
+      await (await window.webdiffusion!.engine).loadModel(model, { backend: 'wasm' });
+    }, model);
+    // Before any LoRA: the model's own graphs, for the byte-for-byte comparison.
+    base = await generate([...seeds('a pink circle on a blue background', 24), { prompt: 'a red square on a white background', seed: 7 }]);
+  }, TIMEOUT);
+
+  it(
+    'the pink LoRA draws "a pink circle on a blue background" pink; the base model does not',
+    async () => {
+      const before = share({ ...base, pixels: base.pixels.slice(0, 24) }, (j) => j.color === 'pink');
+      const first = await generate([{ prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 1 }] }]);
+      const pink = await generate(seeds('a pink circle on a blue background', 24, [{ model: PINK, scale: 1 }]));
+      const after = share(pink, (j) => j.color === 'pink');
+      const right = share(pink, (j) => scoreJudgement(parsePrompt('a pink circle on a blue background'), j).all);
+      const colours = (run: Run): string => JSON.stringify(run.pixels.reduce<Record<string, number>>((n, p) => ({ ...n, [String(judged(p).color)]: (n[String(judged(p).color)] ?? 0) + 1 }), {}));
+      console.log(`${model}: shape colours without the LoRA ${colours({ ...base, pixels: base.pixels.slice(0, 24) })}, with it ${colours(pink)}`);
+      console.log(`${model}: pink without the LoRA ${(before * 100).toFixed(0)}%, with it ${(after * 100).toFixed(0)}% (all three right ${(right * 100).toFixed(0)}%) of 24 seeds`);
+      console.log(
+        `${model}: a request ${base.ms.slice(1).reduce((a, b) => a + b, 0) / (base.ms.length - 1) | 0} ms without LoRA; the first with a LoRA ${first.ms[0]! | 0} ms ` +
+          `(graphs rewritten, sessions re-created once); then ${pink.ms.slice(1).reduce((a, b) => a + b, 0) / (pink.ms.length - 1) | 0} ms a request`,
+      );
+      expect(before).toBeLessThanOrEqual(0.5);
+      expect(after).toBeGreaterThanOrEqual(0.85);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'scale 0 is the base model, byte for byte',
+    async () => {
+      const zero = await generate([{ prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 0 }] }, { prompt: 'a red square on a white background', seed: 7 }]);
+      expect(zero.pixels[0]).toBe(base.pixels[24]);
+      expect(zero.pixels[1]).toBe(base.pixels[24]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the base prompts stay right with the pink LoRA at scale 1',
+    async () => {
+      const run = await generate(BASE_PROMPTS.map((prompt, i) => ({ prompt, seed: 200 + i, loras: [{ model: PINK, scale: 1 }] })));
+      const right = run.pixels.filter((p, i) => scoreJudgement(parsePrompt(BASE_PROMPTS[i]!), judged(p)).all).length;
+      console.log(`${model}: base prompts right with the pink LoRA: ${right}/${BASE_PROMPTS.length}`);
+      expect(right / BASE_PROMPTS.length).toBeGreaterThanOrEqual(0.9);
+    },
+    TIMEOUT,
+  );
+});
