@@ -65,7 +65,7 @@ export class LoraLibrary {
       weights = readLora(parseSafetensors(bytes, url.href), url.href);
       this.parsed.set(file.sha256, weights);
     }
-    return { name: source.name ?? path.replace(/\.safetensors$/, ''), key: stored.key, sha256: file.sha256, size: file.size, weights, source: url.href };
+    return { name: source.name ?? loraNameOf(url.pathname), key: stored.key, sha256: file.sha256, size: file.size, weights, source: url.href };
   }
 
   private async resolve(reference: LoraReference, signal: AbortSignal | undefined): Promise<LoraSource> {
@@ -91,6 +91,16 @@ export function loraInfo(lora: LoadedLora, unmatched: readonly string[]): LoraIn
   const modules: Partial<Record<'unet' | 'text_encoder' | 'text_encoder_2', number>> = {};
   for (const m of lora.weights.modules) modules[m.component] = (modules[m.component] ?? 0) + 1;
   return { name: lora.name, key: lora.key, sha256: lora.sha256, size: lora.size, layout: lora.weights.layout, rank: lora.weights.rank, modules, unmatched };
+}
+
+/** Names the trainers give every file: the folder names the LoRA instead. */
+const GENERIC_NAMES = new Set(['lora', 'adapter_model', 'pytorch_lora_weights', 'model']);
+
+/** What a LoRA at `path` is called in PNG parameters: its file's name, or its folder's for a generic one. */
+export function loraNameOf(path: string): string {
+  const parts = decodeURIComponent(path).split(/[\\/]/).filter((p) => p !== '');
+  const file = (parts.pop() ?? 'lora').replace(/\.safetensors$/, '');
+  return GENERIC_NAMES.has(file) && parts.length > 0 ? parts.pop()! : file;
 }
 
 function absolute(text: string): string {
