@@ -105,3 +105,17 @@ describe('reading and matching LoRA files', () => {
     expect(Array.from(none.B!.data).every((v) => v === 0)).toBe(true);
   });
 });
+
+describe('the lora attribute text', () => {
+  it('reads "url:0.8, url2:0.5", a URL\'s own colons kept, scale 1 by default', async () => {
+    const { parseLoraList, formatLoraList } = await import('../../../src/lora/lora-list.ts');
+    const list = parseLoraList('https://host/pink.safetensors:0.8, /models/cyan/manifest.json , owner/repo/x.safetensors:-.5');
+    expect(list).toEqual([
+      { model: 'https://host/pink.safetensors', scale: 0.8 },
+      { model: '/models/cyan/manifest.json', scale: 1 },
+      { model: 'owner/repo/x.safetensors', scale: -0.5 },
+    ]);
+    expect(parseLoraList(formatLoraList(list))).toEqual(list);
+    expect(parseLoraList('  ')).toEqual([]);
+  });
+});
