@@ -105,11 +105,13 @@ export type ImageInput =
 
 /**
  * Where a LoRA file (.safetensors) is: its URL, with the SHA-256 and size it must have where the
- * host does not report them (a local server, a blob: URL); `name` is what the PNG parameters
- * call it (default: the file name without .safetensors).
+ * host does not report them (a plain static server); `name` is what the PNG parameters call it
+ * (default: the file name without .safetensors, or its folder's for a generic "lora"). Or the
+ * file itself as `data` (a dropped File: read as it is, not stored; `url` is then only a label).
  */
 export interface LoraSource {
   readonly url: string;
+  readonly data?: Blob;
   readonly sha256?: string;
   readonly size?: number;
   readonly name?: string;

@@ -50,6 +50,7 @@ export class LoraLibrary {
    *   QuotaError, CancelledError) as for models
    */
   async load(reference: LoraReference, options: EnsureOptions = {}): Promise<LoadedLora> {
+    if (typeof reference === 'object' && reference !== null && reference.data instanceof Blob) return this.fromData(reference.data, reference.name);
     const source = await this.resolve(reference, options.signal);
     const url = new URL(source.url);
     const path = decodeURIComponent(url.pathname.split('/').pop() ?? '');
@@ -66,6 +67,19 @@ export class LoraLibrary {
       this.parsed.set(file.sha256, weights);
     }
     return { name: source.name ?? loraNameOf(url.pathname), key: stored.key, sha256: file.sha256, size: file.size, weights, source: url.href };
+  }
+
+  /** A file the user gave (a drop): already on this device, so read as it is, not stored. */
+  private async fromData(data: Blob, name: string | undefined): Promise<LoadedLora> {
+    const bytes = new Uint8Array(await data.arrayBuffer());
+    const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const label = name ?? (data instanceof File ? data.name : 'lora');
+    let weights = this.parsed.get(sha256);
+    if (weights === undefined) {
+      weights = readLora(parseSafetensors(bytes, label), label);
+      this.parsed.set(sha256, weights);
+    }
+    return { name: loraNameOf(label), key: `lora-file:${sha256}`, sha256, size: bytes.length, weights, source: label };
   }
 
   private async resolve(reference: LoraReference, signal: AbortSignal | undefined): Promise<LoraSource> {
