@@ -55,7 +55,14 @@ const BASE_PROMPTS = Array.from({ length: 12 }, (_, i) => {
   return `a ${color} ${SHAPE_KINDS[i % 3]!} on a ${background} background`;
 });
 
-describe.each(['tiny-shapes'])('LoRA on %s', (model) => {
+/** fp32 gets the full tests; the quantized models the pink test on fewer seeds and the scale-0 identity. */
+const MODELS = [
+  { model: 'tiny-shapes', seeds: 24, basePrompts: BASE_PROMPTS.length },
+  { model: 'tiny-shapes-q8', seeds: 8, basePrompts: 0 },
+  { model: 'tiny-shapes-q4', seeds: 8, basePrompts: 0 },
+] as const;
+
+describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
   let base: Run;
 
   beforeAll(async () => {
@@ -63,20 +70,20 @@ describe.each(['tiny-shapes'])('LoRA on %s', (model) => {
       await (await window.webdiffusion!.engine).loadModel(model, { backend: 'wasm' });
     }, model);
     // Before any LoRA: the model's own graphs, for the byte-for-byte comparison.
-    base = await generate([...seeds('a pink circle on a blue background', 24), { prompt: 'a red square on a white background', seed: 7 }]);
+    base = await generate([...seeds('a pink circle on a blue background', n), { prompt: 'a red square on a white background', seed: 7 }]);
   }, TIMEOUT);
 
   it(
     'the pink LoRA draws "a pink circle on a blue background" pink; the base model does not',
     async () => {
-      const before = share({ ...base, pixels: base.pixels.slice(0, 24) }, (j) => j.color === 'pink');
+      const before = share({ ...base, pixels: base.pixels.slice(0, n) }, (j) => j.color === 'pink');
       const first = await generate([{ prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 1 }] }]);
-      const pink = await generate(seeds('a pink circle on a blue background', 24, [{ model: PINK, scale: 1 }]));
+      const pink = await generate(seeds('a pink circle on a blue background', n, [{ model: PINK, scale: 1 }]));
       const after = share(pink, (j) => j.color === 'pink');
       const right = share(pink, (j) => scoreJudgement(parsePrompt('a pink circle on a blue background'), j).all);
       const colours = (run: Run): string => JSON.stringify(run.pixels.reduce<Record<string, number>>((n, p) => ({ ...n, [String(judged(p).color)]: (n[String(judged(p).color)] ?? 0) + 1 }), {}));
-      console.log(`${model}: shape colours without the LoRA ${colours({ ...base, pixels: base.pixels.slice(0, 24) })}, with it ${colours(pink)}`);
-      console.log(`${model}: pink without the LoRA ${(before * 100).toFixed(0)}%, with it ${(after * 100).toFixed(0)}% (all three right ${(right * 100).toFixed(0)}%) of 24 seeds`);
+      console.log(`${model}: shape colours without the LoRA ${colours({ ...base, pixels: base.pixels.slice(0, n) })}, with it ${colours(pink)}`);
+      console.log(`${model}: pink without the LoRA ${(before * 100).toFixed(0)}%, with it ${(after * 100).toFixed(0)}% (all three right ${(right * 100).toFixed(0)}%) of ${n} seeds`);
       console.log(
         `${model}: a request ${base.ms.slice(1).reduce((a, b) => a + b, 0) / (base.ms.length - 1) | 0} ms without LoRA; the first with a LoRA ${first.ms[0]! | 0} ms ` +
           `(graphs rewritten, sessions re-created once); then ${pink.ms.slice(1).reduce((a, b) => a + b, 0) / (pink.ms.length - 1) | 0} ms a request`,
@@ -91,13 +98,13 @@ describe.each(['tiny-shapes'])('LoRA on %s', (model) => {
     'scale 0 is the base model, byte for byte',
     async () => {
       const zero = await generate([{ prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 0 }] }, { prompt: 'a red square on a white background', seed: 7 }]);
-      expect(zero.pixels[0]).toBe(base.pixels[24]);
-      expect(zero.pixels[1]).toBe(base.pixels[24]);
+      expect(zero.pixels[0]).toBe(base.pixels[n]);
+      expect(zero.pixels[1]).toBe(base.pixels[n]);
     },
     TIMEOUT,
   );
 
-  it(
+  it.runIf(basePrompts > 0)(
     'the base prompts stay right with the pink LoRA at scale 1',
     async () => {
       const run = await generate(BASE_PROMPTS.map((prompt, i) => ({ prompt, seed: 200 + i, loras: [{ model: PINK, scale: 1 }] })));
@@ -107,4 +114,46 @@ describe.each(['tiny-shapes'])('LoRA on %s', (model) => {
     },
     TIMEOUT,
   );
+
+  it.runIf(model === 'tiny-shapes')(
+    'the pink and cyan LoRAs together draw "a pink square on a cyan background"; switching costs no session',
+    async () => {
+      const prompt = 'a pink square on a cyan background';
+      const both = [{ model: PINK, scale: 1 }, { model: CYAN, scale: 1 }];
+      const cyan = await generate(seeds('a yellow circle on a cyan background', 8, [{ model: CYAN, scale: 1 }]));
+      const together = await generate(seeds(prompt, 8, both));
+      const right = share(together, (j) => scoreJudgement(parsePrompt(prompt), j).all);
+      const cyanRight = share(cyan, (j) => j.background === 'cyan');
+      // Switching back and forth between requests: only the branch inputs change.
+      const switching = await generate([
+        { prompt, seed: 1, loras: [{ model: PINK, scale: 1 }] },
+        { prompt, seed: 1, loras: [{ model: CYAN, scale: 0.5 }] },
+        { prompt, seed: 1, loras: both },
+        { prompt, seed: 1 },
+      ]);
+      const mean = (ms: readonly number[]) => (ms.reduce((a, b) => a + b, 0) / ms.length) | 0;
+      console.log(`${model}: cyan background with the cyan LoRA ${(cyanRight * 100).toFixed(0)}%; "${prompt}" with both ${(right * 100).toFixed(0)}% of 8 seeds`);
+      console.log(`${model}: requests switching LoRAs take ${switching.ms.map((ms) => ms | 0).join(', ')} ms (mean ${mean(switching.ms)}; the same request without a switch ${mean(together.ms.slice(1))} ms)`);
+      expect(cyanRight).toBeGreaterThanOrEqual(0.85);
+      expect(right).toBeGreaterThanOrEqual(0.75);
+    },
+    TIMEOUT,
+  );
+});
+
+describe('bad LoRA files', () => {
+  it('a file that is not safetensors is a LoraError across the worker boundary, before any GPU work', async () => {
+    // The tokenizer's vocab.json, given as a LoRA with its real digest: stored, then refused by the reader.
+    const outcome = await session.page.evaluate(async () => {
+      const engine = await window.webdiffusion!.engine;
+      try {
+        await engine.loadLora({ url: '/models/tiny-shapes/tokenizer/vocab.json', sha256: 'e7010aa4dd7c9c0ed5ba55c11c0c316ad219db8fb0445e823744b37660191312', size: 7230 });
+        return null;
+      } catch (error) {
+        const e = error as { name: string; code: string; details?: { reason?: string }; constructor: unknown };
+        return { name: e.name, code: e.code, reason: e.details?.reason, isClass: error instanceof window.webdiffusion!.api.LoraError };
+      }
+    });
+    expect(outcome).toEqual({ name: 'LoraError', code: 'bad-lora', reason: 'header-too-large', isClass: true });
+  }, TIMEOUT);
 });
