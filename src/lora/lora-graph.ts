@@ -14,7 +14,7 @@
  * "/down_blocks.0/attentions.0/transformer_blocks.0/attn1/to_q/MatMul" is module
  * `down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q`, the name LoRA files use.
  */
-import { BlobReader, fieldsOf, MessageWriter, utf8, varintBytes, WIRE_BYTES, WIRE_VARINT } from './protobuf.ts';
+import { BlobReader, fieldsOf, MessageWriter, readVarint, utf8, varintBytes, WIRE_BYTES, WIRE_VARINT } from './protobuf.ts';
 
 /** ONNX TensorProto data types of the floats a branch can compute in. */
 const FLOAT = 1;
@@ -275,14 +275,8 @@ async function parseTensorHeader(reader: BlobReader, start: number, end: number)
 function* fieldsOfPacked(bytes: Uint8Array): Generator<number> {
   let pos = 0;
   while (pos < bytes.length) {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const byte = bytes[pos++]!;
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-      if ((byte & 0x80) === 0) break;
-    }
+    const [value, next] = readVarint(bytes, pos);
     yield value;
+    pos = next;
   }
 }

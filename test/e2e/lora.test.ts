@@ -157,3 +157,26 @@ describe('bad LoRA files', () => {
     expect(outcome).toEqual({ name: 'LoraError', code: 'bad-lora', reason: 'header-too-large', isClass: true });
   }, TIMEOUT);
 });
+
+describe('the element', () => {
+  it('<web-diffusion lora="…:1"> draws the pink the LoRA teaches', async () => {
+    const pixels = await session.page.evaluate(async (pink) => {
+      const { defineWebDiffusionElement } = (await import('/src/element/web-diffusion.ts' as string)) as typeof import('../../src/element/web-diffusion.ts');
+      defineWebDiffusionElement();
+      const element = document.createElement('web-diffusion') as import('../../src/element/web-diffusion.ts').WebDiffusionElement;
+      element.engine = await window.webdiffusion!.engine;
+      element.setAttribute('model', '/models/tiny-shapes/manifest.json');
+      element.setAttribute('prompt', 'a pink circle on a blue background');
+      element.setAttribute('seed', '101');
+      element.setAttribute('lora', `${pink}:1`);
+      document.body.append(element);
+      const { image } = await element.generate();
+      element.remove();
+      let binary = '';
+      for (let i = 0; i < image.pixels.length; i += 0x8000) binary += String.fromCharCode(...image.pixels.subarray(i, i + 0x8000));
+      return { pixels: btoa(binary), loras: image.request.loras?.map((l) => `${l.name}:${l.scale}`) };
+    }, PINK);
+    expect(pixels.loras).toEqual(['tiny-shapes-lora-pink:1']);
+    expect(judged(pixels.pixels).color).toBe('pink');
+  }, TIMEOUT);
+});
