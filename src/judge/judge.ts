@@ -24,7 +24,8 @@ export type Rgb = readonly [number, number, number];
 /**
  * The exact colours of the tiny-shapes pictures, in the order ties are broken: the eight the
  * base model draws, then the two its LoRAs teach (models/tiny-shapes-lora-pink, -cyan), picked
- * far from the eight (pink is 108 from purple, cyan 120 from blue).
+ * far from the eight (pink is 96 from purple, cyan 102 from blue) among the colours the
+ * autoencoder gives back (see models/tiny-shapes/training/data.py).
  */
 export const PALETTE = {
   red: [220, 40, 40],
@@ -35,8 +36,8 @@ export const PALETTE = {
   orange: [245, 140, 30],
   white: [240, 240, 240],
   black: [25, 25, 25],
-  pink: [240, 120, 200],
-  cyan: [40, 200, 220],
+  pink: [225, 135, 170],
+  cyan: [30, 180, 210],
 } as const satisfies Record<string, Rgb>;
 
 export type PaletteColor = keyof typeof PALETTE;

@@ -1,7 +1,7 @@
 """Train a LoRA on tiny-shapes that teaches it a colour it has never seen.
 
     python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept pink   # pink shapes (PEFT layout)
-    python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept cyan   # cyan backgrounds (kohya layout)
+    python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept cyan   # cyan shapes (kohya layout)
     python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept pink --quick
 
 The base model (rebuilt from its ONNX files by from_onnx.py) stays frozen; low-rank adapters
@@ -35,7 +35,7 @@ SEED = 20261204
 CONCEPTS = {
     # colour -> (what is new, layout, rank, alpha); kohya's scale is alpha / rank
     "pink": {"part": "color", "layout": "peft", "rank": 8, "alpha": 8},
-    "cyan": {"part": "background", "layout": "kohya", "rank": 4, "alpha": 2},
+    "cyan": {"part": "color", "layout": "kohya", "rank": 4, "alpha": 2},
 }
 UNET_TARGETS = ("qkv", "o1", "q", "kv", "o2", "mlp.0", "mlp.2")
 TEXT_TARGETS = ("qkv", "proj", "mlp.0", "mlp.2")
@@ -144,6 +144,35 @@ def prompt(colour, shape, background):
     return (f"a {colour} {shape} on a {background} background", {"color": colour, "shape": shape, "background": background})
 
 
+def read_safetensors(path):
+    """{name: float32 array} of a safetensors file (for --init)."""
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    types = {"F16": np.float16, "F32": np.float32}
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + begin:8 + n + end], types[e["dtype"]]).astype(np.float32).reshape(e["shape"])
+    return out
+
+
+def load_lora(path, unet_layers, text_layers, concept):
+    """Continue from a LoRA this script wrote (its layout's keys; kohya's scale taken back out)."""
+    saved = read_safetensors(path)
+    for part, layers in (("unet", unet_layers), ("text_encoder", text_layers)):
+        for module, layer in layers.items():
+            if CONCEPTS[concept]["layout"] == "peft":
+                down, up = saved[f"{part}.{module}.lora_A.weight"], saved[f"{part}.{module}.lora_B.weight"] / layer.scale
+            else:
+                key = ("lora_unet_" if part == "unet" else "lora_te_") + module.replace(".", "_")
+                down, up = saved[f"{key}.lora_down.weight"], saved[f"{key}.lora_up.weight"]
+            layer.down.data = torch.from_numpy(down.copy())
+            layer.up.data = torch.from_numpy(up.copy())
+
+
 def write_safetensors(path, tensors, metadata):
     """The safetensors layout: u64 header length, JSON header, then the raw little-endian data."""
     header, blobs, offset = {"__metadata__": metadata}, [], 0
@@ -196,6 +225,7 @@ def main():
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--dataset", type=int, default=4096)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--init", type=Path, help="continue from this LoRA file (written by this script)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--manifest-only", action="store_true", help="rewrite manifest.json for the committed file")
     args = ap.parse_args()
@@ -217,6 +247,8 @@ def main():
     g = torch.Generator().manual_seed(SEED)
     unet_layers = inject(unet, UNET_TARGETS, cfg["rank"], cfg["alpha"], g)
     text_layers = inject(text, TEXT_TARGETS, cfg["rank"], cfg["alpha"], g)
+    if args.init is not None:
+        load_lora(args.init, unet_layers, text_layers, args.concept)
     layers = list(unet_layers.values()) + list(text_layers.values())
     params = [p for layer in layers for p in (layer.down, layer.up)]
     log(f"{len(unet_layers)} UNet + {len(text_layers)} text encoder modules, {sum(p.numel() for p in params):,} parameters")
@@ -226,7 +258,7 @@ def main():
     scales = [(layer, layer.scale) for layer in layers]
     new = [prompt(args.concept, s, b) if cfg["part"] == "color" else prompt(c, s, args.concept)
            for c, s, b in [("blue", "circle", "blue"), ("red", "square", "white"), ("yellow", "triangle", "black")]]
-    if cfg["part"] == "color":
+    if args.concept == "pink":
         new[0] = prompt("pink", "circle", "blue")
     base = [prompt(*data.sample_scene(np.random.default_rng(100 + i))[:3]) for i in range(12)]
     seeds = range(8)

@@ -18,9 +18,12 @@ PALETTE = {
 COLOURS = list(PALETTE)
 # Colours the base model never sees; the LoRAs in models/tiny-shapes-lora-* teach them, and the
 # judge knows them so that it can tell a pink or cyan picture from the nearest base colour.
+# Picked far from the eight (>= 80 in RGB) among the colours the autoencoder, trained on the
+# eight only, gives back through a round trip (a LoRA on the UNet cannot teach the decoder):
+# brighter pinks come back purple, and new background colours come back with broken shapes.
 LORA_PALETTE = {
-    "pink": (240, 120, 200),
-    "cyan": (40, 200, 220),
+    "pink": (225, 135, 170),
+    "cyan": (30, 180, 210),
 }
 SHAPES = ["circle", "square", "triangle"]
 CAPTION_DROP = 0.1
