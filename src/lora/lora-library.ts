@@ -5,6 +5,7 @@
  * then read and kept parsed in memory by its SHA-256, so a request that switches back to a LoRA
  * costs nothing.
  */
+import { createStore, get, set, type UseStore } from 'idb-keyval';
 import type { LoraInfo, LoraReference, LoraSource } from '../api.ts';
 import { LoraError, ManifestError } from '../errors.ts';
 import { huggingFaceBaseUrl } from '../models/catalog.ts';
@@ -32,6 +33,8 @@ export class LoraLibrary {
   private readonly store: WeightStore;
   private readonly registered = new Map<string, LoraSource>();
   private readonly parsed = new Map<string, LoraWeights>();
+  /** LoRA manifests read, by URL: a request does not fetch one again, and offline it is there. */
+  private readonly manifests = new Map<string, LoraSource>();
 
   constructor(store: WeightStore) {
     this.store = store;
@@ -96,7 +99,13 @@ export class LoraLibrary {
       return { url: huggingFaceBaseUrl(hub[1]!, hub[2]) + hub[3]!.split('/').map(encodeURIComponent).join('/') };
     }
     const url = absolute(reference);
-    return new URL(url).pathname.endsWith('.json') ? readManifest(url, signal) : { url };
+    if (!new URL(url).pathname.endsWith('.json')) return { url };
+    let manifest = this.manifests.get(url);
+    if (manifest === undefined) {
+      manifest = await readManifest(url, signal);
+      this.manifests.set(url, manifest);
+    }
+    return manifest;
   }
 }
 
@@ -138,11 +147,24 @@ async function readManifest(url: string, signal: AbortSignal | undefined): Promi
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     json = (await response.json()) as Record<string, unknown>;
   } catch (cause) {
+    // Offline (or the host gone): the copy read last time, whose file the weight store has.
+    const kept = await get<LoraSource>(url, manifestStore()).catch(() => undefined);
+    if (kept !== undefined && signal?.aborted !== true) return kept;
     throw new ManifestError(`the LoRA manifest ${url} could not be read: ${(cause as Error).message}`, { source: url }, { cause });
   }
   const { format, file, size, sha256, name } = json;
   if (format !== LORA_MANIFEST_FORMAT || typeof file !== 'string' || typeof size !== 'number' || typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) {
     throw new ManifestError(`${url} is not a "${LORA_MANIFEST_FORMAT}" manifest with file, size and sha256`, { source: url, field: 'format' });
   }
-  return { url: new URL(file, url).href, size, sha256, ...(typeof name === 'string' ? { name } : {}) };
+  const source = { url: new URL(file, url).href, size, sha256, ...(typeof name === 'string' ? { name } : {}) };
+  await set(url, source, manifestStore()).catch(() => undefined);
+  return source;
+}
+
+let manifests: UseStore | undefined;
+
+/** The LoRA manifests kept for offline use (IndexedDB; without it, nothing is kept). */
+function manifestStore(): UseStore {
+  manifests ??= createStore('webdiffusion-lora-manifests', 'manifests');
+  return manifests;
 }
