@@ -161,6 +161,22 @@ describe('bad LoRA files', () => {
   }, TIMEOUT);
 });
 
+describe('on WebGPU (SwiftShader here)', () => {
+  it('the pink LoRA applies, and scale 0 is the base picture byte for byte', async () => {
+    await session.page.evaluate(async () => {
+      await (await window.webdiffusion!.engine).loadModel('tiny-shapes', { backend: 'webgpu' });
+    });
+    const prompt = 'a pink circle on a blue background';
+    const run = await generate([
+      { prompt, seed: 101 },
+      { prompt, seed: 101, loras: [{ model: PINK, scale: 1 }] },
+      { prompt, seed: 101, loras: [{ model: PINK, scale: 0 }] },
+    ]);
+    expect(judged(run.pixels[1]!).color).toBe('pink');
+    expect(run.pixels[2]).toBe(run.pixels[0]);
+  }, TIMEOUT);
+});
+
 describe('the element', () => {
   it('<web-diffusion lora="…:1"> draws the pink the LoRA teaches', async () => {
     const pixels = await session.page.evaluate(async (pink) => {
