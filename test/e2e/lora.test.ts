@@ -179,9 +179,9 @@ describe('on WebGPU (SwiftShader here)', () => {
 
 describe('the element', () => {
   it('<web-diffusion lora="…:1"> draws the pink the LoRA teaches', async () => {
+    // A string, so that the test's own transform leaves the page's dynamic import alone.
+    await session.page.evaluate("import('/src/element/web-diffusion.ts').then((m) => m.defineWebDiffusionElement())");
     const pixels = await session.page.evaluate(async (pink) => {
-      const { defineWebDiffusionElement } = (await import('/src/element/web-diffusion.ts' as string)) as typeof import('../../src/element/web-diffusion.ts');
-      defineWebDiffusionElement();
       const element = document.createElement('web-diffusion') as import('../../src/element/web-diffusion.ts').WebDiffusionElement;
       element.engine = await window.webdiffusion!.engine;
       element.setAttribute('model', '/models/tiny-shapes/manifest.json');
