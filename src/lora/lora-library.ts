@@ -9,7 +9,7 @@ import { createStore, get, set, type UseStore } from 'idb-keyval';
 import type { LoraInfo, LoraReference, LoraSource } from '../api.ts';
 import { LoraError, ManifestError } from '../errors.ts';
 import { huggingFaceBaseUrl } from '../models/catalog.ts';
-import type { EnsureOptions, WeightStore } from '../storage/weight-store.ts';
+import type { FileListSource, StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { readLora, type LoraWeights } from './lora-file.ts';
 import { parseSafetensors } from './safetensors.ts';
 
@@ -24,6 +24,12 @@ export interface LoadedLora {
   readonly weights: LoraWeights;
   /** What messages call it: its URL. */
   readonly source: string;
+}
+
+export interface LoadLoraOptions {
+  readonly signal?: AbortSignal;
+  /** How the file is stored (default `store.ensureModel`): the engine's, which reports progress. */
+  readonly fetch?: (source: FileListSource) => Promise<StoredModel>;
 }
 
 /** "owner/repo/file.safetensors" or "owner/repo@revision/dir/file.safetensors". */
@@ -52,16 +58,18 @@ export class LoraLibrary {
    *   no URL, or a bad LoRA manifest; the store's errors (NetworkError, IntegrityError,
    *   QuotaError, CancelledError) as for models
    */
-  async load(reference: LoraReference, options: EnsureOptions = {}): Promise<LoadedLora> {
+  async load(reference: LoraReference, options: LoadLoraOptions = {}): Promise<LoadedLora> {
     if (typeof reference === 'object' && reference !== null && reference.data instanceof Blob) return this.fromData(reference.data, reference.name);
     const source = await this.resolve(reference, options.signal);
     const url = new URL(source.url);
     const path = decodeURIComponent(url.pathname.split('/').pop() ?? '');
     const base = new URL('.', url).href;
-    const stored = await this.store.ensureModel(
-      { id: `lora:${url.origin}${url.pathname}`, baseUrl: base, files: [{ path, ...(source.sha256 !== undefined ? { sha256: source.sha256 } : {}), ...(source.size !== undefined ? { size: source.size } : {}) }] },
-      options,
-    );
+    const list: FileListSource = {
+      id: `lora:${url.origin}${url.pathname}`,
+      baseUrl: base,
+      files: [{ path, ...(source.sha256 !== undefined ? { sha256: source.sha256 } : {}), ...(source.size !== undefined ? { size: source.size } : {}) }],
+    };
+    const stored = await (options.fetch?.(list) ?? this.store.ensureModel(list, options.signal !== undefined ? { signal: options.signal } : {}));
     const file = stored.files[0]!;
     let weights = this.parsed.get(file.sha256);
     if (weights === undefined) {

@@ -174,7 +174,12 @@ export class LocalEngine implements Engine {
    */
   async loadLora(reference: LoraReference, options: DownloadOptions = {}): Promise<LoraInfo> {
     this.checkUsable();
-    const lora: LoadedLora = await this.loras.load(reference, options.signal !== undefined ? { signal: options.signal } : {});
+    // Its download reports as a model's does ('loading' progress, stage 'download').
+    const started = performance.now();
+    const lora: LoadedLora = await this.loras.load(reference, {
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      fetch: (source) => this.download(source, options, started),
+    });
     const unmatched = this.loadedFrom !== undefined ? matchLora(lora.weights, await this.loraTargets(), lora.source).unmatched : [];
     return loraInfo(lora, unmatched);
   }
