@@ -156,7 +156,7 @@ async function readManifest(url: string, signal: AbortSignal | undefined): Promi
     json = (await response.json()) as Record<string, unknown>;
   } catch (cause) {
     // Offline (or the host gone): the copy read last time, whose file the weight store has.
-    const kept = await get<LoraSource>(url, manifestStore()).catch(() => undefined);
+    const kept = await keptManifest(url);
     if (kept !== undefined && signal?.aborted !== true) return kept;
     throw new ManifestError(`the LoRA manifest ${url} could not be read: ${(cause as Error).message}`, { source: url }, { cause });
   }
@@ -165,14 +165,31 @@ async function readManifest(url: string, signal: AbortSignal | undefined): Promi
     throw new ManifestError(`${url} is not a "${LORA_MANIFEST_FORMAT}" manifest with file, size and sha256`, { source: url, field: 'format' });
   }
   const source = { url: new URL(file, url).href, size, sha256, ...(typeof name === 'string' ? { name } : {}) };
-  await set(url, source, manifestStore()).catch(() => undefined);
+  await keepManifest(url, source);
   return source;
 }
 
 let manifests: UseStore | undefined;
 
-/** The LoRA manifests kept for offline use (IndexedDB; without it, nothing is kept). */
+/** The LoRA manifests kept for offline use, in IndexedDB. */
 function manifestStore(): UseStore {
   manifests ??= createStore('webdiffusion-lora-manifests', 'manifests');
   return manifests;
+}
+
+/** Kept for an offline visit; where IndexedDB is missing or refuses, there is simply no copy. */
+async function keepManifest(url: string, source: LoraSource): Promise<void> {
+  try {
+    await set(url, source, manifestStore());
+  } catch {
+    // No offline copy: the manifest is fetched again next time, which online costs nothing more.
+  }
+}
+
+async function keptManifest(url: string): Promise<LoraSource | undefined> {
+  try {
+    return await get<LoraSource>(url, manifestStore());
+  } catch {
+    return undefined;
+  }
 }
