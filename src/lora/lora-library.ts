@@ -98,16 +98,21 @@ export class LoraLibrary {
       if (typeof reference !== 'object' || reference === null || typeof reference.url !== 'string') {
         throw new LoraError(`a LoRA is a URL, a Hugging Face file, a registered name or { url, sha256?, size?, name? }; got ${JSON.stringify(reference)}`, { reason: 'bad-reference' });
       }
-      return { ...reference, url: absolute(reference.url) };
+      const url = absolute(reference.url);
+      if (!isManifest(url)) return { ...reference, url };
+      return { ...(await this.manifest(url, signal)), ...(reference.name !== undefined ? { name: reference.name } : {}) };
     }
     const named = this.registered.get(reference);
-    if (named !== undefined) return this.resolve(named, signal).then((s) => ({ ...s, name: named.name ?? reference }));
+    if (named !== undefined) return this.resolve(named, signal);
     const hub = reference.includes('://') ? null : HF_FILE.exec(reference.trim());
     if (hub !== null && !reference.startsWith('.') && !reference.startsWith('/')) {
       return { url: huggingFaceBaseUrl(hub[1]!, hub[2]) + hub[3]!.split('/').map(encodeURIComponent).join('/') };
     }
     const url = absolute(reference);
-    if (!new URL(url).pathname.endsWith('.json')) return { url };
+    return isManifest(url) ? this.manifest(url, signal) : { url };
+  }
+
+  private async manifest(url: string, signal: AbortSignal | undefined): Promise<LoraSource> {
     let manifest = this.manifests.get(url);
     if (manifest === undefined) {
       manifest = await readManifest(url, signal);
@@ -116,6 +121,8 @@ export class LoraLibrary {
     return manifest;
   }
 }
+
+const isManifest = (url: string): boolean => new URL(url).pathname.endsWith('.json');
 
 /** What `loadLora` reports: the file's facts, its modules by component. */
 export function loraInfo(lora: LoadedLora, unmatched: readonly string[]): LoraInfo {
