@@ -37,7 +37,7 @@ const HF_FILE = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@([^/]+))?\/(.+\.safetensors)$
 
 export class LoraLibrary {
   private readonly store: WeightStore;
-  private readonly registered = new Map<string, LoraSource>();
+  private readonly registered = new Map<string, LoraReference>();
   private readonly parsed = new Map<string, LoraWeights>();
   /** LoRA manifests read, by URL: a request does not fetch one again, and offline it is there. */
   private readonly manifests = new Map<string, LoraSource>();
@@ -49,7 +49,7 @@ export class LoraLibrary {
   /** Gives `source` a name requests may use. */
   register(name: string, source: LoraReference): void {
     if (typeof name !== 'string' || name === '') throw new LoraError('registerLora needs a non-empty name', { reason: 'bad-reference', got: name });
-    this.registered.set(name, typeof source === 'string' ? { url: source, name } : { name, ...source });
+    this.registered.set(name, source);
   }
 
   /**
@@ -98,12 +98,12 @@ export class LoraLibrary {
       if (typeof reference !== 'object' || reference === null || typeof reference.url !== 'string') {
         throw new LoraError(`a LoRA is a URL, a Hugging Face file, a registered name or { url, sha256?, size?, name? }; got ${JSON.stringify(reference)}`, { reason: 'bad-reference' });
       }
-      const url = absolute(reference.url);
-      if (!isManifest(url)) return { ...reference, url };
-      return { ...(await this.manifest(url, signal)), ...(reference.name !== undefined ? { name: reference.name } : {}) };
+      // The file itself (a manifest is given by its URL as a string).
+      return { ...reference, url: absolute(reference.url) };
     }
     const named = this.registered.get(reference);
-    if (named !== undefined) return this.resolve(named, signal);
+    // The user's name for it is what the PNG parameters say.
+    if (named !== undefined) return { ...(await this.resolve(named, signal)), name: reference };
     const hub = reference.includes('://') ? null : HF_FILE.exec(reference.trim());
     if (hub !== null && !reference.startsWith('.') && !reference.startsWith('/')) {
       return { url: huggingFaceBaseUrl(hub[1]!, hub[2]) + hub[3]!.split('/').map(encodeURIComponent).join('/') };
