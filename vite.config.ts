@@ -77,6 +77,7 @@ const contentTypes: Record<string, string> = {
   '.onnx': 'application/octet-stream',
   '.bin': 'application/octet-stream',
   '.data': 'application/octet-stream',
+  '.safetensors': 'application/octet-stream',
 };
 
 /**
@@ -88,7 +89,8 @@ async function publishedModelFiles(): Promise<string[]> {
   for (const entry of await readdir(modelsDir, { withFileTypes: true }).catch(() => [])) {
     if (!entry.isDirectory()) continue;
     const manifestPath = join(modelsDir, entry.name, 'manifest.json');
-    let manifest: { files?: { path: string }[] };
+    // A model's manifest lists `files`; a LoRA's ("webdiffusion-lora/1") names one `file`.
+    let manifest: { files?: { path: string }[]; file?: unknown };
     try {
       manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
     } catch {
@@ -96,6 +98,7 @@ async function publishedModelFiles(): Promise<string[]> {
     }
     published.push(`${entry.name}/manifest.json`);
     for (const file of manifest.files ?? []) published.push(`${entry.name}/${file.path}`);
+    if (typeof manifest.file === 'string') published.push(`${entry.name}/${manifest.file}`);
   }
   return published;
 }

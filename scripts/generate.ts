@@ -7,15 +7,17 @@
  * here, with the same PNG encoder the browser uses, and the same `parameters` text chunk the
  * demo's downloads carry (prompt, steps, sampler, seed, size, model), unless --no-metadata.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
-import type { Progress, TextRequest } from '../src/api.ts';
+import type { LoraRequest, Progress, TextRequest } from '../src/api.ts';
 import type { BackendPreference } from '../src/engine.ts';
 import type { Outcome, WireError, WireImage } from '../src/cli/page.ts';
 import { formatParameters } from '../src/image/generation-parameters.ts';
 import { encodePng } from '../src/image/png.ts';
+import { loraNameOf } from '../src/lora/lora-library.ts';
 import { REPO_ROOT, launchChromium, serveProject } from './lib/browser.ts';
 
 const USAGE = `Usage:
@@ -38,6 +40,8 @@ Options:
                           width, height); the flags above are the defaults for every line
   --out-dir DIR           folder the batch's "out" paths are relative to (default: .)
   --model MANIFEST        manifest path or http(s) URL (default: models/tiny-shapes/manifest.json)
+  --lora FILE[:SCALE]     a LoRA (.safetensors path or http(s) URL, or a LoRA manifest .json) at
+                          SCALE (default 1); repeat for several, which add
   --backend NAME          auto | webgpu | wasm (default: auto: the faster here; the CPU when the
                           only GPU is a software one such as SwiftShader)
   --no-metadata           write the PNG without its "parameters" text chunk (by default each
@@ -68,7 +72,7 @@ interface Job {
 
 const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm'];
 
-const REQUEST_FIELDS = ['prompt', 'negativePrompt', 'seed', 'steps', 'guidance', 'scheduler', 'width', 'height'] as const;
+const REQUEST_FIELDS = ['prompt', 'negativePrompt', 'seed', 'steps', 'guidance', 'scheduler', 'width', 'height', 'loras'] as const;
 const NUMBER_FLAGS = { seed: 'seed', steps: 'steps', guidance: 'guidance', width: 'width', height: 'height' } as const;
 
 function parseCommandLine(argv: string[]) {
@@ -89,6 +93,7 @@ function parseCommandLine(argv: string[]) {
       batch: { type: 'string' },
       'out-dir': { type: 'string' },
       model: { type: 'string' },
+      lora: { type: 'string', multiple: true },
       backend: { type: 'string' },
       'no-metadata': { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -158,6 +163,27 @@ async function readBatch(file: string, outDir: string, defaults: RequestFields):
   }
   if (jobs.length === 0) throw new UsageError(`--batch ${file} holds no requests`);
   return jobs;
+}
+
+/**
+ * `--lora FILE[:SCALE]` as a request's LoRA: a local file served through Vite's /@fs/ with the
+ * SHA-256 and size the store must check it against (the dev server reports no digest); a URL as is.
+ */
+async function resolveLora(spec: string): Promise<{ lora: LoraRequest; allow: string[] }> {
+  const match = /^(.*):(-?\d+(?:\.\d+)?)$/.exec(spec);
+  const [target, scale] = match !== null ? [match[1]!, Number(match[2])] : [spec, 1];
+  if (/^https?:\/\//.test(target)) return { lora: { model: target, scale }, allow: [] };
+  const file = fromCaller(target);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    throw new UsageError(`cannot read --lora ${target}: ${(error as Error).message}`);
+  }
+  if (file.endsWith('.json')) return { lora: { model: `/@fs${file}`, scale }, allow: [path.dirname(file)] };
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const name = loraNameOf(file);
+  return { lora: { model: { url: `/@fs${file}`, sha256, size: bytes.length, name }, scale }, allow: [path.dirname(file)] };
 }
 
 /** A manifest path becomes a URL the page can fetch: under the repo as is, elsewhere through Vite's /@fs/. */
@@ -237,10 +263,14 @@ async function run(argv: string[]): Promise<number> {
   const backend = flags.backend ?? 'auto';
   if (!BACKENDS.includes(backend as BackendPreference)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}; got "${backend}"`);
   const model = await resolveModel(flags.model ?? path.join(REPO_ROOT, 'models/tiny-shapes/manifest.json'));
+  const loras = await Promise.all((flags.lora ?? []).map(resolveLora));
+  if (loras.length > 0) {
+    for (const job of jobs) (job.request as { loras?: LoraRequest[] }).loras ??= loras.map((l) => l.lora);
+  }
 
   const printer = progressPrinter();
   let prefix = '';
-  const served = await serveProject(model.allow);
+  const served = await serveProject([...model.allow, ...loras.flatMap((l) => l.allow)]);
   let session: Awaited<ReturnType<typeof openPage>> | undefined;
   try {
     session = await openPage(served.origin, flags.verbose ?? false, (p) => printer.show(`${prefix}${describeProgress(p)}`));

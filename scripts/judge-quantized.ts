@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
-import { PALETTE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement } from '../test/support/judge.ts';
+import { BASE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement } from '../test/support/judge.ts';
 import { parseManifest } from '../src/models/manifest.ts';
 import { REPO_ROOT } from './lib/browser.ts';
 
@@ -20,8 +20,8 @@ const MODELS = ['tiny-shapes', 'tiny-shapes-q8', 'tiny-shapes-q4'] as const;
 /** Pair i: shape i mod 3, colour i mod 8, a background that differs from it; seed i + 1. */
 export function evaluationPairs(count: number): { prompt: string; seed: number }[] {
   return Array.from({ length: count }, (_, i) => {
-    const colour = PALETTE_COLORS[i % PALETTE_COLORS.length]!;
-    const background = PALETTE_COLORS[(i + 1 + (Math.floor(i / PALETTE_COLORS.length) % (PALETTE_COLORS.length - 1))) % PALETTE_COLORS.length]!;
+    const colour = BASE_COLORS[i % BASE_COLORS.length]!;
+    const background = BASE_COLORS[(i + 1 + (Math.floor(i / BASE_COLORS.length) % (BASE_COLORS.length - 1))) % BASE_COLORS.length]!;
     return { prompt: `a ${colour} ${SHAPE_KINDS[i % SHAPE_KINDS.length]} on a ${background} background`, seed: i + 1 };
   });
 }

@@ -103,6 +103,65 @@ export type ImageInput =
   | HTMLImageElement
   | { readonly width: number; readonly height: number; readonly pixels: Uint8ClampedArray | Uint8Array };
 
+/**
+ * Where a LoRA file (.safetensors) is: its URL, with the SHA-256 and size it must have where the
+ * host does not report them (a plain static server); `name` is what the PNG parameters call it
+ * (default: the file name without .safetensors, or its folder's for a generic "lora"). Or the
+ * file itself as `data` (a dropped File: read as it is, not stored; `url` is then only a label).
+ */
+export interface LoraSource {
+  readonly url: string;
+  readonly data?: Blob;
+  readonly sha256?: string;
+  readonly size?: number;
+  readonly name?: string;
+}
+
+/**
+ * A LoRA: a URL (absolute or relative to the page) of a .safetensors file, or of a LoRA manifest
+ * (.json, "webdiffusion-lora/1": file, size, sha256, name); a Hugging Face file
+ * ("owner/repo/file.safetensors", "owner/repo@revision/dir/file.safetensors"); a name given to
+ * `registerLora`; or a `LoraSource`.
+ */
+export type LoraReference = string | LoraSource;
+
+/** A LoRA to apply to a request, at `scale` (default 1; 0 is the base model, exactly). */
+export interface LoraRequest {
+  readonly model: LoraReference;
+  readonly scale?: number;
+}
+
+/**
+ * A LoRA as a request ran with it: the reference as given (so the request can be run again),
+ * and for PNG parameters (`<lora:name:0.8>`, `Lora hashes`) its name and digest.
+ */
+export interface LoraAsRun extends LoraRequest {
+  readonly name: string;
+  readonly scale: number;
+  /** The file's SHA-256 (hex); desktop UIs print its first 12 digits. */
+  readonly sha256: string;
+}
+
+/** A LoRA stored and read: what `loadLora` reports. */
+export interface LoraInfo {
+  readonly name: string;
+  /** The weight store's key for it (`deleteCachedModel` takes it). */
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+  /** Its key layout: diffusers/PEFT (`lora_A` / `lora_B`) or kohya (`lora_down` / `lora_up` / `alpha`). */
+  readonly layout: 'peft' | 'kohya';
+  /** Its largest rank. */
+  readonly rank: number;
+  /** Its modules (low-rank pairs), by component. */
+  readonly modules: Readonly<Partial<Record<'unet' | 'text_encoder' | 'text_encoder_2', number>>>;
+  /**
+   * With a model loaded: the modules that name no layer of it (left out; none of them
+   * matching is a LoraError instead). Empty before a model is loaded.
+   */
+  readonly unmatched: readonly string[];
+}
+
 export interface GenerateRequest {
   readonly prompt: string;
   readonly negativePrompt?: string;
@@ -135,13 +194,21 @@ export interface GenerateRequest {
    * them all; `generate` takes only 1.
    */
   readonly n?: number;
+  /**
+   * LoRA adapters to apply, each at its scale; several add. Files are stored in the model cache
+   * on first use (see `loadLora`); switching them or their scales between requests re-downloads
+   * nothing and re-creates no session.
+   */
+  readonly loras?: readonly LoraRequest[];
 }
 
 /** A request without pictures: what crosses JSON boundaries (the CLI's batch files, test pages). */
 export type TextRequest = Omit<GenerateRequest, 'image' | 'mask'>;
 
 /** One picture's request as it ran: every text-to-image field filled in (its own seed), the pictures given left out. */
-export type RequestAsRun = Required<Omit<GenerateRequest, 'image' | 'mask' | 'strength' | 'n'>> & {
+export type RequestAsRun = Required<Omit<GenerateRequest, 'image' | 'mask' | 'strength' | 'n' | 'loras'>> & {
+  /** The LoRAs applied (scale 0 ones left out); absent when none was. */
+  readonly loras?: readonly LoraAsRun[];
   /** Present for image-to-image and inpainting. */
   readonly strength?: number;
   /** Whether the request started from a picture, and whether it had a mask. */

@@ -2,7 +2,7 @@
  * The one engine interface: implemented in the worker by `LocalEngine` (src/worker/local-engine.ts),
  * and on the main thread by the client (src/client/client-engine.ts), which forwards to the worker.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress, TokenCount } from './api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoraInfo, LoraReference, ModelInfo, Progress, TokenCount } from './api.ts';
 import type { CatalogEntry } from './models/catalog.ts';
 
 /**
@@ -84,6 +84,8 @@ export interface Engine {
    * Generates one picture. Requests run one at a time, in the order made.
    * @throws InvalidRequestError when a field is out of range (before any GPU work), or no model is loaded
    * @throws UnknownSchedulerError when the request names a scheduler we do not have
+   * @throws LoraError when a LoRA of `request.loras` is not one we read or does not fit the
+   *   model (before any GPU work); the store's errors while it is first downloaded
    * @throws CancelledError when the signal is aborted before the picture is done
    * @throws GpuDeviceLostError when the GPU device is lost; load the model again to go on
    */
@@ -114,6 +116,27 @@ export interface Engine {
    *   CancelledError as `loadModel`
    */
   prefetchModel(model: ModelReference, options?: DownloadOptions): Promise<CachedModel>;
+  /**
+   * Stores a LoRA file in the browser's model cache (downloaded once, verified, then offline)
+   * and reads it, without generating: a prefetch. With a model loaded, also matches it to the
+   * model's layers, so a LoRA that does not fit fails here rather than at a request.
+   * @param lora a URL (absolute, or starting with / ./ ../ for one relative to the page) of a
+   *   .safetensors file or of a "webdiffusion-lora/1" manifest; a Hugging Face file
+   *   ("owner/repo/file.safetensors", "owner/repo@revision/file.safetensors"); a name given to
+   *   `registerLora`; or `{ url, sha256?, size?, name? }`
+   * @throws LoraError when the file is not a LoRA we read (not safetensors, cut short, header
+   *   too large, a dtype other than F32/F16/BF16, no LoRA keys), or does not fit the loaded model
+   *   (no key names a layer of it, or a shape differs): `details.reason`, `details.keys`
+   * @throws ManifestError when the reference is not a URL, or a LoRA manifest is malformed
+   * @throws NetworkError, IntegrityError, QuotaError, CancelledError as `prefetchModel`
+   */
+  loadLora(lora: LoraReference, options?: DownloadOptions): Promise<LoraInfo>;
+  /**
+   * Gives a LoRA a name that requests and `loadLora` take (`loras: [{ model: 'pink' }]`), for
+   * this engine's life.
+   * @throws LoraError when the name is empty
+   */
+  registerLora(name: string, lora: LoraReference): Promise<void>;
   /**
    * The catalog's models as this device sees them — what each would download, whether it is
    * cached, whether it runs here and on which backend, and if not, why — before anything is

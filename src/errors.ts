@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'integrity'
   | 'quota'
   | 'network'
+  | 'bad-lora'
   /** The engine's worker failed to start or died (the client's `WebDiffusionError`s). */
   | 'worker-failed'
   | 'worker-lost'
@@ -314,6 +315,35 @@ export class NetworkError extends WebDiffusionError<NetworkDetails> {
   }
 }
 
+/**
+ * A LoRA file that cannot be applied to the loaded model: not a safetensors file, cut short, a
+ * header over the size limit, a tensor of a type we do not read, keys in no layout we know, keys
+ * that name nothing in the model, or shapes that do not fit it (a LoRA for another base model).
+ * `details.reason` says which ('not-safetensors', 'truncated', 'header-too-large',
+ * 'unsupported-dtype', 'bad-tensor', 'unknown-keys', 'no-match', 'shape-mismatch', 'no-targets');
+ * `details.keys` names the offending keys where there are some.
+ */
+export interface LoraDetails {
+  /** Which refusal: 'not-safetensors', 'truncated', 'header-too-large', 'unknown-keys', … */
+  readonly reason?: string;
+  /** The keys at fault, where there are some. */
+  readonly keys?: readonly string[];
+  /** The LoRA: its reference or file, where it is known. */
+  readonly source?: unknown;
+  readonly url?: string;
+  readonly sha256?: string;
+  readonly file?: string;
+  readonly got?: unknown;
+  readonly [more: string]: unknown;
+}
+
+export class LoraError extends WebDiffusionError<LoraDetails> {
+  override readonly name = 'LoraError';
+  constructor(message: string, details?: LoraDetails, options?: ErrorOptions) {
+    super('bad-lora', message, details, options);
+  }
+}
+
 /** An error as plain data, safe for `structuredClone` / `postMessage`. */
 export interface SerializedError {
   readonly name: string;
@@ -340,6 +370,7 @@ const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   IntegrityError,
   QuotaError,
   NetworkError,
+  LoraError,
 };
 
 /** The code given to errors that are not ours (a TypeError from a bug, a thrown string, …). */

@@ -4,7 +4,7 @@
 export { createEngine } from './client/client-engine.ts';
 export type { CreateEngineOptions } from './client/client-engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
-export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest, TokenCount } from './api.ts';
+export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, LoraAsRun, LoraInfo, LoraReference, LoraRequest, LoraSource, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest, TokenCount } from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { GenerationQueue } from './queue/generation-queue.ts';
 export type {
@@ -47,6 +47,7 @@ export {
   ManifestError,
   ModelLoadError,
   NetworkError,
+  LoraError,
   NumericsError,
   QuotaError,
   TokenizerError,
@@ -63,6 +64,7 @@ export type {
   GpuUnavailableDetails,
   IntegrityDetails,
   InvalidRequestDetails,
+  LoraDetails,
   ManifestDetails,
   ModelLoadDetails,
   NetworkDetails,

@@ -14,6 +14,7 @@ import { installPngDrop } from './png-drop.ts';
 import { createQueuePanel } from './queue-panel.ts';
 import { createResultView, shownPicture, shownPictureFromPng } from './result-view.ts';
 import { createSourcePicture } from './source-picture.ts';
+import { createLoraPanel } from './lora-panel.ts';
 import './pwa.ts';
 
 /** The bundled model: works offline, out of the box. */
@@ -128,6 +129,8 @@ const sourcePicture = createSourcePicture(element('source-picture', HTMLDivEleme
   onError: (message) => showError(new Error(message)),
 });
 
+const loraPanel = createLoraPanel(element('lora-panel', HTMLDivElement), () => engine);
+
 const results = createResultView(
   {
     canvas: ui.picture,
@@ -191,7 +194,7 @@ async function finished(images: readonly GeneratedImage[]): Promise<void> {
 /** Queues what the form says. Nothing is dropped: a request made while another runs waits its turn. */
 function submit(mode: 'queue' | 'latest'): void {
   if (queue === undefined || engine === undefined || loading) return;
-  const request: GenerateRequest = { ...readRequest(), ...sourcePicture.requestFields() };
+  const request: GenerateRequest = { ...readRequest(), ...sourcePicture.requestFields(), ...loraPanel.requestFields() };
   const problems = checkRequest(request);
   showProblems(problems);
   if (problems.length > 0) {

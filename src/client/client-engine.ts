@@ -2,7 +2,7 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, ModelInfo, Progress, TokenCount } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, LoraInfo, LoraReference, ModelInfo, Progress, TokenCount } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
@@ -136,6 +136,16 @@ class WorkerEngine implements Engine {
     return this.cancellable(options, (remote, requestId, progress) => remote.prefetchModel(requestId, reference, progress));
   }
 
+  async loadLora(lora: LoraReference, options: DownloadOptions = {}): Promise<LoraInfo> {
+    const reference = pageRelativeLora(lora);
+    return this.cancellable(options, (remote, requestId, progress) => remote.loadLora(requestId, reference, progress));
+  }
+
+  registerLora(name: string, lora: LoraReference): Promise<void> {
+    const reference = pageRelativeLora(lora);
+    return this.call((remote) => remote.registerLora(name, reference));
+  }
+
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     checkRequestObject(request);
     if (options.signal?.aborted === true) throw new CancelledError('Generation cancelled before it started');
@@ -247,12 +257,27 @@ class WorkerEngine implements Engine {
 }
 
 /** The request with a canvas or an <img> turned into an ImageBitmap: those cannot be posted to the worker. */
+/**
+ * A LoRA URL relative to the page made absolute here: the worker would resolve it against its
+ * own script. Names and Hugging Face files ("owner/repo/file.safetensors") go as they are.
+ */
+function pageRelativeLora(lora: LoraReference): LoraReference {
+  const base = globalThis.document?.baseURI ?? globalThis.location.href;
+  const relative = (text: string): boolean => /^(\.{1,2})?\//.test(text);
+  if (typeof lora === 'string') return relative(lora) ? new URL(lora, base).href : lora;
+  if (typeof lora === 'object' && lora !== null && typeof lora.url === 'string') return { ...lora, url: new URL(lora.url, base).href };
+  return lora;
+}
+
 async function postableRequest(request: GenerateRequest): Promise<GenerateRequest> {
   const convert = async (input: ImageInput | undefined): Promise<ImageInput | undefined> => {
     const page = globalThis as unknown as Record<string, (abstract new (...args: never[]) => unknown) | undefined>;
     const isElement = [page.HTMLCanvasElement, page.HTMLImageElement, page.OffscreenCanvas].some((type) => type !== undefined && input instanceof type);
     return isElement ? createImageBitmap(input as ImageBitmapSource) : input;
   };
+  if (Array.isArray(request.loras)) {
+    request = { ...request, loras: request.loras.map((l) => (typeof l === 'object' && l !== null ? { ...l, model: pageRelativeLora(l.model) } : l)) };
+  }
   if (request.image === undefined && request.mask === undefined) return request;
   const [image, mask] = await Promise.all([convert(request.image), convert(request.mask)]);
   return { ...request, ...(image !== undefined ? { image } : {}), ...(mask !== undefined ? { mask } : {}) };

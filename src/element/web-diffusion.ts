@@ -13,6 +13,7 @@ import type { Engine } from '../engine.ts';
 import { CancelledError, InvalidRequestError, WebDiffusionError } from '../errors.ts';
 import { encodePngBlob } from '../image/png.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
+import { parseLoraList } from '../lora/lora-list.ts';
 import { hostFor, sharedHost, type EngineHost } from './engine-host.ts';
 import { elementStyleSheet } from './style.ts';
 
@@ -54,6 +55,8 @@ function part<K extends keyof HTMLElementTagNameMap>(tag: K, name: string, attri
  * The `<web-diffusion>` element. Attributes (and the same-named properties): `model` (URL of a
  * model's manifest.json), `prompt`, `negative-prompt` (`negativePrompt`), `seed`, `steps`,
  * `guidance`, `width`, `height`, `scheduler`; the model's defaults fill what is left out.
+ * `lora`: LoRAs as "url:0.8, url2:0.5" (a URL relative to the page starts with / ./ or ../;
+ * also a Hugging Face file "owner/repo/file.safetensors" or a registered name; scale default 1).
  */
 export class WebDiffusionElement extends HTMLElement {
   static readonly observedAttributes = ['model', 'prompt'];
@@ -111,6 +114,13 @@ export class WebDiffusionElement extends HTMLElement {
   }
   set negativePrompt(value: string) {
     this.setAttribute('negative-prompt', value);
+  }
+
+  get lora(): string | null {
+    return this.getAttribute('lora');
+  }
+  set lora(value: string | null) {
+    this.setOptional('lora', value);
   }
 
   get scheduler(): SchedulerName | null {
@@ -322,6 +332,7 @@ export class WebDiffusionElement extends HTMLElement {
       prompt: this.prompt,
       ...(this.negativePrompt !== '' ? { negativePrompt: this.negativePrompt } : {}),
       ...(this.scheduler !== null ? { scheduler: this.scheduler } : {}),
+      ...(this.lora !== null && this.lora.trim() !== '' ? { loras: parseLoraList(this.lora) } : {}),
       ...numbers,
     };
   }

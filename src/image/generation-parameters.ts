@@ -10,6 +10,8 @@
  * the lines from there to the last, and the last line holds `Key: value` pairs separated by
  * commas, a value with a comma, colon or line break written as a JSON string. Pictures made
  * there restore here as far as we share the settings; keys we do not know are kept aside.
+ * LoRAs go as those UIs write them: `<lora:name:0.8>` after the prompt, and a
+ * `Lora hashes: "name: 0123456789ab"` pair (the first 12 hex digits of the file's SHA-256).
  */
 import type { GeneratedImage, GenerateRequest, RequestAsRun } from '../api.ts';
 import { InvalidRequestError } from '../errors.ts';
@@ -60,7 +62,9 @@ export function formatParameters(request: RequestAsRun, modelId: string): string
     ['Size', `${request.width}x${request.height}`],
     ['Model', modelId],
   ];
-  const lines = [request.prompt];
+  const loras = request.loras ?? [];
+  if (loras.length > 0) pairs.push(['Lora hashes', loras.map((l) => `${l.name}: ${l.sha256.slice(0, 12)}`).join(', ')]);
+  const lines = [[request.prompt, ...loras.map((l) => `<lora:${l.name}:${l.scale}>`)].join(' ')];
   if (request.negativePrompt !== '') lines.push(`${NEGATIVE_PREFIX} ${request.negativePrompt}`);
   lines.push(pairs.map(([key, value]) => `${key}: ${quote(String(value))}`).join(', '));
   return lines.join('\n');
@@ -71,6 +75,12 @@ export interface ParsedParameters {
   readonly request: GenerateRequest;
   /** The "Model" value, when there is one. */
   readonly modelId?: string;
+  /**
+   * The prompt's `<lora:name:scale>` tags (taken out of the prompt), with the digest prefix
+   * "Lora hashes" gives each where it does: for the app to find the LoRAs it knows by name.
+   * Absent when the prompt has none.
+   */
+  readonly loras?: readonly { readonly name: string; readonly scale: number; readonly hash?: string }[];
   /**
    * Pairs we do not use (Model hash, Clip skip, …), and a sampler we do not have (then no
    * `scheduler` is set, and the model's default applies).
@@ -99,7 +109,20 @@ export function parseParameters(text: string): ParsedParameters {
     else (negative.length > 0 ? negative : prompt).push(line);
   }
 
-  const request: { -readonly [K in keyof GenerateRequest]: GenerateRequest[K] } = { prompt: prompt.join('\n') };
+  const loras: { name: string; scale: number; hash?: string }[] = [];
+  const promptText = prompt
+    .join('\n')
+    .replace(/\s*<lora:([^:>]+):(-?[\d.]+)>/g, (_tag, name: string, scale: string) => {
+      loras.push({ name, scale: Number(scale) });
+      return '';
+    })
+    .trim();
+  const hashes = new Map(parsePairs(new Map(pairs).get('Lora hashes') ?? ''));
+  for (const lora of loras) {
+    const hash = hashes.get(lora.name);
+    if (hash !== undefined) lora.hash = hash;
+  }
+  const request: { -readonly [K in keyof GenerateRequest]: GenerateRequest[K] } = { prompt: promptText };
   if (negative.length > 0) request.negativePrompt = negative.join('\n');
   const values = new Map(pairs);
   const extra: Record<string, string> = {};
@@ -135,7 +158,7 @@ export function parseParameters(text: string): ParsedParameters {
         extra[key] = value;
     }
   }
-  return { request, ...(modelId !== undefined ? { modelId } : {}), extra };
+  return { request, ...(modelId !== undefined ? { modelId } : {}), extra, ...(loras.length > 0 ? { loras } : {}) };
 }
 
 /** As the desktop UIs quote: only values that would break the line apart. */

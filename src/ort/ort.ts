@@ -110,6 +110,8 @@ export class OrtSession {
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
   private readonly session: ort.InferenceSession;
+  /** Inputs given with every run: a LoRA-rewritten graph's branch inputs (src/lora/). */
+  private fixedFeeds: Readonly<Record<string, Tensor>> = {};
 
   private constructor(session: ort.InferenceSession, backend: Backend, runtime: OrtRuntime) {
     this.session = session;
@@ -173,7 +175,15 @@ export class OrtSession {
    * hold a buffer of ONNX Runtime's pool until then).
    */
   run(feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
-    return queue.run(() => this.session.run(feeds));
+    return queue.run(() => this.session.run({ ...this.fixedFeeds, ...feeds }));
+  }
+
+  /**
+   * Inputs every later `run` is given besides its own: the LoRA branch inputs, which stay the
+   * same for a whole request. Replaces the ones set before (CPU tensors: nothing to dispose).
+   */
+  setFixedFeeds(feeds: Readonly<Record<string, Tensor>>): void {
+    this.fixedFeeds = feeds;
   }
 
   release(): Promise<void> {

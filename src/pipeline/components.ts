@@ -50,7 +50,8 @@ export class UnetModel {
     }
     this.timestep = timestep;
     const known = new Set(['sample', 'timestep', 'encoder_hidden_states', ...EXTRA_INPUTS]);
-    const unknown = session.inputs.find((info) => !known.has(info.name));
+    // LoRA branch inputs (src/lora/lora-graph.ts) are the session's own fixed feeds.
+    const unknown = session.inputs.find((info) => !known.has(info.name) && !info.name.startsWith('lora:'));
     if (unknown !== undefined) {
       fail('unet', `input "${unknown.name}" is not one we know how to feed (we feed ${[...known].join(', ')})`, session);
     }

@@ -6,11 +6,14 @@
 import type { ModelInfo } from '../api.ts';
 import { InvalidRequestError, ManifestError, ModelLoadError } from '../errors.ts';
 import type { ModelComponent, ModelLayout } from '../models/layout.ts';
+import { addLoraBranches, type LoraGraph, type LoraTarget } from '../lora/lora-graph.ts';
+import type { LoraComponent } from '../lora/lora-file.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { SchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import { setBranchFeeds } from './lora-branches.ts';
 import { UnetModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
 import { TextConditioner, TextEncoderModel } from './text-encoders.ts';
 
@@ -33,6 +36,11 @@ export interface DiffusionModel {
   vaeEncoder(): Promise<VaeEncoderModel>;
   /** Every session created for the model so far (the encoder's once used), for release. */
   readonly sessions: readonly OrtSession[];
+  /**
+   * Loaded with LoRA support (`LoadOptions.lora`): the UNet's and text encoders' sessions run
+   * graphs with LoRA branches (src/lora/lora-graph.ts), whose inputs these targets list.
+   */
+  readonly lora?: ReadonlyMap<LoraComponent, { readonly session: OrtSession; readonly targets: readonly LoraTarget[] }>;
 }
 
 export interface LoadOptions {
@@ -41,6 +49,11 @@ export interface LoadOptions {
   readonly device?: GPUDevice;
   /** Said to the user with the model (ModelInfo.warnings): a CPU fallback, an unverified export. */
   readonly warnings?: readonly string[];
+  /**
+   * LoRA support: the UNet's and text encoders' graphs with LoRA branches (`loraGraphs`), used
+   * instead of their files.
+   */
+  readonly lora?: ReadonlyMap<LoraComponent, LoraGraph>;
 }
 
 /**
@@ -74,9 +87,13 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps);
 
   const created: OrtSession[] = [];
-  const session = async (network: ModelComponent): Promise<OrtSession> => {
+  const lora = new Map<LoraComponent, { session: OrtSession; targets: readonly LoraTarget[] }>();
+  const session = async (network: ModelComponent, loraComponent?: LoraComponent): Promise<OrtSession> => {
     // Blobs read lazily from disk: the bytes are read one session at a time (see OrtSession.create).
-    const model = await store.open(stored.key, network.file);
+    let model = await store.open(stored.key, network.file);
+    const graph = loraComponent !== undefined ? options.lora?.get(loraComponent) : undefined;
+    if (graph !== undefined) model = graph.model;
+    const targets = graph?.targets;
     const externalData = await Promise.all(
       network.externalData.map(async (path) => ({ path: relativeTo(network.file, path), data: await store.open(stored.key, path) })),
     );
@@ -88,6 +105,10 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         externalData,
       });
       created.push(s);
+      if (targets !== undefined && loraComponent !== undefined) {
+        setBranchFeeds(s, loraComponent, targets, []);
+        lora.set(loraComponent, { session: s, targets });
+      }
       return s;
     } catch (error) {
       throw new ModelLoadError(`${network.file} could not be loaded on the ${backend} backend: ${(error as Error).message}`, { path: network.file, backend }, { cause: error });
@@ -95,9 +116,9 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   };
   try {
     const { text_encoder, text_encoder_2, unet, vae_decoder } = layout.components;
-    const encoders = [new TextEncoderModel(await session(text_encoder), 'text_encoder')];
-    if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2), 'text_encoder_2'));
-    const unetSession = await session(unet);
+    const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder')];
+    if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2, 'text_encoder_2'), 'text_encoder_2'));
+    const unetSession = await session(unet, 'unet');
     const unetModel = new UnetModel(unetSession, device);
     const vaeDecoder = new VaeDecoderModel(await session(vae_decoder), device);
     let encoder: Promise<VaeEncoderModel> | undefined;
@@ -123,6 +144,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
       unet: unetModel,
       vaeDecoder,
       sessions: created,
+      ...(options.lora !== undefined ? { lora } : {}),
       vaeEncoder() {
         const { vae_encoder } = layout.components;
         if (vae_encoder === undefined) {
@@ -138,6 +160,25 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     await Promise.all(created.map((s) => s.release()));
     throw error;
   }
+}
+
+/**
+ * The graphs of the networks LoRAs apply to (text encoders, UNet), rewritten with LoRA branches:
+ * for matching a LoRA's keys before any session is made, then for `LoadOptions.lora`.
+ * @throws ModelLoadError when a file is not a readable ONNX model
+ */
+export async function loraGraphs(stored: StoredModel, store: WeightStore, layout: ModelLayout): Promise<Map<LoraComponent, LoraGraph>> {
+  const graphs = new Map<LoraComponent, LoraGraph>();
+  for (const component of ['text_encoder', 'text_encoder_2', 'unet'] as const) {
+    const network = layout.components[component];
+    if (network === undefined) continue;
+    try {
+      graphs.set(component, await addLoraBranches(await store.open(stored.key, network.file)));
+    } catch (error) {
+      throw new ModelLoadError(`${network.file} could not be read for LoRA support: ${(error as Error).message}`, { path: network.file }, { cause: error });
+    }
+  }
+  return graphs;
 }
 
 /** Releases the model's sessions (and the GPU memory their weights hold). */

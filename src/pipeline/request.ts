@@ -1,7 +1,7 @@
 /**
  * Checking a generation request and filling in its defaults, before any GPU work.
  */
-import type { GenerateRequest, ImageInput, ModelInfo, RequestAsRun } from '../api.ts';
+import type { GenerateRequest, ImageInput, LoraReference, ModelInfo, RequestAsRun } from '../api.ts';
 import { InvalidRequestError, UnknownSchedulerError } from '../errors.ts';
 import { SCHEDULER_NAMES, isSchedulerName } from '../schedulers/index.ts';
 
@@ -21,7 +21,31 @@ const FIELDS: readonly (keyof GenerateRequest)[] = [
   'strength',
   'mask',
   'n',
+  'loras',
 ];
+
+/** The largest LoRA scale taken: desktop UIs' sliders stop at ±2 to ±4; past ±10 pictures are noise. */
+export const MAX_LORA_SCALE = 10;
+
+/**
+ * A request's LoRAs checked, scales filled in (default 1).
+ * @throws InvalidRequestError naming the entry that is wrong
+ */
+export function checkLoras(loras: unknown): { readonly model: LoraReference; readonly scale: number }[] {
+  if (loras === undefined) return [];
+  if (!Array.isArray(loras)) throw new InvalidRequestError(`loras must be a list of { model, scale }; got ${shown(loras)}`, { field: 'loras', got: loras });
+  return loras.map((entry: unknown, i) => {
+    const field = `loras[${i}]`;
+    const { model, scale = 1 } = (typeof entry === 'object' && entry !== null ? entry : {}) as { model?: unknown; scale?: unknown };
+    if (typeof model !== 'string' && (typeof model !== 'object' || model === null || typeof (model as { url?: unknown }).url !== 'string')) {
+      throw new InvalidRequestError(`${field}.model must be a LoRA's URL, Hugging Face file or registered name, or { url }; got ${shown(model)}`, { field: `${field}.model`, got: model });
+    }
+    if (typeof scale !== 'number' || !Number.isFinite(scale) || Math.abs(scale) > MAX_LORA_SCALE) {
+      throw new InvalidRequestError(`${field}.scale must be a number from -${MAX_LORA_SCALE} to ${MAX_LORA_SCALE}; got ${shown(scale)}`, { field: `${field}.scale`, got: scale });
+    }
+    return { model: model as LoraReference, scale };
+  });
+}
 
 /** The most pictures one request may ask for. */
 export const MAX_PICTURES = 8;

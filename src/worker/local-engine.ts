@@ -2,7 +2,7 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, ModelInfo, TokenCount } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, LoraAsRun, LoraInfo, LoraReference, ModelInfo, TokenCount } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
@@ -10,8 +10,13 @@ import { CATALOG, computesInFloat32, parseCatalogEntry, resolveModelSource, type
 import { fitModel, probeAdapter, shortfallSummary, softwareGpuReason, type AdapterProfile, type Shortfall } from '../models/device-fit.ts';
 import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
 import type { Backend } from '../ort/ort.ts';
-import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../pipeline/model.ts';
-import { checkRequestObject, resolveRequest, shown } from '../pipeline/request.ts';
+import { matchLora, type GraphTargets } from '../lora/lora-feeds.ts';
+import type { LoraComponent } from '../lora/lora-file.ts';
+import type { LoraGraph } from '../lora/lora-graph.ts';
+import { LoraLibrary, loraInfo, type LoadedLora } from '../lora/lora-library.ts';
+import { applyLoras, type ScaledLora } from '../pipeline/loras.ts';
+import { loadDiffusionModel, loraGraphs, releaseDiffusionModel, type DiffusionModel, type LoadOptions } from '../pipeline/model.ts';
+import { checkLoras, checkRequestObject, resolveRequest, shown } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
 import { warmUp } from '../pipeline/warm-up.ts';
 import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
@@ -52,10 +57,17 @@ export class LocalEngine implements Engine {
   private disposed = false;
   private readonly store: WeightStore;
   private readonly stepsInFlight: number | undefined;
+  private readonly loras: LoraLibrary;
+  /**
+   * How the loaded model was loaded, for loading it again with LoRA support; and its graphs
+   * with LoRA branches once a LoRA was asked for (their targets match LoRA keys).
+   */
+  private loadedFrom: { stored: StoredModel; layout: ModelLayout; options: LoadOptions; graphs?: Promise<Map<LoraComponent, LoraGraph>> } | undefined;
 
   constructor(options: LocalEngineOptions = {}) {
     this.store = options.store ?? createWeightStore();
     this.stepsInFlight = options.stepsInFlight;
+    this.loras = new LoraLibrary(this.store);
   }
 
   loadModel(model: ModelReference, options: LoadModelOptions = {}): Promise<ModelInfo> {
@@ -94,20 +106,12 @@ export class LocalEngine implements Engine {
           const files = new Set(stored.files.map((file) => file.sha256)).size;
           options.onProgress?.({ phase: 'loading', stage: name, step: files, steps: files, elapsedMs: performance.now() - started });
         };
+        this.loadedFrom = undefined;
         stage('sessions');
-        const loaded = await loadDiffusionModel(stored, this.store, layout, {
-          backend: plan.backend,
-          ...(device !== undefined ? { device } : {}),
-          warnings: plan.warnings,
-        });
-        try {
-          stage('warm-up');
-          await warmUp(loaded, options.signal);
-        } catch (error) {
-          await releaseDiffusionModel(loaded);
-          throw error;
-        }
+        const loadOptions: LoadOptions = { backend: plan.backend, ...(device !== undefined ? { device } : {}), warnings: plan.warnings };
+        const loaded = await this.createModel(stored, layout, loadOptions, () => stage('warm-up'), options.signal);
         this.model = loaded;
+        this.loadedFrom = { stored, layout, options: loadOptions };
         return loaded.info;
       });
     });
@@ -125,12 +129,25 @@ export class LocalEngine implements Engine {
   generateBatch(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
     const job = this.jobs.run(async () => {
       this.checkUsable();
-      const model = this.model;
+      let model = this.model;
       if (model === undefined) throw new InvalidRequestError('No model is loaded: call loadModel(manifestUrl) first');
       if (this.lost !== undefined && model.backend === 'webgpu') throw this.lostError();
       const resolved = resolveRequest(request, model.info);
+      // LoRAs: stored and read (small files: in the job, so requests keep their order), matched
+      // to the model's layers before any GPU work; a model's first LoRA loads it again with
+      // LoRA branches in its graphs, after which switching is only new branch inputs.
+      const wanted = checkLoras(request.loras).filter((l) => l.scale !== 0);
+      const loaded = await Promise.all(wanted.map((l) => this.loras.load(l.model, options.signal !== undefined ? { signal: options.signal } : {})));
+      if (loaded.length > 0 || model.lora !== undefined) {
+        const targets = await this.loraTargets();
+        const scaled: ScaledLora[] = loaded.map((lora, i) => ({ lora: matchLora(lora.weights, targets, lora.source), scale: wanted[i]!.scale }));
+        if (model.lora === undefined) model = await this.withLoraSupport(options.signal);
+        applyLoras(model, scaled);
+      }
+      const asRun: LoraAsRun[] = loaded.map((lora, i) => ({ model: wanted[i]!.model, scale: wanted[i]!.scale, name: lora.name, sha256: lora.sha256 }));
       try {
-        return await txt2img(model, resolved, { ...options, ...(this.stepsInFlight !== undefined ? { stepsInFlight: this.stepsInFlight } : {}) });
+        const images = await txt2img(model, resolved, { ...options, ...(this.stepsInFlight !== undefined ? { stepsInFlight: this.stepsInFlight } : {}) });
+        return asRun.length > 0 ? images.map((image) => ({ ...image, request: { ...image.request, loras: asRun } })) : images;
       } catch (error) {
         // Whatever ONNX Runtime or WebGPU threw after a device loss, the loss is the story.
         if (this.lost !== undefined && model.backend === 'webgpu') throw this.lostError(error);
@@ -147,6 +164,30 @@ export class LocalEngine implements Engine {
     const model = this.model;
     if (model === undefined) throw new InvalidRequestError('No model is loaded: call loadModel(manifestUrl) first');
     return { tokens: model.tokenizer.count(text), limit: model.tokenizer.maxLength };
+  }
+
+  /**
+   * Stores and reads a LoRA without generating; with a model loaded, also matches it to the
+   * model's layers (a LoRA that does not fit fails here).
+   * @throws LoraError when the file is not a LoRA we read, or does not fit the loaded model
+   * @throws ManifestError, NetworkError, IntegrityError, QuotaError, CancelledError as `prefetchModel`
+   */
+  async loadLora(reference: LoraReference, options: DownloadOptions = {}): Promise<LoraInfo> {
+    this.checkUsable();
+    // Its download reports as a model's does ('loading' progress, stage 'download').
+    const started = performance.now();
+    const lora: LoadedLora = await this.loras.load(reference, {
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      fetch: (source) => this.download(source, options, started),
+    });
+    const unmatched = this.loadedFrom !== undefined ? matchLora(lora.weights, await this.loraTargets(), lora.source).unmatched : [];
+    return loraInfo(lora, unmatched);
+  }
+
+  /** Gives a LoRA a name that requests (`loras: [{ model: name }]`) and `loadLora` take. */
+  async registerLora(name: string, source: LoraReference): Promise<void> {
+    this.checkUsable();
+    this.loras.register(name, source);
   }
 
   /** The next job queued: it runs once every load and generation asked for before has finished. */
@@ -235,6 +276,43 @@ export class LocalEngine implements Engine {
       this.device?.destroy();
       this.device = undefined;
     });
+  }
+
+  /** Sessions created and warmed up; released again if the warm-up fails. */
+  private async createModel(stored: StoredModel, layout: ModelLayout, options: LoadOptions, warming: () => void, signal?: AbortSignal): Promise<DiffusionModel> {
+    const loaded = await loadDiffusionModel(stored, this.store, layout, options);
+    try {
+      warming();
+      await warmUp(loaded, signal);
+    } catch (error) {
+      await releaseDiffusionModel(loaded);
+      throw error;
+    }
+    return loaded;
+  }
+
+  /** The LoRA targets of the loaded model's graphs (rewritten once, on the first LoRA). */
+  private async loraTargets(): Promise<GraphTargets> {
+    const from = this.loadedFrom;
+    if (from === undefined) throw new InvalidRequestError('No model is loaded: load one before its LoRAs', { field: 'loras' });
+    from.graphs ??= loraGraphs(from.stored, this.store, from.layout);
+    from.graphs.catch(() => (from.graphs = undefined));
+    const graphs = await from.graphs;
+    return new Map([...graphs].map(([component, graph]) => [component, graph.targets]));
+  }
+
+  /**
+   * The loaded model again, its UNet and text encoders on graphs with LoRA branches: the one
+   * session re-creation LoRAs cost (in a job: nothing runs meanwhile).
+   */
+  private async withLoraSupport(signal: AbortSignal | undefined): Promise<DiffusionModel> {
+    const from = this.loadedFrom!;
+    const graphs = await from.graphs!;
+    if (this.model !== undefined) await releaseDiffusionModel(this.model);
+    this.model = undefined;
+    const model = await this.createModel(from.stored, from.layout, { ...from.options, lora: graphs }, () => undefined, signal);
+    this.model = model;
+    return model;
   }
 
   /**

@@ -3,7 +3,7 @@
  * the transfer handler that keeps our error classes across the boundary.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ModelInfo, Progress, TokenCount } from '../api.ts';
+import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoraInfo, LoraReference, ModelInfo, Progress, TokenCount } from '../api.ts';
 import type { BackendPreference, ModelReference } from '../engine.ts';
 import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
@@ -23,6 +23,8 @@ export interface WorkerApi {
   prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage>;
   generateBatch(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage[]>;
+  loadLora(requestId: number, lora: LoraReference, onProgress?: (progress: Progress) => void): Promise<LoraInfo>;
+  registerLora(name: string, lora: LoraReference): Promise<void>;
   /** Aborts call `requestId`; unknown ids (finished ones) are ignored. */
   cancel(requestId: number): void;
   idle(): Promise<void>;

@@ -71,6 +71,9 @@ const api: WorkerApi = {
       return Comlink.transfer(images, images.map((image) => image.pixels.buffer));
     }),
 
+  loadLora: (requestId, lora, onProgress) => cancellable(requestId, onProgress, (options) => engine.loadLora(lora, options)),
+  registerLora: (name, lora) => engine.registerLora(name, lora),
+
   cancel: (requestId) => running.get(requestId)?.abort(),
   idle: () => engine.idle(),
   countTokens: (text) => engine.countTokens(text),

@@ -97,6 +97,19 @@ describe('npm run generate', () => {
     expect(correct / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
   }, 1_800_000);
 
+  it('applies --lora FILE:SCALE and records it in the PNG parameters', async () => {
+    const out = path.join(dir, 'pink.png');
+    const lora = path.join(REPO_ROOT, 'models/tiny-shapes-lora-pink/lora.safetensors');
+    const run = await generate(['--prompt', 'a pink circle on a blue background', '--seed', '101', '--backend', 'wasm', '--lora', `${lora}:1`, '--out', out], 600_000);
+    expect(run.status, run.stderr).toBe(0);
+    const bytes = await readFile(out);
+    const png = PNG.sync.read(bytes);
+    expect(judgeImage(new Uint8ClampedArray(png.data), png.width, png.height).color).toBe('pink');
+    const parsed = parseParameters((await readPngText(bytes)).parameters!);
+    expect(parsed.request.prompt).toBe('a pink circle on a blue background');
+    expect(parsed.loras).toEqual([{ name: 'tiny-shapes-lora-pink', scale: 1, hash: expect.stringMatching(/^[0-9a-f]{12}$/) }]);
+  }, 600_000);
+
   it('exits 1 with the code of each bad request, and still draws the good ones (with --no-metadata, bare)', async () => {
     const batch = path.join(dir, 'bad.jsonl');
     const lines = [

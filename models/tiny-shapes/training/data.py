@@ -16,6 +16,15 @@ PALETTE = {
     "black": (25, 25, 25),
 }
 COLOURS = list(PALETTE)
+# Colours the base model never sees; the LoRAs in models/tiny-shapes-lora-* teach them, and the
+# judge knows them so that it can tell a pink or cyan picture from the nearest base colour.
+# Picked far from the eight (>= 80 in RGB) among the colours the autoencoder, trained on the
+# eight only, gives back through a round trip (a LoRA on the UNet cannot teach the decoder):
+# brighter pinks come back purple, and new background colours come back with broken shapes.
+LORA_PALETTE = {
+    "pink": (225, 135, 170),
+    "cyan": (30, 180, 210),
+}
 SHAPES = ["circle", "square", "triangle"]
 CAPTION_DROP = 0.1
 SUPERSAMPLE = 4  # anti-aliased edges: each pixel is the mean of 4x4 sub-samples
@@ -64,8 +73,8 @@ def render(colour, shape, background, size_frac, fx, fy):
     cy = s / 2 + fy * (SIZE - s)
     m = _mask(shape, cx, cy, s, _GRID).astype(np.float32)
     cover = m.reshape(SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE).mean(axis=(1, 3))[..., None]
-    fg = np.array(PALETTE[colour], np.float32)
-    bg = np.array(PALETTE[background], np.float32)
+    fg = np.array({**PALETTE, **LORA_PALETTE}[colour], np.float32)
+    bg = np.array({**PALETTE, **LORA_PALETTE}[background], np.float32)
     return np.round(cover * fg + (1 - cover) * bg).astype(np.uint8)
 
 

@@ -9,14 +9,15 @@ poles) squares fill ~1.0, circles ~0.84, triangles ~0.62: split near the midpoin
 """
 import numpy as np
 
-from data import PALETTE
+from data import LORA_PALETTE, PALETTE
 
 BORDER = 2
 SHAPE_DISTANCE = 60.0
 MIN_SHAPE_PIXELS = 40
 SQUARE_FILL, CIRCLE_FILL = 0.92, 0.73
-_NAMES = list(PALETTE)
-_RGB = np.array([PALETTE[n] for n in _NAMES], np.float64)
+_JUDGED = {**PALETTE, **LORA_PALETTE}
+_NAMES = list(_JUDGED)
+_RGB = np.array([_JUDGED[n] for n in _NAMES], np.float64)
 
 
 def nearest(rgb):

@@ -43,7 +43,8 @@ class FakeEngine implements Engine {
         await (this.auto ? new Promise<void>((resolve) => setTimeout(resolve, Math.random() * 2)) : new Promise<void>((resolve) => this.waiters.push(resolve)));
         options.onProgress?.({ phase: 'denoising', step, steps, elapsedMs: 0 });
       }
-      const full = { negativePrompt: '', seed: 1, steps, guidance: 2, scheduler: 'ddim', width: 8, height: 8, ...request } as const;
+      const { loras: _loras, ...asked } = request;
+      const full = { negativePrompt: '', seed: 1, steps, guidance: 2, scheduler: 'ddim', width: 8, height: 8, ...asked } as const;
       return { width: 8, height: 8, pixels: new Uint8ClampedArray(8 * 8 * 4), request: full, droppedTokens: { prompt: 0, negativePrompt: 0 }, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0, totalMs: 0 } };
     } finally {
       this.inFlight--;
@@ -54,6 +55,12 @@ class FakeEngine implements Engine {
     throw new Error('not used');
   }
   prefetchModel(): never {
+    throw new Error('not used');
+  }
+  loadLora(): never {
+    throw new Error('not used');
+  }
+  registerLora(): never {
     throw new Error('not used');
   }
   /** A batch as the real engine makes it: n pictures with seeds seed, seed + 1, … */
