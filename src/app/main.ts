@@ -210,8 +210,8 @@ function submit(mode: 'queue' | 'latest'): void {
   setState('generating', `${queueLength() > 1 ? `Queued (${queueLength()} requests).` : 'Generating…'}${empty}`);
   void id;
   // On a phone the picture is below the form: bring it into view, so progress is seen.
-  const box = ui.output.getBoundingClientRect();
-  if (box.top > window.innerHeight || box.bottom < 0) ui.output.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  const bar = ui.progress.getBoundingClientRect();
+  if (bar.bottom > window.innerHeight || bar.top < 0) ui.output.scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
 function queueLength(): number {
