@@ -49,7 +49,7 @@ describe('the shipped catalog', () => {
     expect(entry.tokenizer.merges).toMatch(/merges\.txt$/);
     expect(entry.defaults.steps).toBeGreaterThan(0);
     for (const variant of entry.variants) {
-      for (const component of [variant.models.text_encoder, variant.models.unet, variant.models.vae_decoder]) {
+      for (const component of [variant.models.text_encoder, variant.models.unet ?? variant.models.transformer!, variant.models.vae_decoder]) {
         expect(component.inputs.length).toBeGreaterThan(0);
         expect(component.outputs.length).toBeGreaterThan(0);
         expect(component.evidence).not.toBe('');
@@ -79,12 +79,12 @@ describe('the shipped catalog', () => {
   });
 
   it('marks LCM Dreamshaper weights as external data', () => {
-    const unet = getCatalogEntry('lcm-dreamshaper-v7').variants[0]!.models.unet;
+    const unet = getCatalogEntry('lcm-dreamshaper-v7').variants[0]!.models.unet!;
     expect(unet.externalData).toEqual(['unet/model.onnx_data']);
   });
 
   it('carries "verified: false" down to each tensor of an unverified component', () => {
-    const unet = getCatalogEntry('sdxl-turbo-q4f16').variants[0]!.models.unet;
+    const unet = getCatalogEntry('sdxl-turbo-q4f16').variants[0]!.models.unet!;
     expect(unet.verified).toBe(false);
     expect(unet.inputs.every((t) => !t.verified)).toBe(true);
   });

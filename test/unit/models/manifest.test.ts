@@ -17,7 +17,7 @@ describe('parseManifest', () => {
       models: { unet: { file: 'unet/model.onnx' } },
     });
     expect(manifest.files.map((f) => f.path)).toContain('unet/model.onnx');
-    expect(manifest.models.unet.externalData).toBeUndefined();
+    expect(manifest.models.unet!.externalData).toBeUndefined();
   });
 
   it('reads the external-data files a model names', () => {
