@@ -7,11 +7,11 @@ struct Packing {
   channels: u32,
   height: u32,
   width: u32,
-  patch: u32,
+  patch_size: u32,
 }
 
 fn packed_index(i: u32, k: Packing) -> u32 {
-  if (k.patch <= 1u) {
+  if (k.patch_size <= 1u) {
     return i;
   }
   let plane = k.height * k.width;
@@ -20,7 +20,7 @@ fn packed_index(i: u32, k: Packing) -> u32 {
   let c = (i % per_picture) / plane;
   let y = (i % plane) / k.width;
   let x = i % k.width;
-  let p = k.patch;
+  let p = k.patch_size;
   let token = (y / p) * (k.width / p) + x / p;
   return b * per_picture + token * (k.channels * p * p) + c * p * p + (y % p) * p + x % p;
 }
