@@ -7,7 +7,7 @@ import type { ModelInfo } from '../api.ts';
 import { InvalidRequestError, ManifestError, ModelLoadError } from '../errors.ts';
 import { denoiserComponent, type ModelComponent, type ModelLayout } from '../models/layout.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
-import { createScheduler } from '../schedulers/index.ts';
+import { createScheduler, schedulersFor } from '../schedulers/index.ts';
 import { isFlowConfig, type AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
@@ -111,6 +111,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         width: layout.resolution.width,
         height: layout.resolution.height,
         defaults: layout.defaults,
+        schedulers: schedulersFor(config),
         backend,
         runtime: denoiserSession.runtime,
         precision: layout.precision,
