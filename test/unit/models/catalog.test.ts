@@ -35,6 +35,8 @@ describe('the shipped catalog', () => {
       'sd-1.5-webnn',
       'sdxl-turbo-q4f16',
       'lcm-dreamshaper-v7',
+      'z-image-turbo-q4f16',
+      'flux2-klein-4b-q4',
       'tiny-shapes',
       'tiny-shapes-turbo',
       'tiny-shapes-q8',
@@ -59,7 +61,7 @@ describe('the shipped catalog', () => {
       else expect(variant.requiredFeatures).not.toContain('shader-f16');
       expect(variant.memory.method).not.toBe('');
       // Where every weight file's size is known, the estimate is their sum (to the data's precision).
-      const weights = variant.files.filter((f) => /\.onnx(_data)?$/.test(f.path));
+      const weights = variant.files.filter((f) => /\.onnx(_data(_\d+)?)?$/.test(f.path));
       const sizes = weights.map((f) => f.size ?? f.approxBytes);
       if (sizes.every((s) => s !== undefined)) {
         const sum = sizes.reduce((a: number, b) => a + (b as number), 0);
@@ -172,7 +174,8 @@ describe('bad catalog data', () => {
   });
 
   it('rejects a catalog with a duplicate id or the wrong format', () => {
-    const twice = { ...rawCatalog, models: [rawCatalog.models[5], rawCatalog.models[5]] };
+    const tiny = rawCatalog.models.find((m: { id: string }) => m.id === 'tiny-shapes');
+    const twice = { ...rawCatalog, models: [tiny, tiny] };
     expect(() => parseCatalog(twice, 'test')).toThrow(/"tiny-shapes" appears twice/);
     expect(() => parseCatalog({ ...rawCatalog, format: 'other/1' }, 'test')).toThrow(ManifestError);
   });
