@@ -22,13 +22,15 @@ export interface DenoiserConditions {
   /** The request's guidance scale (a UNet that embeds guidance takes it as an input). */
   readonly guidance: number;
   readonly batch: number;
+  /** The latent's patches, rows by columns (a transformer's image tokens), for position ids. */
+  readonly patches: { readonly rows: number; readonly columns: number };
 }
 
 /**
  * The inputs a denoiser may take beyond its latent, timestep and encoder_hidden_states: SDXL's
  * pooled text and sizes, LCM's guidance embedding, FLUX's guidance scale.
  */
-const EXTRA_INPUTS = ['text_embeds', 'time_ids', 'timestep_cond', 'guidance'] as const;
+const EXTRA_INPUTS = ['text_embeds', 'time_ids', 'timestep_cond', 'guidance', 'img_ids', 'txt_ids'] as const;
 /** Names the latent input goes by: diffusers' UNet, FLUX's transformer (packed), others' plain latent. */
 const LATENT_INPUTS = ['sample', 'hidden_states', 'latent'] as const;
 /** Names the prediction goes by, in order of preference; else the sole output. */
@@ -98,6 +100,10 @@ export class DenoiserModel {
   conditionFeeds(c: DenoiserConditions): Record<string, Tensor> {
     const feeds: Record<string, Tensor> = {};
     for (const info of this.extras) {
+      if (info.name === 'img_ids' || info.name === 'txt_ids') {
+        feeds[info.name] = positionIds(info, c);
+        continue;
+      }
       const dims = concreteDims(info, [c.batch, 1], c.batch);
       // FLUX's guidance is one scale per batch entry, [batch]: a row of one.
       const width = dims.length === 1 ? 1 : dims[dims.length - 1]!;
@@ -158,6 +164,31 @@ export class DenoiserModel {
       if (input !== sample) input.dispose();
     }
   }
+}
+
+/**
+ * FLUX's position ids, one row per token, [tokens, axes] or [batch, tokens, axes] (unverified for
+ * the FLUX.2 exports; diffusers' Flux2Pipeline): image tokens (0, row, column[, 0]), text tokens
+ * zero but for FLUX.2's fourth axis, the token's index (FLUX.1's three axes are all zero).
+ */
+function positionIds(info: TensorInfo, c: DenoiserConditions): Tensor {
+  const image = info.name === 'img_ids';
+  const tokens = image ? c.patches.rows * c.patches.columns : 0;
+  const dims = concreteDims(info, [tokens, 3], c.batch);
+  const axes = dims[dims.length - 1]!;
+  const rows = dims[dims.length - 2]!;
+  const values = new Float32Array(elementCount(dims));
+  for (let k = 0; k < values.length / axes; k++) {
+    const token = k % rows;
+    const row = values.subarray(k * axes, (k + 1) * axes);
+    if (image) {
+      row[1] = Math.floor(token / c.patches.columns);
+      row[2] = token % c.patches.columns;
+    } else if (axes >= 4) {
+      row[3] = token;
+    }
+  }
+  return info.dtype === 'float16' ? cpuTensor('float16', float32ToFloat16(values), dims) : cpuTensor('float32', values, dims);
 }
 
 /**

@@ -173,7 +173,15 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
       // only in work it submits later, which the GPU queue orders after the copy.
       for (const { hidden } of texts) hidden.dispose();
     }
-    feeds = denoiser.conditionFeeds({ pooled: encodings.map((e) => e.pooled), width, height, guidance: request.guidance, batch: latents.batch });
+    const { height: rows, width: columns, patch } = setup.packing;
+    feeds = denoiser.conditionFeeds({
+      pooled: encodings.map((e) => e.pooled),
+      width,
+      height,
+      guidance: request.guidance,
+      batch: latents.batch,
+      patches: { rows: rows / patch, columns: columns / patch },
+    });
     await latents.settle();
     const encoded = performance.now();
 
