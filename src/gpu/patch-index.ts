@@ -6,7 +6,7 @@
  */
 import code from './patch-index.wgsl?raw';
 
-/** A latent's shape per picture and its patch side (1: not packed). */
+/** A latent's shape per picture and its patch side (0: not packed; 1: tokens by channels). */
 export interface Packing {
   readonly channels: number;
   readonly height: number;
@@ -15,7 +15,12 @@ export interface Packing {
 }
 
 /** The latent's own layout: packed_index(i) = i. */
-export const UNPACKED: Packing = { channels: 1, height: 1, width: 1, patch: 1 };
+export const UNPACKED: Packing = { channels: 1, height: 1, width: 1, patch: 0 };
+
+/** Whether the layout is packed tokens (not the latent's own [batch, C, H, W]). */
+export function isPacked(k: Packing): boolean {
+  return k.patch !== 0;
+}
 
 /** Prepends the WGSL `packed_index` to a kernel's source. */
 export function withPacking(kernelCode: string): string {
@@ -34,7 +39,7 @@ export function packingFields(k: Packing): (readonly ['u32', number])[] {
 
 /** Where element i of [batch, C, H, W] latents sits in the packed layout (patch-index.wgsl's `packed_index`). */
 export function packedIndex(i: number, k: Packing): number {
-  if (k.patch <= 1) return i;
+  if (k.patch === 0) return i;
   const plane = k.height * k.width;
   const perPicture = k.channels * plane;
   const b = Math.floor(i / perPicture);

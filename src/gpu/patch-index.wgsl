@@ -1,7 +1,8 @@
 // Shared by the kernels that read or write a denoiser's input or output (prepended to their
 // source): where latent element i, in [batch, C, H, W] order, sits in the layout the denoiser
-// takes. Patch 1: the same place. Patch p: FLUX's packing [batch, (H/p)(W/p), C p p], patches
-// in raster order, channel-major inside a patch (diffusers' FluxPipeline._pack_latents).
+// takes. patch_size 0: the same place (not packed). Patch p >= 1: FLUX's packing
+// [batch, (H/p)(W/p), C p p], patches in raster order, channel-major inside a patch (diffusers'
+// FluxPipeline._pack_latents; p = 1 is the tokens-by-channels transpose [batch, H W, C]).
 
 struct Packing {
   channels: u32,
@@ -11,7 +12,7 @@ struct Packing {
 }
 
 fn packed_index(i: u32, k: Packing) -> u32 {
-  if (k.patch_size <= 1u) {
+  if (k.patch_size == 0u) {
     return i;
   }
   let plane = k.height * k.width;

@@ -15,7 +15,10 @@ export type Prediction = 'epsilon' | 'v_prediction' | 'flow';
  * one_minus_sigma (1 - t: Z-Image's transformer counts time from noise towards the picture).
  */
 export type TimestepInput = 'index' | 'sigma' | 'sigma_x1000' | 'one_minus_sigma';
-/** none: the latent as [batch, C, h, w]; patches: [batch, (h/p)(w/p), C p p], FLUX's packing (channel-major inside a patch). */
+/**
+ * none: the latent as [batch, C, h, w]; patches: [batch, (h/p)(w/p), C p p], FLUX's packing
+ * (channel-major inside a patch; patch 1 is one token per latent cell, [batch, h w, C]).
+ */
 export type Packing = 'none' | 'patches';
 /** cfg: two passes (negative, prompt) mixed by the scale; embedded: the scale is an input (FLUX-dev, LCM); none: distilled, one pass. */
 export type GuidanceMode = 'cfg' | 'embedded' | 'none';

@@ -29,7 +29,7 @@ export function fieldReaders(fail: Fail) {
     oneOf,
     /**
      * `denoiser`: its kind, prediction, timestep input, latent packing and guidance; absent,
-     * Stable Diffusion's UNet. A patched layout must say its patch size, an unpatched one has 1.
+     * Stable Diffusion's UNet. An unpacked layout has patch size 1.
      */
     denoiser: (value: unknown): DenoiserSpec => {
       if (value === undefined) return SD_UNET;
@@ -38,7 +38,7 @@ export function fieldReaders(fail: Fail) {
       const prediction = oneOf(d.prediction, 'denoiser.prediction', PREDICTIONS);
       const packing = d.packing === undefined ? 'none' : oneOf(d.packing, 'denoiser.packing', PACKINGS);
       const patchSize = d.patchSize === undefined ? 1 : positiveInteger(d.patchSize, 'denoiser.patchSize');
-      if ((packing === 'patches') !== patchSize > 1) fail('denoiser.patchSize', packing === 'patches' ? 'above 1 with packing "patches"' : '1 without packing', d.patchSize);
+      if (packing === 'none' && patchSize !== 1) fail('denoiser.patchSize', '1 without packing', d.patchSize);
       return {
         kind,
         prediction,

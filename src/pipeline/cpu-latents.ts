@@ -5,7 +5,7 @@
 import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
 import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
 import { modelDims, type Latents, type LatentsSetup } from './latents.ts';
-import { packLatents, unpackLatents } from '../gpu/patch-index.ts';
+import { isPacked, packLatents, unpackLatents } from '../gpu/patch-index.ts';
 import { batchStepNoise } from './prng.ts';
 import { blendMaskedCpu } from '../gpu/blend-masked.ts';
 import { latentPreviewCpu, type PreviewMap } from '../gpu/latent-preview.ts';
@@ -49,7 +49,7 @@ export class CpuLatents implements Latents {
     const count = this.sample.length;
     // Packing keeps each batch entry in its own block: a guided batch unpacks as a whole.
     const packed = float32DataOf(prediction);
-    const output = this.setup.packing.patch > 1 ? unpackLatents(packed, this.setup.packing) : packed;
+    const output = isPacked(this.setup.packing) ? unpackLatents(packed, this.setup.packing) : packed;
     const { guidance } = this.setup;
     let eps = output.subarray(0, count);
     if (guidance !== undefined) {

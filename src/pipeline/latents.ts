@@ -18,7 +18,7 @@ export interface LatentsSetup {
   /** [pictures, channels, height / downsample, width / downsample]: a batch's latents are one vector. */
   readonly latentDims: readonly number[];
   /**
-   * The layout the denoiser takes and gives its latents in (patch 1: as latentDims; patch p:
+   * The layout the denoiser takes and gives its latents in (patch 0: as latentDims; patch p:
    * [batch, (h/p)(w/p), C p p]); the latents themselves stay [pictures, C, h, w].
    */
   readonly packing: Packing;
@@ -75,5 +75,5 @@ export interface Latents {
 export function modelDims(setup: Pick<LatentsSetup, 'latentDims' | 'packing'>, batch: number): number[] {
   const [, channels = 0, h = 0, w = 0] = setup.latentDims;
   const p = setup.packing.patch;
-  return p > 1 ? [batch, (h / p) * (w / p), channels * p * p] : [batch, channels, h, w];
+  return p !== 0 ? [batch, (h / p) * (w / p), channels * p * p] : [batch, channels, h, w];
 }

@@ -50,7 +50,7 @@ function twoPasses(model: DiffusionModel, request: ResolvedRequest): boolean {
 function packingOf(model: DiffusionModel, width: number, height: number): Packing {
   const { channels, downsample } = model.layout.latent;
   const { packing, patchSize } = model.denoiser.spec;
-  return { channels, height: height / downsample, width: width / downsample, patch: packing === 'patches' ? patchSize : 1 };
+  return { channels, height: height / downsample, width: width / downsample, patch: packing === 'patches' ? patchSize : 0 };
 }
 
 /** The seed of picture `k` of a batch: the request's seed plus k, wrapping at 2^32. */
@@ -180,7 +180,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
       height,
       guidance: request.guidance,
       batch: latents.batch,
-      patches: { rows: rows / patch, columns: columns / patch },
+      patches: { rows: rows / Math.max(1, patch), columns: columns / Math.max(1, patch) },
     });
     await latents.settle();
     const encoded = performance.now();

@@ -58,9 +58,9 @@ describe('prepare-unet-input', () => {
   });
 });
 
-describe('packed patches (a transformer\'s layout)', () => {
-  // Two pictures of 4 x 8 x 8 latents, patch 2: FLUX's packing, against the CPU map.
-  const packing = { channels: 4, height: 8, width: 8, patch: 2 };
+describe.each([1, 2])('packed patches of side %i (a transformer\'s layout)', (patch) => {
+  // Two pictures of 4 x 8 x 8 latents: FLUX's packing (patch 2; patch 1 is the tokens-by-channels transpose), against the CPU map.
+  const packing = { channels: 4, height: 8, width: 8, patch };
   const sample = values(512, 21, 3);
 
   it('prepare-unet-input writes both halves of a guidance batch in the packed layout', async () => {
@@ -80,10 +80,11 @@ describe('packed patches (a transformer\'s layout)', () => {
     expectClose(result.sample, uncond.map((u, i) => u + 3 * (cond[i]! - u)));
   });
 
-  it('the CPU map is FLUX\'s _pack_latents: [B, C, H, W] -> [B, (H/2)(W/2), C*4]', () => {
-    // element (c, y, x) of picture 1 of 2 goes to token (y/2)(W/2) + x/2, channel c*4 + (y%2)*2 + x%2
+  it('the CPU map is FLUX\'s _pack_latents: [B, C, H, W] -> [B, (H/p)(W/p), C p p]', () => {
+    // element (c, y, x) of picture 1 of 2 goes to token (y/p)(W/p) + x/p, channel c p p + (y%p) p + x%p
     const at = (b: number, c: number, y: number, x: number) => b * 256 + c * 64 + y * 8 + x;
-    expect(packedIndex(at(1, 3, 5, 6), packing)).toBe(256 + (2 * 4 + 3) * 16 + 3 * 4 + 1 * 2 + 0);
+    const expected = patch === 2 ? 256 + (2 * 4 + 3) * 16 + 3 * 4 + 1 * 2 + 0 : 256 + (5 * 8 + 6) * 4 + 3;
+    expect(packedIndex(at(1, 3, 5, 6), packing)).toBe(expected);
     expect(Array.from(unpackLatents(packLatents(Float32Array.from(sample), packing), packing))).toEqual(sample.map(Math.fround));
   });
 });

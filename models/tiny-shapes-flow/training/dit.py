@@ -1,7 +1,8 @@
 """The tiny diffusion transformer: a DiT over 2x2 latent patches, as FLUX and Z-Image are built.
 
 Its inputs are FLUX's: `hidden_states` are the latents packed into patch tokens (8x8x4 latents,
-patch 2 -> 16 tokens of 2*2*4 = 16 values, the packing of diffusers' FluxPipeline._pack_latents),
+patch p -> (8/p)^2 tokens of p*p*4 values, the packing of diffusers' FluxPipeline._pack_latents,
+which FLUX does with p = 2; the shipped model uses p = 1, see the README),
 `timestep` is the flow time t in [0, 1] (embedded as 1000 t, as FluxTransformer2DModel does),
 `encoder_hidden_states` the text encoder's hidden states. It returns the velocity v = noise - x0
 in the same packed layout. Blocks are DiT blocks (Peebles & Xie 2023) with adaLN-Zero timestep
@@ -15,7 +16,7 @@ from torch import nn
 
 from nets import attention, timestep_embedding  # tiny-shapes' own (frozen.py puts them on the path)
 
-PATCH = 2
+PATCH = 1
 
 
 def pack(latents, patch=PATCH):

@@ -13,8 +13,6 @@ from dit import PATCH
 
 OPSET = 17
 LATENT = 8
-TOKENS = (LATENT // PATCH) ** 2
-PACKED = LATENT_CHANNELS * PATCH * PATCH
 DEFAULTS = {"steps": 8, "guidance": 1, "scheduler": "flow_euler"}
 SCHEDULER_CONFIG = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
@@ -38,22 +36,28 @@ def _io(name, dtype, shape):
     return {"name": name, "dtype": dtype, "shape": shape}
 
 
-TRANSFORMER = {
-    "inputs": [_io("hidden_states", "float32", ["batch", TOKENS, PACKED]),
-               _io("timestep", "float32", ["batch"]),
-               _io("encoder_hidden_states", "float32", ["batch", MAX_LENGTH, TEXT_WIDTH])],
-    "outputs": [_io("sample", "float32", ["batch", TOKENS, PACKED])],
-}
+def transformer_spec(patch=PATCH):
+    tokens, packed = (LATENT // patch) ** 2, LATENT_CHANNELS * patch * patch
+    return {
+        "inputs": [_io("hidden_states", "float32", ["batch", tokens, packed]),
+                   _io("timestep", "float32", ["batch"]),
+                   _io("encoder_hidden_states", "float32", ["batch", MAX_LENGTH, TEXT_WIDTH])],
+        "outputs": [_io("sample", "float32", ["batch", tokens, packed])],
+    }
+
+
+TRANSFORMER = transformer_spec()
 
 
 def export_all(model, out: Path):
+    tokens, packed = model.position.shape[0], model.x_in.in_features
     for rel in COPIED:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(frozen.SHAPES / rel, out / rel)
     path = out / "transformer" / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        torch.onnx.export(model.eval(), (torch.zeros(2, TOKENS, PACKED), torch.full((2,), 1.0), torch.zeros(2, MAX_LENGTH, TEXT_WIDTH)),
+        torch.onnx.export(model.eval(), (torch.zeros(2, tokens, packed), torch.full((2,), 1.0), torch.zeros(2, MAX_LENGTH, TEXT_WIDTH)),
                           str(path), opset_version=OPSET,
                           input_names=[io["name"] for io in TRANSFORMER["inputs"]],
                           output_names=[io["name"] for io in TRANSFORMER["outputs"]],

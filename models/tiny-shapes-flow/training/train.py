@@ -21,7 +21,7 @@ import frozen  # first: puts tiny-shapes' training code on the path
 import data
 import export
 import flow
-from dit import FlowTransformer, pack, unpack
+from dit import PATCH, FlowTransformer, pack, unpack
 from judge import judge
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ def judged(model, ae, text, tok, cases, settings):
     rows = []
     for sampler, steps, guidance, shift in settings:
         z = flow.sample(model, cond, uncond, noise, steps, guidance, sampler, shift,
-                        generator=torch.Generator().manual_seed(1), pack=pack, unpack=lambda t: unpack(t, 4, 8, 8))
+                        generator=torch.Generator().manual_seed(1), pack=pack, unpack=lambda t: unpack(t, 4, 8, 8, PATCH))
         pics = ((ae.decode(z / sf).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
         hits = {"background": 0, "color": 0, "shape": 0, "all": 0}
         for c, pic in zip(cases, pics):
@@ -83,8 +83,12 @@ def judged(model, ae, text, tok, cases, settings):
 PROBE = [("flow_euler", 4, 1.0, 1.0), ("flow_euler", 8, 1.0, 1.0), ("flow_euler", 4, 2.0, 1.0), ("flow_euler", 8, 2.0, 1.0)]
 
 
-def train(latents, index, states, rng, steps, batch, probe_every, probe):
-    model = FlowTransformer()
+def make_model(width):
+    return FlowTransformer(tokens=(8 // PATCH) ** 2, in_channels=4 * PATCH * PATCH, width=width)
+
+
+def train(latents, index, states, rng, steps, batch, probe_every, probe, width, target=0.9):
+    model = make_model(width)
     params = list(model.parameters())
     ema = [p.detach().clone() for p in params]
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
@@ -106,7 +110,7 @@ def train(latents, index, states, rng, steps, batch, probe_every, probe):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        decay = min(0.999, (1 + step) / (10 + step))
+        decay = min(0.998, (1 + step) / (10 + step))
         with torch.no_grad():
             for e, p in zip(ema, params):
                 e.mul_(decay).add_(p.detach(), alpha=1 - decay)
@@ -118,9 +122,13 @@ def train(latents, index, states, rng, steps, batch, probe_every, probe):
                 for e, p in zip(ema, params):
                     p.copy_(e)
                 model.eval()
-                for row in probe(model):
+                rows = probe(model)
+                for row in rows:
                     log("probe", step, row)
                 model.train()
+                if max(r["all"] for r in rows if r["steps"] == 8) >= target:
+                    log(f"probe: at least {target:.0%} all correct at 8 steps, stopping at step {step}")
+                    break
                 for l, p in zip(live, params):
                     p.copy_(l)
     with torch.no_grad():
@@ -138,6 +146,7 @@ def main():
     ap.add_argument("--probe", type=int, default=1000, help="judge 96 pictures every this many steps")
     ap.add_argument("--from-checkpoint", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--width", type=int, default=96)
     args = ap.parse_args()
     if args.quick:
         args.steps, args.dataset, args.probe = 3, 256, 0
@@ -151,18 +160,24 @@ def main():
     checkpoint = HERE / "cache" / "checkpoint.pt"
     if args.from_checkpoint:
         saved = torch.load(checkpoint)
-        model = FlowTransformer()
+        model = make_model(saved["width"])
         model.load_state_dict(saved["model"])
         model.eval()
         seconds = saved["seconds"]
     else:
-        latents, index, states = encode_dataset(ae, text, tok, rng, args.dataset, frozen.scaling_factor())
+        cached = HERE / "cache" / f"dataset-{args.dataset}.pt"
+        if cached.exists():
+            latents, index, states = torch.load(cached)
+        else:
+            latents, index, states = encode_dataset(ae, text, tok, rng, args.dataset, frozen.scaling_factor())
+            cached.parent.mkdir(exist_ok=True)
+            torch.save((latents, index, states), cached)
         log(f"encoded {len(latents)} pictures, {len(states)} captions; latent std {latents.std().item():.3f}")
         model = train(latents, index, states, rng, args.steps, args.batch, args.probe,
-                      lambda m: judged(m, ae, text, tok, probe_cases, PROBE))
+                      lambda m: judged(m, ae, text, tok, probe_cases, PROBE), args.width)
         seconds = time.time() - start
         checkpoint.parent.mkdir(exist_ok=True)
-        torch.save({"model": model.state_dict(), "seconds": seconds}, checkpoint)
+        torch.save({"model": model.state_dict(), "seconds": seconds, "width": args.width}, checkpoint)
     export.export_all(model, OUT)
     (OUT / "golden").mkdir(exist_ok=True)
     (OUT / "golden" / "schedulers.json").write_text(json.dumps(flow.golden(), indent=1) + "\n")
