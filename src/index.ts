@@ -17,7 +17,7 @@ export type {
   SubmitMode,
   SubmitOptions,
 } from './queue/generation-queue.ts';
-export { SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
+export { FLOW_SCHEDULER_NAMES, SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
 export { PictureHistory } from './history/picture-history.ts';
 export type { HistoryEntry, NewHistoryEntry, PictureHistoryStores } from './history/picture-history.ts';
 export { encodePngWithParameters, formatParameters, parseParameters, readPngParameters } from './image/generation-parameters.ts';
@@ -38,6 +38,7 @@ export type {
 } from './models/catalog.ts';
 export { cpuShortfalls, fitModel, gpuShortfalls, probeAdapter, runnableModels, shortfallSummary, WASM_MEMORY_BYTES } from './models/device-fit.ts';
 export type { AdapterProfile, Backend, DeviceFit, Shortfall } from './models/device-fit.ts';
+export type { DenoiserKind, DenoiserSpec, GuidanceMode, Packing as LatentPacking, Prediction, TimestepInput } from './models/denoiser.ts';
 export {
   CancelledError,
   CapabilityError,
