@@ -97,7 +97,7 @@ describe('npm run generate', () => {
     expect(correct / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
   }, 1_800_000);
 
-  it('draws a batch on tiny-shapes-flow (a diffusion transformer, flow Euler, 8 steps) that follows its prompts', async () => {
+  it('draws a batch on tiny-shapes-flow (a diffusion transformer, flow Turbo, 8 steps) that follows its prompts', async () => {
     const lines = PROMPTS.map((prompt, i) => ({ prompt, seed: 50 + i, out: `flow-${i + 1}.png` }));
     const batch = path.join(dir, 'flow.jsonl');
     await writeFile(batch, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
@@ -115,8 +115,8 @@ describe('npm run generate', () => {
     console.info(`CLI batch on tiny-shapes-flow: ${correct}/${PROMPTS.length} fully correct`);
     for (const v of verdicts.filter((v) => !v.correct)) console.info(`  wrong: "${v.prompt}" → ${JSON.stringify(v.judged)}`);
     const { parameters } = await readPngText(await readFile(path.join(dir, 'flow', 'flow-1.png')));
-    expect(parameters).toMatch(/\nSteps: 8, Sampler: Euler \(flow\), CFG scale: [\d.]+, Seed: 50, Size: 64x64, Model: tiny-shapes-flow$/);
-    expect(parseParameters(parameters!)).toMatchObject({ request: { scheduler: 'flow_euler', steps: 8 }, modelId: 'tiny-shapes-flow' });
+    expect(parameters).toMatch(/\nSteps: 8, Sampler: Turbo \(flow\), CFG scale: [\d.]+, Seed: 50, Size: 64x64, Model: tiny-shapes-flow$/);
+    expect(parseParameters(parameters!)).toMatchObject({ request: { scheduler: 'flow_turbo', steps: 8 }, modelId: 'tiny-shapes-flow' });
     expect(correct / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
   }, 1_800_000);
 

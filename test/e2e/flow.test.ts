@@ -36,7 +36,7 @@ function correct(prompt: string, image: PageImage): boolean {
   return scoreJudgement(parsePrompt(prompt), judgeImage(new Uint8ClampedArray(image.pixels), image.width, image.height)).all;
 }
 
-describe('tiny-shapes-flow at its defaults (flow_euler, 8 steps)', () => {
+describe('tiny-shapes-flow at its defaults (flow_turbo, 8 steps, guidance 2)', () => {
   it(
     'draws at least 90% of 24 prompts fully right',
     async () => {
@@ -44,11 +44,11 @@ describe('tiny-shapes-flow at its defaults (flow_euler, 8 steps)', () => {
       const wrong: string[] = [];
       for (const [i, prompt] of PROMPTS.entries()) {
         const image = await generate('wasm', { prompt, seed: 100 + i });
-        expect(image.request).toMatchObject({ scheduler: 'flow_euler', steps: 8 });
+        expect(image.request).toMatchObject({ scheduler: 'flow_turbo', steps: 8 });
         if (correct(prompt, image)) right++;
         else wrong.push(`  wrong: "${prompt}" → ${JSON.stringify(judgeImage(new Uint8ClampedArray(image.pixels), 64, 64))}`);
       }
-      console.info(`tiny-shapes-flow, flow_euler 8 steps: ${right}/${PROMPTS.length} fully correct\n${wrong.join('\n')}`);
+      console.info(`tiny-shapes-flow at its defaults: ${right}/${PROMPTS.length} fully correct\n${wrong.join('\n')}`);
       expect(right / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
     },
     GENERATION_MS,

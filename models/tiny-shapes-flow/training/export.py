@@ -13,7 +13,7 @@ from dit import PATCH
 
 OPSET = 17
 LATENT = 8
-DEFAULTS = {"steps": 8, "guidance": 1, "scheduler": "flow_euler"}
+DEFAULTS = {"steps": 8, "guidance": 2, "scheduler": "flow_turbo"}
 SCHEDULER_CONFIG = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
     "num_train_timesteps": 1000,
@@ -24,8 +24,9 @@ SCHEDULER_CONFIG = {
     "base_image_seq_len": 256,
     "max_image_seq_len": 4096,
 }
-REPORT_SETTINGS = [(s, n, g, 1.0) for s in ("flow_euler",) for n in (1, 2, 4, 8, 20) for g in (1.0, 2.0)] + \
-                  [("flow_euler", 4, 1.0, 3.0), ("flow_euler", 8, 1.0, 3.0), ("flow_turbo", 4, 1.0, 1.0), ("flow_turbo", 8, 1.0, 1.0)]
+REPORT_SETTINGS = [("flow_euler", n, g, 1.0) for n in (1, 4, 8, 20) for g in (1.0, 2.0)] + \
+                  [("flow_euler", 8, 3.0, 1.0), ("flow_euler", 8, 2.0, 3.0), ("flow_euler", 8, 2.0, 0.5),
+                   ("flow_turbo", 4, 2.0, 1.0), ("flow_turbo", 8, 2.0, 1.0)]
 # What tiny-shapes-flow takes from tiny-shapes unchanged (copied, so the manifest lists them in its folder).
 COPIED = ["tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
           "tokenizer/tokenizer_config.json", "text_encoder/model.onnx", "vae_decoder/model.onnx",

@@ -80,21 +80,25 @@ def judged(model, ae, text, tok, cases, settings):
     return rows
 
 
-PROBE = [("flow_euler", 4, 1.0, 1.0), ("flow_euler", 8, 1.0, 1.0), ("flow_euler", 4, 2.0, 1.0), ("flow_euler", 8, 2.0, 1.0)]
+PROBE = [("flow_euler", 4, 2.0, 1.0), ("flow_euler", 8, 2.0, 1.0), ("flow_euler", 8, 3.0, 1.0)]
 
 
 def make_model(width):
     return FlowTransformer(tokens=(8 // PATCH) ** 2, in_channels=4 * PATCH * PATCH, width=width)
 
 
-def train(latents, index, states, rng, steps, batch, probe_every, probe, width, target=0.9):
+def train(latents, index, states, rng, steps, batch, probe_every, probe, width, target=0.9, start=None, lr=1e-3):
+    """`start`: a state dict to go on from (a second run of the schedule, warm-restarted)."""
     model = make_model(width)
+    if start is not None:
+        model.load_state_dict(start)
     params = list(model.parameters())
     ema = [p.detach().clone() for p in params]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
-    warmup = min(200, steps // 10 + 1)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warmup = min(200 if start is None else 50, steps // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / max(steps, 1)))))
-    g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    # a resumed run draws other batches and noise than the run it goes on from
+    g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)) + (0 if start is None else 1))
     for step in range(steps):
         idx = torch.randint(0, len(latents), (batch,), generator=g)
         x0 = latents[idx]
@@ -110,7 +114,7 @@ def train(latents, index, states, rng, steps, batch, probe_every, probe, width, 
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        decay = min(0.998, (1 + step) / (10 + step))
+        decay = 0.998 if start is not None else min(0.998, (1 + step) / (10 + step))
         with torch.no_grad():
             for e, p in zip(ema, params):
                 e.mul_(decay).add_(p.detach(), alpha=1 - decay)
@@ -147,6 +151,9 @@ def main():
     ap.add_argument("--from-checkpoint", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--width", type=int, default=96)
+    ap.add_argument("--resume", action="store_true",
+                    help="go on from training/cache/checkpoint.pt for --steps more steps (a warm restart at --lr)")
+    ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
     if args.quick:
         args.steps, args.dataset, args.probe = 3, 256, 0
@@ -173,9 +180,11 @@ def main():
             cached.parent.mkdir(exist_ok=True)
             torch.save((latents, index, states), cached)
         log(f"encoded {len(latents)} pictures, {len(states)} captions; latent std {latents.std().item():.3f}")
+        before = torch.load(checkpoint) if args.resume else None
         model = train(latents, index, states, rng, args.steps, args.batch, args.probe,
-                      lambda m: judged(m, ae, text, tok, probe_cases, PROBE), args.width)
-        seconds = time.time() - start
+                      lambda m: judged(m, ae, text, tok, probe_cases, PROBE), args.width,
+                      start=before["model"] if before else None, lr=args.lr)
+        seconds = time.time() - start + (before["seconds"] if before else 0)
         checkpoint.parent.mkdir(exist_ok=True)
         torch.save({"model": model.state_dict(), "seconds": seconds, "width": args.width}, checkpoint)
     export.export_all(model, OUT)

@@ -17,8 +17,6 @@ import {
 import { parseManifest } from '../../../src/models/manifest.ts';
 
 const rawCatalog = JSON.parse(readFileSync(new URL('../../../src/models/catalog.json', import.meta.url), 'utf8'));
-const tinyRoot = new URL('../../../models/tiny-shapes/', import.meta.url);
-const tinyManifest = parseManifest(JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')), 'tiny-shapes manifest');
 
 /** A deep copy of the shipped entry `id` with `edit` applied, for breaking one field at a time. */
 function brokenEntry(id: string, edit: (entry: Record<string, any>) => void): unknown {
@@ -39,6 +37,7 @@ describe('the shipped catalog', () => {
       'flux2-klein-4b-q4',
       'tiny-shapes',
       'tiny-shapes-turbo',
+      'tiny-shapes-flow',
       'tiny-shapes-q8',
       'tiny-shapes-q4',
     ]);
@@ -113,10 +112,13 @@ describe('catalog download sizes (what the model picker shows before a download)
   });
 });
 
-describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', () => {
-  const entry = getCatalogEntry('tiny-shapes');
+describe.each(['tiny-shapes', 'tiny-shapes-flow'])('the %s entry agrees with its manifest', (id) => {
+  const tinyRoot = new URL(`../../../models/${id}/`, import.meta.url);
+  const raw = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8'));
+  const tinyManifest = parseManifest(raw, `${id} manifest`);
+  const entry = getCatalogEntry(id);
   const variant = entry.variants[0]!;
-  const manifestModels = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')).models;
+  const manifestModels = raw.models;
 
   it('in resolution, latent, text encoder and defaults', () => {
     expect(entry.resolutions).toEqual([tinyManifest.resolution]);
@@ -141,7 +143,8 @@ describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', (
   });
 
   it('and points at the bundled manifest', () => {
-    expect(entry.source).toEqual({ kind: 'bundled', manifest: 'models/tiny-shapes/manifest.json', baseUrl: 'models/tiny-shapes/' });
+    expect(entry.source).toEqual({ kind: 'bundled', manifest: `models/${id}/manifest.json`, baseUrl: `models/${id}/` });
+    expect(entry.denoiser ?? tinyManifest.denoiser).toEqual(tinyManifest.denoiser);
   });
 });
 
