@@ -4,10 +4,12 @@
  * each catalog entry records, plus the tokenizer files, at the paths the real repository has
  * them. Real weights cannot be fetched here, so the runtime's code paths for every real export
  * (float16 I/O, int64/float16 timesteps, static batch 2, SDXL's two encoders and extra UNet
- * inputs, LCM's guidance embedding and external data) are proven on these.
+ * inputs, LCM's guidance embedding and external data, the diffusion transformers' packed
+ * patches, flow timesteps, FLUX's position ids and sharded external data) are proven on these.
  *
  * A stand-in is not a diffusion model: the UNet is a 1x1 convolution of the sample plus a
- * little of every other input, squashed by tanh; the decoder a 1x1 convolution upsampled 8x. They
+ * little of every other input, squashed by tanh (a transformer: a linear map of its tokens, the
+ * same way); the decoder a 1x1 convolution upsampled 8x. They
  * make finite pictures of the right size and fail loudly on a wrong name, type or shape, which is
  * what the tests need.
  *
@@ -53,11 +55,14 @@ export function buildStandIn(entry: CatalogEntry, baseUrl: string, options: { re
     // Named after the entry, so that no two entries' stand-ins are the same bytes.
     const built = componentGraph(name, spec, variant, seed++, (tensor, type) => guessed.push(`${name}.${tensor}: ${type}`), options.nanDecoder === true);
     const graph = { ...built, name: `${entry.id} ${name} stand-in${options.nanDecoder === true ? ' (NaN decoder)' : ''}` };
-    const external = spec.externalData?.[0];
+    const [external, ...moreShards] = spec.externalData ?? [];
     if (external !== undefined) {
       const written = writeModel(graph, { externalData: relativeTo(spec.file, external) });
       files.set(spec.file, written.model);
       files.set(external, written.externalData!);
+      // A sharded export's other files: present and verified like the rest, though this small
+      // graph keeps its weights in the first one.
+      for (const shard of moreShards) files.set(shard, new TextEncoder().encode(`${entry.id} ${shard} stand-in shard\n`));
     } else {
       files.set(spec.file, writeModel(graph).model);
     }
@@ -174,6 +179,28 @@ function componentGraph(name: ComponentName, spec: ComponentSpec, variant: Catal
           : summary(input);
       const scaled = op('Mul', [term, scalar(`${input.name}_scale`, 0.001)], `${input.name}_term`);
       sum = op('Add', [sum, scaled], `sum_${input.name}`);
+    }
+    const out = typed(spec.outputs[0]!, 'float');
+    cast(op('Tanh', [sum], 'squashed'), out.type, out.name);
+    return { name, inputs, outputs: [out], nodes, initializers };
+  }
+
+  if (name === 'transformer') {
+    // A diffusion transformer over packed patches ([batch, tokens, C p p]): a linear map of the
+    // tokens plus a little of every other input (position ids, which have no batch axis, as one number).
+    const inputs = spec.inputs.map((tensor) => typed(tensor, tensor.name === 'timestep' ? 'timestep' : 'float'));
+    const hidden = inputs.find((i) => i.name === 'hidden_states') ?? inputs[0]!;
+    const width = typeof hidden.shape[2] === 'number' ? hidden.shape[2] : 16;
+    const weight = constant({ name: 'mix', type: 'float32', dims: [width, width], values: randomWeights(seed, width * width, 0.5 / Math.sqrt(width)) });
+    let sum = op('MatMul', [cast(hidden.name, 'float32', 'hidden_f32'), weight], 'mixed');
+    for (const input of inputs) {
+      if (input === hidden) continue;
+      const f = input.name === 'timestep' ? cast(input.name, 'float32', 'timestep_f32') : cast(input.name, 'float32', `${input.name}_f32`);
+      const batched = typeof input.shape[0] === 'string';
+      const axes = input.shape.map((_, axis) => axis).slice(batched ? 1 : 0);
+      const mean = axes.length === 0 ? f : op('ReduceMean', [f], `${input.name}_mean`, [{ name: 'axes', ints: axes }, { name: 'keepdims', int: 0 }]);
+      const term = batched ? op('Reshape', [mean, int64s(`${input.name}_shape`, [-1, 1, 1])], `${input.name}_b11`) : mean;
+      sum = op('Add', [sum, op('Mul', [term, scalar(`${input.name}_scale`, 0.001)], `${input.name}_term`)], `sum_${input.name}`);
     }
     const out = typed(spec.outputs[0]!, 'float');
     cast(op('Tanh', [sum], 'squashed'), out.type, out.name);

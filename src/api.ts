@@ -251,6 +251,12 @@ export interface ModelInfo {
   readonly width: number;
   readonly height: number;
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
+  /**
+   * The schedulers that fit the model: the flow-matching ones for a flow model (a diffusion
+   * transformer such as tiny-shapes-flow), the others for a noise-prediction one. Optional for
+   * descriptions made by hand; the engine always sets it.
+   */
+  readonly schedulers?: readonly SchedulerName[];
   /** 'webgpu' or 'wasm' (CPU fallback). */
   readonly backend: 'webgpu' | 'wasm';
   /**

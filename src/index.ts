@@ -17,7 +17,7 @@ export type {
   SubmitMode,
   SubmitOptions,
 } from './queue/generation-queue.ts';
-export { SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
+export { FLOW_SCHEDULER_NAMES, SCHEDULER_LABELS, SCHEDULER_NAMES } from './schedulers/index.ts';
 export { PictureHistory } from './history/picture-history.ts';
 export type { HistoryEntry, NewHistoryEntry, PictureHistoryStores } from './history/picture-history.ts';
 export { encodePngWithParameters, formatParameters, parseParameters, readPngParameters } from './image/generation-parameters.ts';
@@ -37,6 +37,7 @@ export type {
   TensorDtype,
   TensorSpec,
 } from './models/catalog.ts';
+export type { DenoiserKind, DenoiserSpec, GuidanceMode, Packing as LatentPacking, Prediction, TimestepInput } from './models/denoiser.ts';
 export {
   CancelledError,
   CapabilityError,

@@ -131,6 +131,8 @@ export function restoreRequest(request: Partial<GenerateRequest>): void {
 export function applyDefaults(info: ModelInfo): void {
   fields.steps.value = String(info.defaults.steps);
   fields.guidance.value = String(info.defaults.guidance);
+  // Only the model's kind of scheduler can run it (flow matching, or noise prediction).
+  for (const option of fields.scheduler.options) option.disabled = info.schedulers !== undefined && !info.schedulers.includes(option.value as SchedulerName);
   fields.scheduler.value = info.defaults.scheduler;
 }
 

@@ -1,7 +1,8 @@
 import { packParams, runElementwise } from './compute.ts';
 import code from './guided-step.wgsl?raw';
+import { packingFields, UNPACKED, withPacking, type Packing } from './patch-index.ts';
 
-const kernel = { code, label: 'guided-step' };
+const kernel = { code: withPacking(code), label: 'guided-step' };
 
 /** Weights of one output of the step: x, the guided eps, the old aux, the noise. */
 export interface StepTerms {
@@ -13,7 +14,7 @@ export interface StepTerms {
 }
 
 export interface GuidedStepArgs {
-  /** The UNet's output: `[uncond, cond]` (2 * count float32) when `guided`, else count float32. */
+  /** The denoiser's output: `[uncond, cond]` (2 * count float32) when `guided`, else count float32. */
   readonly modelOutput: GPUBuffer;
   /** The latent x, count float32, overwritten with `sampleTerms` applied. */
   readonly sample: GPUBuffer;
@@ -27,6 +28,8 @@ export interface GuidedStepArgs {
   readonly guidance: number;
   readonly sampleTerms: StepTerms;
   readonly auxTerms: StepTerms;
+  /** The layout the model output is in; absent, the latent's own. */
+  readonly packing?: Packing;
 }
 
 const termFields = (t: StepTerms) =>
@@ -53,6 +56,7 @@ export function guidedStep(device: GPUDevice, args: GuidedStepArgs): void {
       ['u32', 0],
       ...termFields(args.sampleTerms),
       ...termFields(args.auxTerms),
+      ...packingFields(args.packing ?? UNPACKED),
     ]),
     [
       { buffer: modelOutput, elements: (guided ? 2 : 1) * count },

@@ -8,7 +8,9 @@
 // solver reads the previous step's estimate from it before it is overwritten; noise is the
 // step's fresh noise, uploaded by the pipeline when the scheduler adds some. On the last step the
 // pipeline passes the sample's terms divided by the VAE scaling factor as aux's, so aux becomes
-// the decoder's input and no separate scaling pass is needed.
+// the decoder's input and no separate scaling pass is needed. The model output is read in the
+// layout the denoiser gives (packed_index, patch-index.wgsl, prepended): a transformer's packed
+// patches are unpacked as they are read.
 
 override WORKGROUP_SIZE: u32;
 
@@ -26,6 +28,7 @@ struct Params {
   _pad: u32,
   sample_terms: Terms,
   aux_terms: Terms,
+  packing: Packing,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -44,9 +47,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   if (i >= params.count) {
     return;
   }
-  var eps = model_output[i];
+  let j = packed_index(i, params.packing);
+  var eps = model_output[j];
   if (params.guided == 1u) {
-    let cond = model_output[params.count + i];
+    let cond = model_output[params.count + j];
     eps = eps + params.guidance * (cond - eps);
   }
   let x = sample[i];

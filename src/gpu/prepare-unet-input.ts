@@ -1,7 +1,8 @@
 import { packParams, runElementwise } from './compute.ts';
+import { packingFields, UNPACKED, withPacking, type Packing } from './patch-index.ts';
 import code from './prepare-unet-input.wgsl?raw';
 
-const kernel = { code, label: 'prepare-unet-input' };
+const kernel = { code: withPacking(code), label: 'prepare-unet-input' };
 
 export interface PrepareUnetInputArgs {
   /** The current latent x, `count` float32. */
@@ -13,10 +14,12 @@ export interface PrepareUnetInputArgs {
   readonly copies: 1 | 2;
   /** The scheduler's `inputScale` for this step. */
   readonly inputScale: number;
+  /** The layout the denoiser takes; absent, the latent's own. */
+  readonly packing?: Packing;
 }
 
 /**
- * Writes `inputScale * x` into every batch entry of the UNet input.
+ * Writes `inputScale * x` into every batch entry of the denoiser's input, in its layout.
  * @throws RangeError when a buffer is too small for `count` (times `copies`)
  */
 export function prepareUnetInput(device: GPUDevice, args: PrepareUnetInputArgs): void {
@@ -28,6 +31,8 @@ export function prepareUnetInput(device: GPUDevice, args: PrepareUnetInputArgs):
       ['u32', count],
       ['u32', copies],
       ['f32', inputScale],
+      ['u32', 0],
+      ...packingFields(args.packing ?? UNPACKED),
     ]),
     [
       { buffer: sample, elements: count },

@@ -29,6 +29,9 @@ const SAMPLER_LABELS: Readonly<Record<string, string>> = {
   dpmpp_2m_karras: 'DPM++ 2M Karras',
   lcm: 'LCM',
   turbo: 'Turbo',
+  // No desktop UI has a name of its own for these: they show the flow model's sampler as "Euler".
+  flow_euler: 'Euler (flow)',
+  flow_turbo: 'Turbo (flow)',
 };
 
 const NEGATIVE_PREFIX = 'Negative prompt:';

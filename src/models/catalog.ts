@@ -10,7 +10,8 @@
  */
 import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
-import type { SchedulerConfig } from '../schedulers/scheduler.ts';
+import type { AnySchedulerConfig } from '../schedulers/scheduler.ts';
+import type { DenoiserSpec } from './denoiser.ts';
 import { fieldReaders, type Json } from './json-fields.ts';
 import type { LatentSpace } from './manifest.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
@@ -22,8 +23,9 @@ const TENSOR_DTYPES: readonly TensorDtype[] = ['float32', 'float16', 'int32', 'i
 
 export { computesInFloat32, type Precision } from './precision.ts';
 
-export type ComponentName = 'text_encoder' | 'text_encoder_2' | 'unet' | 'vae_decoder' | 'vae_encoder';
-const REQUIRED_COMPONENTS: readonly ComponentName[] = ['text_encoder', 'unet', 'vae_decoder'];
+export type ComponentName = 'text_encoder' | 'text_encoder_2' | 'unet' | 'transformer' | 'vae_decoder' | 'vae_encoder';
+/** The networks every variant has; the denoiser is `unet` or `transformer`, as the entry's `denoiser.kind` says. */
+const REQUIRED_COMPONENTS: readonly ComponentName[] = ['text_encoder', 'vae_decoder'];
 const OPTIONAL_COMPONENTS: readonly ComponentName[] = ['text_encoder_2', 'vae_encoder'];
 
 /** One input or output of an ONNX graph. Symbolic dimensions are strings. */
@@ -76,7 +78,6 @@ export interface CatalogVariant {
   readonly filesEvidence: string;
   readonly models: Readonly<Partial<Record<ComponentName, ComponentSpec>>> & {
     readonly text_encoder: ComponentSpec;
-    readonly unet: ComponentSpec;
     readonly vae_decoder: ComponentSpec;
   };
   readonly memory: MemoryEstimate;
@@ -113,7 +114,9 @@ export interface CatalogEntry {
    * Without it the model's own `scheduler/scheduler_config.json` (the diffusers layout) is
    * fetched; a bundled model's manifest names its own file. Checked by the schedulers at load.
    */
-  readonly scheduler?: { readonly config: SchedulerConfig; readonly evidence: string };
+  readonly scheduler?: { readonly config: AnySchedulerConfig; readonly evidence: string };
+  /** Stable Diffusion's UNet when absent. */
+  readonly denoiser?: DenoiserSpec;
   /** In order of preference: device fitting takes the first that can run. */
   readonly variants: readonly CatalogVariant[];
 }
@@ -166,15 +169,17 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       evidence: string(c.evidence, `${field}.evidence`),
     };
   };
+  const denoiser = read.denoiser((json as Json | null)?.denoiser);
+  const required: readonly ComponentName[] = [...REQUIRED_COMPONENTS, denoiser.kind === 'transformer' ? 'transformer' : 'unet'];
   const variant = (value: unknown, field: string): CatalogVariant => {
     const v = object(value, field);
     const modelsJson = object(v.models, `${field}.models`);
     for (const key of Object.keys(modelsJson)) {
-      oneOf(key, `${field}.models (key)`, [...REQUIRED_COMPONENTS, ...OPTIONAL_COMPONENTS]);
+      oneOf(key, `${field}.models (key)`, [...required, ...OPTIONAL_COMPONENTS]);
     }
     const models: Partial<Record<ComponentName, ComponentSpec>> = {};
-    for (const key of [...REQUIRED_COMPONENTS, ...OPTIONAL_COMPONENTS]) {
-      if (modelsJson[key] !== undefined || REQUIRED_COMPONENTS.includes(key)) {
+    for (const key of [...required, ...OPTIONAL_COMPONENTS]) {
+      if (modelsJson[key] !== undefined || required.includes(key)) {
         models[key] = component(modelsJson[key], `${field}.models.${key}`);
       }
     }
@@ -249,7 +254,7 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
     const s = object(v, 'scheduler');
     const config = object(s.config, 'scheduler.config');
     positiveInteger(config.num_train_timesteps, 'scheduler.config.num_train_timesteps');
-    return { config: config as unknown as SchedulerConfig, evidence: string(s.evidence, 'scheduler.evidence') };
+    return { config: config as unknown as AnySchedulerConfig, evidence: string(s.evidence, 'scheduler.evidence') };
   });
   if (variants.length === 0) fail('variants', 'a non-empty array', variants);
 
@@ -276,6 +281,7 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       ...(timestep !== undefined ? { timestep } : {}),
     },
     ...(scheduler !== undefined ? { scheduler } : {}),
+    ...(root.denoiser !== undefined ? { denoiser } : {}),
     variants,
   };
 }

@@ -2,6 +2,8 @@
  * Typed readers for fields of a model's JSON (manifests and catalog entries), each failing with
  * the field's path and what was expected, through the caller's `fail` (which names the source).
  */
+import { DENOISER_KINDS, GUIDANCE_MODES, PACKINGS, PREDICTIONS, SD_UNET, TIMESTEP_INPUTS, type DenoiserSpec } from './denoiser.ts';
+
 export type Json = Record<string, unknown>;
 export type Fail = (field: string, expected: string, got: unknown) => never;
 
@@ -12,6 +14,8 @@ export function fieldReaders(fail: Fail) {
     Number.isInteger(value) && (value as number) > 0 ? (value as number) : fail(field, 'a positive integer', value);
   const positive = (value: unknown, field: string): number =>
     typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
+  const oneOf = <T extends string>(value: unknown, field: string, allowed: readonly T[]): T =>
+    allowed.includes(value as T) ? (value as T) : fail(field, `one of ${allowed.join(', ')}`, value);
   return {
     object,
     positiveInteger,
@@ -22,8 +26,28 @@ export function fieldReaders(fail: Fail) {
     boolean: (value: unknown, field: string): boolean => (typeof value === 'boolean' ? value : fail(field, 'true or false', value)),
     nonNegative: (value: unknown, field: string): number =>
       typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(field, 'a finite number >= 0', value),
-    oneOf: <T extends string>(value: unknown, field: string, allowed: readonly T[]): T =>
-      allowed.includes(value as T) ? (value as T) : fail(field, `one of ${allowed.join(', ')}`, value),
+    oneOf,
+    /**
+     * `denoiser`: its kind, prediction, timestep input, latent packing and guidance; absent,
+     * Stable Diffusion's UNet. An unpacked layout has patch size 1.
+     */
+    denoiser: (value: unknown): DenoiserSpec => {
+      if (value === undefined) return SD_UNET;
+      const d = object(value, 'denoiser');
+      const kind = oneOf(d.kind, 'denoiser.kind', DENOISER_KINDS);
+      const prediction = oneOf(d.prediction, 'denoiser.prediction', PREDICTIONS);
+      const packing = d.packing === undefined ? 'none' : oneOf(d.packing, 'denoiser.packing', PACKINGS);
+      const patchSize = d.patchSize === undefined ? 1 : positiveInteger(d.patchSize, 'denoiser.patchSize');
+      if (packing === 'none' && patchSize !== 1) fail('denoiser.patchSize', '1 without packing', d.patchSize);
+      return {
+        kind,
+        prediction,
+        timestep: d.timestep === undefined ? (prediction === 'flow' ? 'sigma' : 'index') : oneOf(d.timestep, 'denoiser.timestep', TIMESTEP_INPUTS),
+        patchSize,
+        packing,
+        guidance: d.guidance === undefined ? 'cfg' : oneOf(d.guidance, 'denoiser.guidance', GUIDANCE_MODES),
+      };
+    },
     /** `latent`: the latent space's shape and the VAE scaling factor, as manifests and the catalog write it. */
     latent: (value: unknown) => {
       const latent = object(value, 'latent');

@@ -6,9 +6,10 @@
  */
 import { ManifestError } from '../errors.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
-import type { SchedulerConfig, SchedulerName } from '../schedulers/scheduler.ts';
+import type { AnySchedulerConfig, SchedulerName } from '../schedulers/scheduler.ts';
 import type { FileListSource, ListedFile } from '../storage/model-source.ts';
-import type { CatalogEntry, CatalogVariant, ComponentName, Precision } from './catalog.ts';
+import type { CatalogEntry, CatalogVariant, ComponentName, ComponentSpec, Precision } from './catalog.ts';
+import { SD_UNET, type DenoiserSpec } from './denoiser.ts';
 import type { LatentSpace, Manifest, ManifestModel } from './manifest.ts';
 
 /** One network: its .onnx file and external-data files, relative to the model's base. */
@@ -31,13 +32,25 @@ export interface ModelLayout {
   readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
   readonly tokenizer: { readonly vocab: string; readonly merges: string; readonly padToken?: string; readonly padTokenId?: number };
   /** A file among the model's, or the configuration itself. */
-  readonly scheduler: { readonly file: string } | { readonly config: SchedulerConfig };
+  readonly scheduler: { readonly file: string } | { readonly config: AnySchedulerConfig };
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
+  readonly denoiser: DenoiserSpec;
+  /** The denoiser is `unet` or `transformer`, as `denoiser.kind` says (`denoiserComponent`). */
   readonly components: Readonly<Partial<Record<ComponentName, ModelComponent>>> & {
     readonly text_encoder: ModelComponent;
-    readonly unet: ModelComponent;
     readonly vae_decoder: ModelComponent;
   };
+}
+
+/**
+ * The layout's denoising network.
+ * @throws ManifestError when the component its denoiser kind names is missing
+ */
+export function denoiserComponent(layout: ModelLayout): ModelComponent {
+  const key = layout.denoiser.kind === 'transformer' ? 'transformer' : 'unet';
+  const component = layout.components[key];
+  if (component === undefined) throw new ManifestError(`Model ${layout.modelId}: its ${layout.denoiser.kind} denoiser needs a "${key}" model`, { modelId: layout.modelId, field: `models.${key}` });
+  return component;
 }
 
 /** Where the diffusers layout keeps the scheduler's configuration. */
@@ -46,7 +59,7 @@ export const SCHEDULER_CONFIG_FILE = 'scheduler/scheduler_config.json';
 /** A manifest's layout; the store id is the manifest's id. */
 export function layoutFromManifest(manifest: Manifest): ModelLayout {
   const component = (network: ManifestModel): ModelComponent => ({ file: network.file, externalData: externalDataOf(manifest, network) });
-  const { text_encoder, unet, vae_decoder, vae_encoder } = manifest.models;
+  const { text_encoder, unet, transformer, vae_decoder, vae_encoder } = manifest.models;
   return {
     storeId: manifest.id,
     modelId: manifest.id,
@@ -59,9 +72,11 @@ export function layoutFromManifest(manifest: Manifest): ModelLayout {
     tokenizer: manifest.tokenizer,
     scheduler: { file: manifest.scheduler.config },
     defaults: manifest.defaults,
+    denoiser: manifest.denoiser,
     components: {
       text_encoder: component(text_encoder),
-      unet: component(unet),
+      ...(unet !== undefined ? { unet: component(unet) } : {}),
+      ...(transformer !== undefined ? { transformer: component(transformer) } : {}),
       vae_decoder: component(vae_decoder),
       ...(vae_encoder !== undefined ? { vae_encoder: component(vae_encoder) } : {}),
     },
@@ -93,7 +108,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
     });
   }
   const components: Partial<Record<ComponentName, ModelComponent>> = {};
-  for (const [name, spec] of Object.entries(variant.models) as [ComponentName, CatalogVariant['models']['unet']][]) {
+  for (const [name, spec] of Object.entries(variant.models) as [ComponentName, ComponentSpec][]) {
     components[name] = { file: spec.file, externalData: spec.externalData ?? [] };
   }
   const [resolution] = entry.resolutions;
@@ -114,6 +129,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
     },
     scheduler: entry.scheduler !== undefined ? { config: entry.scheduler.config } : { file: SCHEDULER_CONFIG_FILE },
     defaults: { steps: entry.defaults.steps, guidance: entry.defaults.guidance, scheduler: entry.defaults.scheduler },
+    denoiser: entry.denoiser ?? SD_UNET,
     components: components as ModelLayout['components'],
   };
 }

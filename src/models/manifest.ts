@@ -5,6 +5,7 @@
 import { ManifestError } from '../errors.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
 import type { SchedulerName } from '../schedulers/scheduler.ts';
+import type { DenoiserSpec } from './denoiser.ts';
 import { fieldReaders } from './json-fields.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
 
@@ -58,12 +59,16 @@ export interface Manifest {
     readonly padTokenId?: number;
   };
   readonly scheduler: { readonly config: string };
+  /** Stable Diffusion's UNet when the manifest declares none. */
+  readonly denoiser: DenoiserSpec;
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
   /** Optional, 'fp32' when absent; the quantizer writes 'q8' or 'q4'. */
   readonly precision?: Precision;
+  /** The denoiser is `unet` or `transformer` (one of the two, as `denoiser.kind` says). */
   readonly models: {
     readonly text_encoder: ManifestModel;
-    readonly unet: ManifestModel;
+    readonly unet?: ManifestModel;
+    readonly transformer?: ManifestModel;
     readonly vae_decoder: ManifestModel;
     readonly vae_encoder?: ManifestModel;
   };
@@ -112,6 +117,8 @@ export function parseManifest(json: unknown, source: string): Manifest {
     fail('defaults.guidance', 'a finite number >= 0', guidance);
   }
 
+  const denoiser = read.denoiser(root.denoiser);
+  const denoiserKey = denoiser.kind === 'transformer' ? 'transformer' : 'unet';
   return {
     format: MANIFEST_FORMAT,
     id: string(root.id, 'id'),
@@ -132,6 +139,7 @@ export function parseManifest(json: unknown, source: string): Manifest {
         : {}),
     },
     scheduler: { config: string(scheduler.config, 'scheduler.config') },
+    denoiser,
     defaults: {
       steps: positiveInteger(defaults.steps, 'defaults.steps'),
       guidance: guidance as number,
@@ -142,7 +150,7 @@ export function parseManifest(json: unknown, source: string): Manifest {
       : {}),
     models: {
       text_encoder: model('text_encoder'),
-      unet: model('unet'),
+      [denoiserKey]: model(denoiserKey),
       vae_decoder: model('vae_decoder'),
       ...(models.vae_encoder !== undefined ? { vae_encoder: model('vae_encoder') } : {}),
     },

@@ -4,7 +4,8 @@
  */
 import { cpuTensor, float32DataOf, type Tensor } from '../ort/ort.ts';
 import { checkFinite, countNonFinite, decodedToRgba } from './image.ts';
-import type { Latents, LatentsSetup } from './latents.ts';
+import { modelDims, type Latents, type LatentsSetup } from './latents.ts';
+import { isPacked, packLatents, unpackLatents } from '../gpu/patch-index.ts';
 import { batchStepNoise } from './prng.ts';
 import { blendMaskedCpu } from '../gpu/blend-masked.ts';
 import { latentPreviewCpu, type PreviewMap } from '../gpu/latent-preview.ts';
@@ -37,16 +38,18 @@ export class CpuLatents implements Latents {
   }
 
   modelInput(i: number): Tensor {
-    const scaled = this.setup.scheduler.scaleModelInput(this.sample, i);
+    const scaled = packLatents(this.setup.scheduler.scaleModelInput(this.sample, i), this.setup.packing);
     const copies = this.setup.guidance === undefined ? 1 : 2;
     const input = new Float32Array(copies * scaled.length);
     for (let copy = 0; copy < copies; copy++) input.set(scaled, copy * scaled.length);
-    return cpuTensor('float32', input, [this.batch, ...this.setup.latentDims.slice(1)]);
+    return cpuTensor('float32', input, modelDims(this.setup, this.batch));
   }
 
   step(prediction: Tensor, i: number): void {
-    const output = float32DataOf(prediction);
     const count = this.sample.length;
+    // Packing keeps each batch entry in its own block: a guided batch unpacks as a whole.
+    const packed = float32DataOf(prediction);
+    const output = isPacked(this.setup.packing) ? unpackLatents(packed, this.setup.packing) : packed;
     const { guidance } = this.setup;
     let eps = output.subarray(0, count);
     if (guidance !== undefined) {

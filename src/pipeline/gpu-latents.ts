@@ -12,7 +12,7 @@ import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
 import { gpuBufferOf, gpuTensor, type Tensor } from '../ort/ort.ts';
 import { checkFinite } from './image.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
-import type { Latents, LatentsSetup } from './latents.ts';
+import { modelDims, type Latents, type LatentsSetup } from './latents.ts';
 import { batchStepNoise } from './prng.ts';
 
 export class GpuLatents implements Latents {
@@ -22,7 +22,7 @@ export class GpuLatents implements Latents {
   private readonly count: number;
   /** The latent x, stepped in place. */
   private readonly sample: GPUBuffer;
-  /** The UNet's `sample` input: [batch, …] copies of inputScale * x. */
+  /** The denoiser's latent input: [batch, …] copies of inputScale * x, in its layout. */
   private readonly unetInput: GPUBuffer;
   /**
    * Second output of the step kernel: the denoised estimate (which the next step may read, as
@@ -81,8 +81,9 @@ export class GpuLatents implements Latents {
       count: this.count,
       copies: this.setup.guidance === undefined ? 1 : 2,
       inputScale,
+      packing: this.setup.packing,
     });
-    return gpuTensor(this.unetInput, [this.batch, ...this.setup.latentDims.slice(1)]);
+    return gpuTensor(this.unetInput, modelDims(this.setup, this.batch));
   }
 
   step(prediction: Tensor, i: number): void {
@@ -117,6 +118,7 @@ export class GpuLatents implements Latents {
       guidance: guidance ?? 1,
       sampleTerms,
       auxTerms,
+      packing: this.setup.packing,
     });
     if (this.inpaint !== undefined) {
       // Kept cells: the source at the next step's noise level; after the last step, aux (the

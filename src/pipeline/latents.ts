@@ -7,6 +7,7 @@
  */
 import type { Tensor } from '../ort/ort.ts';
 import type { PreviewMap } from '../gpu/latent-preview.ts';
+import type { Packing } from '../gpu/patch-index.ts';
 import type { Scheduler } from '../schedulers/scheduler.ts';
 
 export interface LatentsSetup {
@@ -16,6 +17,11 @@ export interface LatentsSetup {
   readonly guidance: number | undefined;
   /** [pictures, channels, height / downsample, width / downsample]: a batch's latents are one vector. */
   readonly latentDims: readonly number[];
+  /**
+   * The layout the denoiser takes and gives its latents in (patch 0: as latentDims; patch p:
+   * [batch, (h/p)(w/p), C p p]); the latents themselves stay [pictures, C, h, w].
+   */
+  readonly packing: Packing;
   /** Initial latents, already multiplied by the scheduler's initNoiseSigma. */
   readonly initial: Float32Array<ArrayBuffer>;
   /** The VAE's scaling factor: latents are divided by it before decoding. */
@@ -46,7 +52,7 @@ export interface Latents {
    * [batch, length, hidden] conditioning.
    */
   conditioning(hidden: readonly Tensor[]): Tensor;
-  /** The UNet's `sample` input for step `i`: the scaled latent, once per batch entry. */
+  /** The denoiser's latent input for step `i`: the scaled latent, once per batch entry, in its layout. */
   modelInput(i: number): Tensor;
   /** Guidance and scheduler step `i` applied to the latent. */
   step(prediction: Tensor, i: number): void;
@@ -63,4 +69,11 @@ export interface Latents {
   settle(): Promise<void>;
   /** Frees what this generation holds; safe to call at any point. */
   dispose(): void;
+}
+
+/** The dims of the denoiser's latent input or output for a batch of `batch` (`LatentsSetup.packing`). */
+export function modelDims(setup: Pick<LatentsSetup, 'latentDims' | 'packing'>, batch: number): number[] {
+  const [, channels = 0, h = 0, w = 0] = setup.latentDims;
+  const p = setup.packing.patch;
+  return p !== 0 ? [batch, (h / p) * (w / p), channels * p * p] : [batch, channels, h, w];
 }

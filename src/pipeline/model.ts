@@ -5,16 +5,16 @@
  */
 import type { ModelInfo } from '../api.ts';
 import { InvalidRequestError, ManifestError, ModelLoadError } from '../errors.ts';
-import type { ModelComponent, ModelLayout } from '../models/layout.ts';
+import { denoiserComponent, type ModelComponent, type ModelLayout } from '../models/layout.ts';
 import { addLoraBranches, type LoraGraph, type LoraTarget } from '../lora/lora-graph.ts';
 import type { LoraComponent } from '../lora/lora-file.ts';
 import { OrtSession, type Backend } from '../ort/ort.ts';
-import { createScheduler } from '../schedulers/index.ts';
-import type { SchedulerConfig } from '../schedulers/scheduler.ts';
+import { createScheduler, schedulersFor } from '../schedulers/index.ts';
+import { isFlowConfig, type AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { setBranchFeeds } from './lora-branches.ts';
-import { UnetModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
+import { DenoiserModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
 import { TextConditioner, TextEncoderModel } from './text-encoders.ts';
 
 export interface DiffusionModel {
@@ -24,10 +24,11 @@ export interface DiffusionModel {
   /** The device the sessions run on; undefined on the 'wasm' backend. */
   readonly device: GPUDevice | undefined;
   readonly tokenizer: ClipTokenizer;
-  readonly schedulerConfig: SchedulerConfig;
+  readonly schedulerConfig: AnySchedulerConfig;
   /** One text encoder, or two (SDXL). */
   readonly text: TextConditioner;
-  readonly unet: UnetModel;
+  /** The UNet or the transformer, as the layout declares. */
+  readonly denoiser: DenoiserModel;
   readonly vaeDecoder: VaeDecoderModel;
   /**
    * The VAE encoder, for image-to-image and inpainting: its session is created on first use.
@@ -67,6 +68,7 @@ export interface LoadOptions {
  */
 export async function loadDiffusionModel(stored: StoredModel, store: WeightStore, layout: ModelLayout, options: LoadOptions): Promise<DiffusionModel> {
   const { backend, device } = options;
+  const denoiser = denoiserComponent(layout);
   const networks = Object.values(layout.components) as ModelComponent[];
   checkListed(stored, [
     layout.tokenizer.vocab,
@@ -82,9 +84,10 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     ...(layout.tokenizer.padToken !== undefined ? { padToken: layout.tokenizer.padToken } : {}),
     ...(layout.tokenizer.padTokenId !== undefined ? { padTokenId: layout.tokenizer.padTokenId } : {}),
   });
-  const config = ('file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config) as SchedulerConfig;
+  const config = ('file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config) as AnySchedulerConfig;
+  checkPrediction(layout, config);
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
-  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps);
+  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps, { imageTokens: imageTokens(layout, layout.resolution.width, layout.resolution.height) });
 
   const created: OrtSession[] = [];
   const lora = new Map<LoraComponent, { session: OrtSession; targets: readonly LoraTarget[] }>();
@@ -115,11 +118,12 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     }
   };
   try {
-    const { text_encoder, text_encoder_2, unet, vae_decoder } = layout.components;
+    const { text_encoder, text_encoder_2, vae_decoder } = layout.components;
     const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder')];
     if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2, 'text_encoder_2'), 'text_encoder_2'));
-    const unetSession = await session(unet, 'unet');
-    const unetModel = new UnetModel(unetSession, device);
+    // LoRAs apply to a UNet (the diffusers/kohya layouts name its modules); a transformer takes none yet.
+    const denoiserSession = await session(denoiser, layout.denoiser.kind === 'unet' ? 'unet' : undefined);
+    const denoiserModel = new DenoiserModel(denoiserSession, layout.denoiser, device);
     const vaeDecoder = new VaeDecoderModel(await session(vae_decoder), device);
     let encoder: Promise<VaeEncoderModel> | undefined;
     return {
@@ -129,8 +133,9 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         width: layout.resolution.width,
         height: layout.resolution.height,
         defaults: layout.defaults,
+        schedulers: schedulersFor(config),
         backend,
-        runtime: unetSession.runtime,
+        runtime: denoiserSession.runtime,
         precision: layout.precision,
         ...(layout.variant !== undefined ? { variant: layout.variant } : {}),
         warnings: options.warnings ?? [],
@@ -141,7 +146,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
       tokenizer,
       schedulerConfig: config,
       text: new TextConditioner(encoders, device),
-      unet: unetModel,
+      denoiser: denoiserModel,
       vaeDecoder,
       sessions: created,
       ...(options.lora !== undefined ? { lora } : {}),
@@ -179,6 +184,30 @@ export async function loraGraphs(stored: StoredModel, store: WeightStore, layout
     }
   }
   return graphs;
+}
+
+/**
+ * The denoiser's prediction and the scheduler config must agree: flow velocity with a flow
+ * matching config, noise with a noise-prediction one.
+ * @throws ManifestError when they do not, or the prediction is one no scheduler here takes
+ */
+function checkPrediction(layout: ModelLayout, config: AnySchedulerConfig): void {
+  const { prediction } = layout.denoiser;
+  if (prediction === 'v_prediction') {
+    throw new ManifestError(`Model ${layout.modelId}: v_prediction is not supported yet (epsilon and flow are)`, { modelId: layout.modelId, field: 'denoiser.prediction' });
+  }
+  if ((prediction === 'flow') !== isFlowConfig(config)) {
+    throw new ManifestError(
+      `Model ${layout.modelId}: its denoiser predicts ${prediction === 'flow' ? 'flow velocity' : 'noise'} but its scheduler config is ${isFlowConfig(config) ? 'a flow-matching one' : 'a noise-prediction one'}`,
+      { modelId: layout.modelId, field: 'denoiser.prediction' },
+    );
+  }
+}
+
+/** Latent patches of a picture: what FLUX's dynamic time shift depends on. */
+export function imageTokens(layout: Pick<ModelLayout, 'latent' | 'denoiser'>, width: number, height: number): number {
+  const side = layout.latent.downsample * layout.denoiser.patchSize;
+  return Math.floor(width / side) * Math.floor(height / side);
 }
 
 /** Releases the model's sessions (and the GPU memory their weights hold). */

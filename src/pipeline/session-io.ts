@@ -12,7 +12,7 @@ import { cpuTensor, floatDataOf, gpuBufferOf, gpuTensor, type OrtSession, type T
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.ts';
 
 /** Which of a model's files a component is, for messages. */
-export type Role = 'text_encoder' | 'text_encoder_2' | 'unet' | 'vae_decoder' | 'vae_encoder';
+export type Role = 'text_encoder' | 'text_encoder_2' | 'unet' | 'transformer' | 'vae_decoder' | 'vae_encoder';
 
 export type FloatType = 'float32' | 'float16';
 

@@ -8,7 +8,8 @@ import { createScheduler } from '../schedulers/index.ts';
 import { CpuLatents } from './cpu-latents.ts';
 import { GpuLatents } from './gpu-latents.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
-import type { DiffusionModel } from './model.ts';
+import { imageTokens, type DiffusionModel } from './model.ts';
+import type { Packing } from '../gpu/patch-index.ts';
 import { StepPacer, type FinishedStep } from './pacing.ts';
 import { gaussianNoise } from './prng.ts';
 import { compositeMasked, latentMask, maskWeights, rgbaAt, rgbaToPlanar } from './image-input.ts';
@@ -34,12 +35,22 @@ export interface RunOptions {
 }
 
 /**
- * Whether each step runs the UNet twice (negative prompt, prompt) for classifier-free guidance:
- * at guidance above 1, and always for a UNet built for a batch of 2 (at scale 1 the result is the
- * conditional one); never for a UNet that embeds guidance (LCM), which gets it as an input.
+ * Whether each step runs the denoiser twice (negative prompt, prompt) for classifier-free
+ * guidance: at guidance above 1, and always for a UNet built for a batch of 2 (at scale 1 the
+ * result is the conditional one); never for a denoiser that embeds guidance (LCM, FLUX-dev),
+ * which gets it as an input, nor for one distilled without it (guidance 'none').
  */
 function twoPasses(model: DiffusionModel, request: ResolvedRequest): boolean {
-  return !model.unet.embedsGuidance && (request.guidance > 1 || model.unet.staticBatch === 2);
+  const { denoiser } = model;
+  if (denoiser.spec.guidance === 'none' || denoiser.embedsGuidance) return false;
+  return request.guidance > 1 || denoiser.staticBatch === 2;
+}
+
+/** The layout the denoiser takes its latents in: patches of the declared size, or the latent's own. */
+function packingOf(model: DiffusionModel, width: number, height: number): Packing {
+  const { channels, downsample } = model.layout.latent;
+  const { packing, patchSize } = model.denoiser.spec;
+  return { channels, height: height / downsample, width: width / downsample, patch: packing === 'patches' ? patchSize : 0 };
 }
 
 /** The seed of picture `k` of a batch: the request's seed plus k, wrapping at 2^32. */
@@ -58,7 +69,7 @@ export function pictureSeed(seed: number, k: number): number {
 export async function txt2img(model: DiffusionModel, request: ResolvedRequest, options: RunOptions = {}): Promise<GeneratedImage[]> {
   const n = request.n;
   const copies = twoPasses(model, request) ? 2 : 1;
-  if (n === 1 || model.unet.staticBatch === undefined || model.unet.staticBatch === copies * n) return generateBatch(model, request, n, options);
+  if (n === 1 || model.denoiser.staticBatch === undefined || model.denoiser.staticBatch === copies * n) return generateBatch(model, request, n, options);
   const images: GeneratedImage[] = [];
   for (let k = 0; k < n; k++) {
     const onProgress = options.onProgress;
@@ -85,13 +96,13 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
   //    conditional one), and a UNet that embeds guidance (LCM) gets it as an input, in one pass.
   const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
   try {
-    scheduler.setTimesteps(steps);
+    scheduler.setTimesteps(steps, { imageTokens: imageTokens(model.layout, width, height) });
   } catch (error) {
     // A scheduler may take fewer steps than a request may ask for (LCM: its distillation's 50).
     if (!(error instanceof RangeError)) throw error;
     throw new InvalidRequestError(`steps: ${error.message} with scheduler ${request.scheduler}`, { field: 'steps', got: steps, scheduler: request.scheduler }, { cause: error });
   }
-  const { unet } = model;
+  const { denoiser } = model;
   const guided = twoPasses(model, request);
   const guidance = Math.max(1, request.guidance);
 
@@ -134,6 +145,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     scheduler,
     guidance: guided ? guidance : undefined,
     latentDims,
+    packing: packingOf(model, width, height),
     initial,
     scalingFactor,
     seeds,
@@ -154,14 +166,22 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
     try {
       const joined = latents.conditioning(encodings.map((encoding) => encoding.hidden));
-      context = unet.prepareContext(joined);
+      context = denoiser.prepareContext(joined);
       if (context !== joined) joined.dispose();
     } finally {
       // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
       // only in work it submits later, which the GPU queue orders after the copy.
       for (const { hidden } of texts) hidden.dispose();
     }
-    feeds = unet.conditionFeeds({ pooled: encodings.map((e) => e.pooled), width, height, guidance: request.guidance, batch: latents.batch });
+    const { height: rows, width: columns, patch } = setup.packing;
+    feeds = denoiser.conditionFeeds({
+      pooled: encodings.map((e) => e.pooled),
+      width,
+      height,
+      guidance: request.guidance,
+      batch: latents.batch,
+      patches: { rows: rows / Math.max(1, patch), columns: columns / Math.max(1, patch) },
+    });
     await latents.settle();
     const encoded = performance.now();
 
@@ -187,7 +207,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     };
     for (let i = first; i < steps; i++) {
       checkCancelled(`after ${i - first} of ${steps - first} steps`);
-      const prediction = await unet.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
+      const prediction = await denoiser.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
       try {
         latents.step(prediction, i);
       } finally {

@@ -6,12 +6,22 @@ import { DdimScheduler } from './ddim.ts';
 import { DpmSolverMultistepScheduler } from './dpmpp-2m.ts';
 import { EulerAncestralScheduler } from './euler-ancestral.ts';
 import { EulerScheduler } from './euler.ts';
+import { FlowEulerScheduler } from './flow-euler.ts';
+import { FlowTurboScheduler } from './flow-turbo.ts';
 import { LcmScheduler } from './lcm.ts';
-import type { Scheduler, SchedulerConfig, SchedulerName } from './scheduler.ts';
+import { isFlowConfig, type AnySchedulerConfig, type FlowSchedulerConfig, type Scheduler, type SchedulerConfig, type SchedulerName } from './scheduler.ts';
 import { TurboScheduler } from './turbo.ts';
 
 /** Every scheduler name `createScheduler` accepts. */
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo', 'flow_euler', 'flow_turbo'];
+
+/** The schedulers of flow-matching models (velocity prediction); the others are for noise-prediction models. */
+export const FLOW_SCHEDULER_NAMES: readonly SchedulerName[] = ['flow_euler', 'flow_turbo'];
+
+/** The schedulers that fit a model with this scheduler config. */
+export function schedulersFor(config: AnySchedulerConfig): readonly SchedulerName[] {
+  return isFlowConfig(config) ? FLOW_SCHEDULER_NAMES : SCHEDULER_NAMES.filter((name) => !FLOW_SCHEDULER_NAMES.includes(name));
+}
 
 /** How each scheduler is shown to people (a picker, a PNG's parameters text). */
 export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = {
@@ -22,9 +32,11 @@ export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = {
   dpmpp_2m_karras: 'DPM++ 2M Karras',
   lcm: 'LCM',
   turbo: 'Turbo',
+  flow_euler: 'Euler (flow)',
+  flow_turbo: 'Turbo (flow)',
 };
 
-const FACTORIES: Readonly<Record<SchedulerName, (config: SchedulerConfig) => Scheduler>> = {
+const FACTORIES: Readonly<Record<Exclude<SchedulerName, 'flow_euler' | 'flow_turbo'>, (config: SchedulerConfig) => Scheduler>> = {
   ddim: (config) => new DdimScheduler(config),
   euler: (config) => new EulerScheduler(config),
   euler_a: (config) => new EulerAncestralScheduler(config),
@@ -32,6 +44,10 @@ const FACTORIES: Readonly<Record<SchedulerName, (config: SchedulerConfig) => Sch
   dpmpp_2m_karras: (config) => new DpmSolverMultistepScheduler(config, true),
   lcm: (config) => new LcmScheduler(config),
   turbo: (config) => new TurboScheduler(config),
+};
+const FLOW_FACTORIES: Readonly<Record<'flow_euler' | 'flow_turbo', (config: FlowSchedulerConfig) => Scheduler>> = {
+  flow_euler: (config) => new FlowEulerScheduler(config),
+  flow_turbo: (config) => new FlowTurboScheduler(config),
 };
 
 /** Whether `name` is one of `SCHEDULER_NAMES`. */
@@ -42,29 +58,41 @@ export function isSchedulerName(name: string): name is SchedulerName {
 /**
  * A scheduler of the given name for a model's scheduler config; call `setTimesteps` next.
  * @throws UnknownSchedulerError when `name` is not one of `SCHEDULER_NAMES`
+ * @throws UnknownSchedulerError when the scheduler does not fit the model's kind (a flow
+ *   scheduler for a noise-prediction model, or the reverse); `allowed` lists those that do
  * @throws ManifestError when the config's prediction_type or beta_schedule is not one we
  *   implement (an unsupported timestep_spacing is reported by `setTimesteps`)
  */
-export function createScheduler(name: string, config: SchedulerConfig): Scheduler {
+export function createScheduler(name: string, config: AnySchedulerConfig): Scheduler {
   if (!isSchedulerName(name)) {
     throw new UnknownSchedulerError(`Unknown scheduler "${name}"; use one of ${SCHEDULER_NAMES.join(', ')}`, {
       name,
       allowed: SCHEDULER_NAMES,
     });
   }
+  const allowed = schedulersFor(config);
+  if (!allowed.includes(name)) {
+    const kind = isFlowConfig(config) ? 'a flow-matching model' : 'a noise-prediction model';
+    throw new UnknownSchedulerError(`Scheduler "${name}" does not fit ${kind}; use one of ${allowed.join(', ')}`, { name, allowed });
+  }
+  if (isFlowConfig(config)) return FLOW_FACTORIES[name as keyof typeof FLOW_FACTORIES](config);
   if (config.prediction_type !== 'epsilon') {
     throw new ManifestError(`Unsupported prediction_type "${String(config.prediction_type)}"`, {
       predictionType: config.prediction_type,
       allowed: ['epsilon'],
     });
   }
-  return FACTORIES[name](config);
+  return FACTORIES[name as keyof typeof FACTORIES](config);
 }
 
 export { DdimScheduler } from './ddim.ts';
 export { DpmSolverMultistepScheduler } from './dpmpp-2m.ts';
 export { EulerAncestralScheduler } from './euler-ancestral.ts';
 export { EulerScheduler } from './euler.ts';
+export { FlowEulerScheduler } from './flow-euler.ts';
+export { FlowTurboScheduler } from './flow-turbo.ts';
+export { dynamicShift, shiftTime } from './flow-schedule.ts';
 export { LcmScheduler } from './lcm.ts';
 export { TurboScheduler } from './turbo.ts';
-export type { Scheduler, SchedulerConfig, SchedulerName, StepCoefficients, StepExtras, StepResult } from './scheduler.ts';
+export { isFlowConfig } from './scheduler.ts';
+export type { AnySchedulerConfig, FlowSchedulerConfig, Scheduler, SchedulerConfig, SchedulerName, StepCoefficients, StepExtras, StepResult, TimestepOptions } from './scheduler.ts';

@@ -5,17 +5,19 @@
  * scheduler go through `LinearScheduler` and these functions, as the GPU kernel goes through the
  * same scalars, so CPU and GPU cannot disagree on the algorithm, only on float rounding.
  */
-import type { Scheduler, SchedulerName, StepCoefficients, StepExtras, StepResult } from './scheduler.ts';
+import type { Scheduler, SchedulerName, StepCoefficients, StepExtras, StepResult, TimestepOptions } from './scheduler.ts';
 
 /**
  * How a clean latent x0 is noised to the level step `c` starts from: x = fromSource * x0 +
  * fromNoise * noise. It follows from the step's own denoised estimate: a model that predicts the
  * noise exactly must get x0 back (denoisedFromSample * x + denoisedFromOutput * noise = x0), so
  * fromSource = 1 / denoisedFromSample and fromNoise = -denoisedFromOutput / denoisedFromSample —
- * sqrt(abar) and sqrt(1 - abar) for DDIM, 1 and sigma for Euler. Image-to-image starts there;
+ * sqrt(abar) and sqrt(1 - abar) for DDIM, 1 and sigma for Euler. A scheduler whose model does
+ * not predict the noise says it itself (`c.noised`: 1 - t and t for flow matching). Image-to-image starts there;
  * inpainting puts the kept region back there after every step.
  */
 export function noisedSampleScales(c: StepCoefficients): { readonly fromSource: number; readonly fromNoise: number } {
+  if (c.noised !== undefined) return c.noised;
   return { fromSource: 1 / c.denoisedFromSample, fromNoise: -c.denoisedFromOutput / c.denoisedFromSample };
 }
 
@@ -80,7 +82,7 @@ export abstract class LinearScheduler implements Scheduler {
   timesteps: readonly number[] = [];
   initNoiseSigma = 1;
 
-  abstract setTimesteps(steps: number): void;
+  abstract setTimesteps(steps: number, options?: TimestepOptions): void;
 
   /** The coefficients of step `i`, already checked to be in range. */
   protected abstract stepCoefficients(i: number): StepCoefficients;

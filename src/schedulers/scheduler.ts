@@ -29,6 +29,18 @@ export interface StepCoefficients {
   readonly prevFromNoise: number;
   readonly denoisedFromSample: number;
   readonly denoisedFromOutput: number;
+  /**
+   * How a clean latent x0 is noised to this step's level (x = fromSource * x0 + fromNoise *
+   * noise), for image-to-image and inpainting, where the model's output is not the noise (flow
+   * velocity); absent, it follows from the denoised estimate (`noisedSampleScales`).
+   */
+  readonly noised?: { readonly fromSource: number; readonly fromNoise: number };
+}
+
+/** What a schedule may depend on besides its step count. */
+export interface TimestepOptions {
+  /** Latent patches in the image: a flow schedule with dynamic shifting (FLUX) derives its shift from it. */
+  readonly imageTokens?: number;
 }
 
 /** What a step may need besides the sample and the model output. */
@@ -52,16 +64,16 @@ export interface Scheduler {
   /** Standard deviation of the initial noise the loop starts from. */
   readonly initNoiseSigma: number;
   /** Builds the schedule for `steps` denoising steps. @throws RangeError when steps is out of range */
-  setTimesteps(steps: number): void;
+  setTimesteps(steps: number, options?: TimestepOptions): void;
   /** Per-step scalars, step index `i` in 0..steps-1 passed explicitly (no hidden step counter). */
   coefficients(i: number): StepCoefficients;
   scaleModelInput(x: Float32Array, i: number): Float32Array;
   step(modelOutput: Float32Array, i: number, x: Float32Array, extras?: StepExtras): StepResult;
 }
 
-export type SchedulerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp_2m' | 'dpmpp_2m_karras' | 'lcm' | 'turbo';
+export type SchedulerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp_2m' | 'dpmpp_2m_karras' | 'lcm' | 'turbo' | 'flow_euler' | 'flow_turbo';
 
-/** diffusers' scheduler_config.json, as parsed (snake_case kept at this boundary). */
+/** diffusers' scheduler_config.json of a noise-prediction model (DDPM family), as parsed (snake_case kept at this boundary). */
 export interface SchedulerConfig {
   readonly num_train_timesteps: number;
   readonly beta_start: number;
@@ -75,4 +87,31 @@ export interface SchedulerConfig {
   readonly original_inference_steps?: number;
   /** LCM: scales the timestep in the consistency boundary conditions (default 10). */
   readonly timestep_scaling?: number;
+}
+
+/**
+ * diffusers' FlowMatchEulerDiscreteScheduler config (SD3, FLUX, Z-Image): no betas, a time
+ * shift, optionally derived from the image's token count.
+ */
+export interface FlowSchedulerConfig {
+  readonly _class_name?: string;
+  readonly num_train_timesteps?: number;
+  readonly shift?: number;
+  readonly use_dynamic_shifting?: boolean;
+  readonly base_shift?: number;
+  readonly max_shift?: number;
+  readonly base_image_seq_len?: number;
+  readonly max_image_seq_len?: number;
+}
+
+/** Either kind of scheduler config a model may carry. */
+export type AnySchedulerConfig = SchedulerConfig | FlowSchedulerConfig;
+
+/**
+ * Whether a config is a flow-matching one: diffusers names its class, and a flow config has no
+ * beta schedule (every noise-prediction config has one).
+ */
+export function isFlowConfig(config: AnySchedulerConfig): config is FlowSchedulerConfig {
+  const name = (config as FlowSchedulerConfig)._class_name;
+  return name !== undefined ? name.startsWith('FlowMatch') : (config as Partial<SchedulerConfig>).beta_schedule === undefined;
 }

@@ -110,6 +110,29 @@ describe('npm run generate', () => {
     expect(parsed.loras).toEqual([{ name: 'tiny-shapes-lora-pink', scale: 1, hash: expect.stringMatching(/^[0-9a-f]{12}$/) }]);
   }, 600_000);
 
+  it('draws a batch on tiny-shapes-flow (a diffusion transformer, flow Turbo, 8 steps) that follows its prompts', async () => {
+    const lines = PROMPTS.map((prompt, i) => ({ prompt, seed: 50 + i, out: `flow-${i + 1}.png` }));
+    const batch = path.join(dir, 'flow.jsonl');
+    await writeFile(batch, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+    const run = await generate(['--batch', batch, '--model', 'models/tiny-shapes-flow/manifest.json', '--out-dir', path.join(dir, 'flow')], 1_800_000);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim().split('\n')[0]).toMatch(/flow-1\.png {2}seed 50 {2}\d+\.\d\d s \(8 steps, \d+ ms\/step\)$/);
+    const verdicts = await Promise.all(
+      PROMPTS.map(async (prompt, i) => {
+        const png = PNG.sync.read(await readFile(path.join(dir, 'flow', `flow-${i + 1}.png`)));
+        const judged = judgeImage(new Uint8ClampedArray(png.data), png.width, png.height);
+        return { prompt, judged, correct: scoreJudgement(parsePrompt(prompt), judged).all };
+      }),
+    );
+    const correct = verdicts.filter((v) => v.correct).length;
+    console.info(`CLI batch on tiny-shapes-flow: ${correct}/${PROMPTS.length} fully correct`);
+    for (const v of verdicts.filter((v) => !v.correct)) console.info(`  wrong: "${v.prompt}" → ${JSON.stringify(v.judged)}`);
+    const { parameters } = await readPngText(await readFile(path.join(dir, 'flow', 'flow-1.png')));
+    expect(parameters).toMatch(/\nSteps: 8, Sampler: Turbo \(flow\), CFG scale: [\d.]+, Seed: 50, Size: 64x64, Model: tiny-shapes-flow$/);
+    expect(parseParameters(parameters!)).toMatchObject({ request: { scheduler: 'flow_turbo', steps: 8 }, modelId: 'tiny-shapes-flow' });
+    expect(correct / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
+  }, 1_800_000);
+
   it('exits 1 with the code of each bad request, and still draws the good ones (with --no-metadata, bare)', async () => {
     const batch = path.join(dir, 'bad.jsonl');
     const lines = [

@@ -54,8 +54,21 @@ describe('demo page', () => {
     const options = await listed();
     // SwiftShader has no shader-f16: every real (float16) model is after the bundled ones, and
     // cannot be chosen; the bundled one is cached and runs on the CPU, faster than on a software GPU.
-    expect(options.map((o) => o.id)).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'sd-turbo-fp16', 'sd-turbo-webnn', 'sd-1.5-webnn', 'sdxl-turbo-q4f16', 'lcm-dreamshaper-v7']);
-    expect(options.map((o) => o.disabled)).toEqual([false, false, false, false, true, true, true, true, true]);
+    expect(options.map((o) => o.id)).toEqual([
+      'tiny-shapes',
+      'tiny-shapes-turbo',
+      'tiny-shapes-flow',
+      'tiny-shapes-q8',
+      'tiny-shapes-q4',
+      'sd-turbo-fp16',
+      'sd-turbo-webnn',
+      'sd-1.5-webnn',
+      'sdxl-turbo-q4f16',
+      'lcm-dreamshaper-v7',
+      'z-image-turbo-q4f16',
+      'flux2-klein-4b-q4',
+    ]);
+    expect(options.map((o) => o.disabled)).toEqual([false, false, false, false, false, true, true, true, true, true, true, true]);
     expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'wasm', cached: 'true' });
     expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached · CPU/);
     expect(options.find((o) => o.id === 'sd-turbo-fp16')).toMatchObject({ backend: 'none', cached: 'false' });
@@ -64,7 +77,7 @@ describe('demo page', () => {
     expect(options.find((o) => o.id === 'lcm-dreamshaper-v7')!.text).toMatch(/ · ~2\.2 GB · /);
     // The full reasons are listed below the select, for every model that cannot run.
     const unrunnable = await page.textContent('#model-unrunnable');
-    expect(unrunnable).toMatch(/5 models can't run on this device/);
+    expect(unrunnable).toMatch(/7 models can't run on this device/);
     expect(unrunnable).toMatch(/SD-Turbo \(fp16, onnxruntime-web\): the GPU lacks the WebGPU feature "shader-f16"/);
     await expect(page.textContent('#model-storage')).resolves.toMatch(/^Storage: \d+ MB used of [\d.]+ (MB|GB) available/);
     // No service worker in the dev server: the app is not ready offline, and does not say so.

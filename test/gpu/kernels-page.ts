@@ -8,6 +8,7 @@ import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu
 import { guidedStep, type StepTerms } from '../../src/gpu/guided-step.ts';
 import { latentPreview } from '../../src/gpu/latent-preview.ts';
 import { latentToImage } from '../../src/gpu/latent-to-image.ts';
+import type { Packing } from '../../src/gpu/patch-index.ts';
 import { prepareUnetInput } from '../../src/gpu/prepare-unet-input.ts';
 
 export interface GuidedStepCase {
@@ -20,10 +21,11 @@ export interface GuidedStepCase {
   readonly guidance: number;
   readonly sampleTerms: StepTerms;
   readonly auxTerms: StepTerms;
+  readonly packing?: Packing;
 }
 
 export interface KernelPage {
-  prepareUnetInput(sample: number[], copies: 1 | 2, inputScale: number): Promise<number[]>;
+  prepareUnetInput(sample: number[], copies: 1 | 2, inputScale: number, packing?: Packing): Promise<number[]>;
   /** A latent past one dispatch dimension (2-D grid), checked here: returns the number of wrong values. */
   prepareUnetInputLarge(count: number): Promise<{ wrong: number; grid2d: boolean }>;
   guidedStep(c: GuidedStepCase): Promise<{ sample: number[]; aux: number[] }>;
@@ -64,11 +66,11 @@ async function readFloats(buffer: GPUBuffer, count: number): Promise<number[]> {
 }
 
 window.kernelPage = {
-  prepareUnetInput: (sample, copies, inputScale) =>
+  prepareUnetInput: (sample, copies, inputScale, packing) =>
     withBuffers(async (make) => {
       const input = make('sample', sample.length * 4, new Float32Array(sample));
       const output = make('model input', copies * sample.length * 4);
-      prepareUnetInput(device, { sample: input, modelInput: output, count: sample.length, copies, inputScale });
+      prepareUnetInput(device, { sample: input, modelInput: output, count: sample.length, copies, inputScale, ...(packing !== undefined ? { packing } : {}) });
       return readFloats(output, copies * sample.length);
     }),
 

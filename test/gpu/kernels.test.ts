@@ -9,6 +9,7 @@ import type { StepTerms } from '../../src/gpu/guided-step.ts';
 import type { GuidedStepCase } from './kernels-page.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
 import { latentPreviewCpu } from '../../src/gpu/latent-preview.ts';
+import { packedIndex, packLatents, unpackLatents } from '../../src/gpu/patch-index.ts';
 
 const browser = useBrowserPage('/test/gpu/kernels.html', {
   ready: (page) => page.waitForFunction(() => window.kernelPage !== undefined),
@@ -54,6 +55,37 @@ describe('prepare-unet-input', () => {
   it('refuses a buffer too small for the batch with a RangeError', async () => {
     const message = await browser.page.evaluate(() => window.kernelPage!.undersizedBufferError());
     expect(message).toMatch(/^RangeError: prepare-unet-input: binding 2 holds 16 bytes, needs 32/);
+  });
+});
+
+describe.each([1, 2])('packed patches of side %i (a transformer\'s layout)', (patch) => {
+  // Two pictures of 4 x 8 x 8 latents: FLUX's packing (patch 2; patch 1 is the tokens-by-channels transpose), against the CPU map.
+  const packing = { channels: 4, height: 8, width: 8, patch };
+  const sample = values(512, 21, 3);
+
+  it('prepare-unet-input writes both halves of a guidance batch in the packed layout', async () => {
+    const result = await browser.page.evaluate(([s, p]) => window.kernelPage!.prepareUnetInput(s, 2, 0.5, p), [sample, packing] as const);
+    const packed = Array.from(packLatents(Float32Array.from(sample.map((x) => Math.fround(0.5 * x))), packing));
+    expect(result).toEqual([...packed, ...packed]);
+  });
+
+  it('guided-step reads a packed [uncond, cond] output as the latent\'s own layout', async () => {
+    const uncond = values(512, 22);
+    const cond = values(512, 23);
+    const zeros = new Array(512).fill(0);
+    const terms = { sampleTerms: { fromSample: 0, fromOutput: 1, fromAux: 0, fromNoise: 0 }, auxTerms: { fromSample: 0, fromOutput: 0, fromAux: 0, fromNoise: 0 } };
+    const modelOutput = [...packLatents(Float32Array.from(uncond), packing), ...packLatents(Float32Array.from(cond), packing)];
+    const testCase: GuidedStepCase = { modelOutput, sample, aux: zeros, noise: zeros, guided: true, guidance: 3, packing, ...terms };
+    const result = await browser.page.evaluate((tc) => window.kernelPage!.guidedStep(tc), testCase);
+    expectClose(result.sample, uncond.map((u, i) => u + 3 * (cond[i]! - u)));
+  });
+
+  it('the CPU map is FLUX\'s _pack_latents: [B, C, H, W] -> [B, (H/p)(W/p), C p p]', () => {
+    // element (c, y, x) of picture 1 of 2 goes to token (y/p)(W/p) + x/p, channel c p p + (y%p) p + x%p
+    const at = (b: number, c: number, y: number, x: number) => b * 256 + c * 64 + y * 8 + x;
+    const expected = patch === 2 ? 256 + (2 * 4 + 3) * 16 + 3 * 4 + 1 * 2 + 0 : 256 + (5 * 8 + 6) * 4 + 3;
+    expect(packedIndex(at(1, 3, 5, 6), packing)).toBe(expected);
+    expect(Array.from(unpackLatents(packLatents(Float32Array.from(sample), packing), packing))).toEqual(sample.map(Math.fround));
   });
 });
 

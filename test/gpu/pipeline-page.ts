@@ -29,6 +29,8 @@ export interface PipelinePage {
   generate(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest, previews?: boolean): Promise<PageImage>;
   /** `request.n` pictures; each carries the whole request's progress. */
   generateBatch(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest): Promise<PageImage[]>;
+  /** Aborts after `steps` denoising steps are reported: the error's class name and message, and the steps seen. */
+  cancelAfter(backend: Exclude<BackendPreference, 'auto'>, request: PageRequest, steps: number): Promise<{ error: string; message: string; seen: number }>;
 }
 
 declare global {
@@ -45,6 +47,22 @@ window.pipelinePage = {
     const progress: Progress[] = [];
     const images = await engines[backend].generateBatch(request as GenerateRequest, { onProgress: (p) => progress.push(p) });
     return images.map((image) => ({ ...image, pixels: Array.from(image.pixels), progress }));
+  },
+  cancelAfter: async (backend, request, steps) => {
+    const controller = new AbortController();
+    let seen = 0;
+    try {
+      await engines[backend].generate(request as GenerateRequest, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.phase === 'denoising' && ++seen === steps) controller.abort();
+        },
+      });
+      return { error: 'none', message: 'finished', seen };
+    } catch (error) {
+      await engines[backend].idle();
+      return { error: (error as Error).constructor.name, message: (error as Error).message, seen };
+    }
   },
   generate: async (backend, { image: source, mask, ...rest }, previews = false) => {
     const progress: Progress[] = [];

@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../src/models/manifest.ts';
 
-for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4']) {
+for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow']) {
   const root = new URL(`../../../models/${name}/`, import.meta.url);
   const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
   const manifest = parseManifest(raw, root.href + 'manifest.json');

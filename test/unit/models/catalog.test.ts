@@ -17,8 +17,6 @@ import {
 import { parseManifest } from '../../../src/models/manifest.ts';
 
 const rawCatalog = JSON.parse(readFileSync(new URL('../../../src/models/catalog.json', import.meta.url), 'utf8'));
-const tinyRoot = new URL('../../../models/tiny-shapes/', import.meta.url);
-const tinyManifest = parseManifest(JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')), 'tiny-shapes manifest');
 
 /** A deep copy of the shipped entry `id` with `edit` applied, for breaking one field at a time. */
 function brokenEntry(id: string, edit: (entry: Record<string, any>) => void): unknown {
@@ -35,8 +33,11 @@ describe('the shipped catalog', () => {
       'sd-1.5-webnn',
       'sdxl-turbo-q4f16',
       'lcm-dreamshaper-v7',
+      'z-image-turbo-q4f16',
+      'flux2-klein-4b-q4',
       'tiny-shapes',
       'tiny-shapes-turbo',
+      'tiny-shapes-flow',
       'tiny-shapes-q8',
       'tiny-shapes-q4',
     ]);
@@ -49,7 +50,7 @@ describe('the shipped catalog', () => {
     expect(entry.tokenizer.merges).toMatch(/merges\.txt$/);
     expect(entry.defaults.steps).toBeGreaterThan(0);
     for (const variant of entry.variants) {
-      for (const component of [variant.models.text_encoder, variant.models.unet, variant.models.vae_decoder]) {
+      for (const component of [variant.models.text_encoder, variant.models.unet ?? variant.models.transformer!, variant.models.vae_decoder]) {
         expect(component.inputs.length).toBeGreaterThan(0);
         expect(component.outputs.length).toBeGreaterThan(0);
         expect(component.evidence).not.toBe('');
@@ -59,7 +60,7 @@ describe('the shipped catalog', () => {
       else expect(variant.requiredFeatures).not.toContain('shader-f16');
       expect(variant.memory.method).not.toBe('');
       // Where every weight file's size is known, the estimate is their sum (to the data's precision).
-      const weights = variant.files.filter((f) => /\.onnx(_data)?$/.test(f.path));
+      const weights = variant.files.filter((f) => /\.onnx(_data(_\d+)?)?$/.test(f.path));
       const sizes = weights.map((f) => f.size ?? f.approxBytes);
       if (sizes.every((s) => s !== undefined)) {
         const sum = sizes.reduce((a: number, b) => a + (b as number), 0);
@@ -79,12 +80,12 @@ describe('the shipped catalog', () => {
   });
 
   it('marks LCM Dreamshaper weights as external data', () => {
-    const unet = getCatalogEntry('lcm-dreamshaper-v7').variants[0]!.models.unet;
+    const unet = getCatalogEntry('lcm-dreamshaper-v7').variants[0]!.models.unet!;
     expect(unet.externalData).toEqual(['unet/model.onnx_data']);
   });
 
   it('carries "verified: false" down to each tensor of an unverified component', () => {
-    const unet = getCatalogEntry('sdxl-turbo-q4f16').variants[0]!.models.unet;
+    const unet = getCatalogEntry('sdxl-turbo-q4f16').variants[0]!.models.unet!;
     expect(unet.verified).toBe(false);
     expect(unet.inputs.every((t) => !t.verified)).toBe(true);
   });
@@ -111,10 +112,13 @@ describe('catalog download sizes (what the model picker shows before a download)
   });
 });
 
-describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', () => {
-  const entry = getCatalogEntry('tiny-shapes');
+describe.each(['tiny-shapes', 'tiny-shapes-flow'])('the %s entry agrees with its manifest', (id) => {
+  const tinyRoot = new URL(`../../../models/${id}/`, import.meta.url);
+  const raw = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8'));
+  const tinyManifest = parseManifest(raw, `${id} manifest`);
+  const entry = getCatalogEntry(id);
   const variant = entry.variants[0]!;
-  const manifestModels = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8')).models;
+  const manifestModels = raw.models;
 
   it('in resolution, latent, text encoder and defaults', () => {
     expect(entry.resolutions).toEqual([tinyManifest.resolution]);
@@ -139,7 +143,8 @@ describe('the tiny-shapes entry agrees with models/tiny-shapes/manifest.json', (
   });
 
   it('and points at the bundled manifest', () => {
-    expect(entry.source).toEqual({ kind: 'bundled', manifest: 'models/tiny-shapes/manifest.json', baseUrl: 'models/tiny-shapes/' });
+    expect(entry.source).toEqual({ kind: 'bundled', manifest: `models/${id}/manifest.json`, baseUrl: `models/${id}/` });
+    expect(entry.denoiser ?? tinyManifest.denoiser).toEqual(tinyManifest.denoiser);
   });
 });
 
@@ -172,7 +177,8 @@ describe('bad catalog data', () => {
   });
 
   it('rejects a catalog with a duplicate id or the wrong format', () => {
-    const twice = { ...rawCatalog, models: [rawCatalog.models[5], rawCatalog.models[5]] };
+    const tiny = rawCatalog.models.find((m: { id: string }) => m.id === 'tiny-shapes');
+    const twice = { ...rawCatalog, models: [tiny, tiny] };
     expect(() => parseCatalog(twice, 'test')).toThrow(/"tiny-shapes" appears twice/);
     expect(() => parseCatalog({ ...rawCatalog, format: 'other/1' }, 'test')).toThrow(ManifestError);
   });

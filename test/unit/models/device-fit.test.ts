@@ -30,40 +30,46 @@ const TABLE: Row[] = [
   [
     'no WebGPU',
     null,
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
   ],
   [
     'no shader-f16',
     profile(2 * GiB, { f16: false }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
   ],
   [
     '128 MiB storage-binding limit (the WebGPU default)',
     profile(128 * MiB),
     // SDXL has no attention at the 64x64 latent level, so its largest tensor is estimated at 128 MiB.
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
   ],
   [
     '1 GiB of GPU memory',
     profile(1 * GiB, { memoryBytes: 1 * GiB }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
   ],
   [
     '4 GiB of GPU memory',
     profile(1 * GiB, { memoryBytes: 4 * GiB }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
   ],
   [
     // SwiftShader as Chromium offers it here: no shader-f16, and the CPU backend is faster.
     'a software adapter without shader-f16',
     profile(2 * GiB, { f16: false, software: true }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
   ],
   [
     // What the CPU cannot hold (float16 exports) stays on the software GPU.
     'a software adapter with shader-f16 and 4 GiB',
     profile(1 * GiB, { memoryBytes: 4 * GiB, software: true }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+  ],
+  [
+    // The diffusion transformers need several GB and bindings past 1 GiB's default share.
+    '16 GiB of GPU memory and 1 GiB bindings, with shader-f16',
+    profile(1 * GiB, { memoryBytes: 16 * GiB }),
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'webgpu', 'flux2-klein-4b-q4': 'webgpu', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
   ],
 ];
 
@@ -99,7 +105,7 @@ describe('what the errors say', () => {
     expect(e.code).toBe('capability');
     expect(e.message).toMatch(/WebGPU is not available/);
     expect(e.message).toMatch(/Models that would run here: tiny-shapes/);
-    expect(e.details?.runnable).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4']);
+    expect(e.details?.runnable).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-flow', 'tiny-shapes-q8', 'tiny-shapes-q4']);
   });
 
   it('no shader-f16: names the feature', () => {
@@ -225,5 +231,16 @@ describe('shortfallSummary (the few words a model list shows)', () => {
     expect(gpuShortfalls(profile(64 * MiB), sdTurbo).map(shortfallSummary)).toContain('GPU buffers too small');
     expect(gpuShortfalls(profile(2 * GiB, { memoryBytes: GiB }), sdTurbo).map(shortfallSummary)).toEqual(['not enough GPU memory']);
     expect(cpuShortfalls(sdTurbo).map(shortfallSummary)).toEqual(['CPU runs fp32 only', 'too big for the CPU']);
+  });
+
+  it.each([
+    ['z-image-turbo-q4f16', '6.2'],
+    ['flux2-klein-4b-q4', '4.9'],
+  ])('4 GiB: refuses %s (several GB of weights), naming what it needs', (id, needed) => {
+    const e = capabilityError(profile(1 * GiB, { memoryBytes: 4 * GiB }), id);
+    expect(e.message).toContain(`the GPU has about 4.0 GiB; the model needs about ${needed} GiB`);
+    expect(e.details?.missing).toEqual([expect.objectContaining({ kind: 'memory', name: 'gpu-memory' })]);
+    // and on the CPU backend neither fits wasm32's 4 GiB
+    expect(e.details?.runnable).not.toContain(id);
   });
 });

@@ -17,7 +17,7 @@ describe('parseManifest', () => {
       models: { unet: { file: 'unet/model.onnx' } },
     });
     expect(manifest.files.map((f) => f.path)).toContain('unet/model.onnx');
-    expect(manifest.models.unet.externalData).toBeUndefined();
+    expect(manifest.models.unet!.externalData).toBeUndefined();
   });
 
   it('reads the external-data files a model names', () => {
@@ -43,5 +43,35 @@ describe('parseManifest', () => {
     const attempt = () => parseManifest({ ...bundled, ...change }, 'm.json');
     expect(attempt).toThrow(ManifestError);
     expect(attempt).toThrow(message);
+  });
+});
+
+describe('the denoiser a manifest declares', () => {
+  const flow = JSON.parse(readFileSync(new URL('../../../models/tiny-shapes-flow/manifest.json', import.meta.url), 'utf8'));
+
+  it("is Stable Diffusion's UNet when the manifest says nothing", () => {
+    expect(parseManifest(bundled, 'tiny-shapes').denoiser).toEqual({ kind: 'unet', prediction: 'epsilon', timestep: 'index', patchSize: 1, packing: 'none', guidance: 'cfg' });
+  });
+
+  it("reads tiny-shapes-flow's transformer: flow velocity, t as the timestep, packed tokens, its model under models.transformer", () => {
+    const manifest = parseManifest(flow, 'tiny-shapes-flow');
+    expect(manifest.denoiser).toMatchObject({ kind: 'transformer', prediction: 'flow', timestep: 'sigma', packing: 'patches', guidance: 'cfg' });
+    expect(manifest.models.transformer?.file).toBe('transformer/model.onnx');
+    expect(manifest.models.unet).toBeUndefined();
+  });
+
+  it.each([
+    ['an unknown prediction', { prediction: 'x0' }, 'denoiser.prediction'],
+    ['an unknown guidance mode', { guidance: 'sometimes' }, 'denoiser.guidance'],
+    ['patches of 2 without packing', { packing: 'none', patchSize: 2 }, 'denoiser.patchSize'],
+  ])('refuses %s with a ManifestError naming the field', (_what, change, field) => {
+    const bad = { ...flow, denoiser: { ...flow.denoiser, ...change } };
+    expect(() => parseManifest(bad, 'bad')).toThrow(ManifestError);
+    expect(() => parseManifest(bad, 'bad')).toThrow(`"${field}"`);
+  });
+
+  it('refuses a transformer model whose file is missing', () => {
+    const { transformer: _, ...models } = flow.models;
+    expect(() => parseManifest({ ...flow, models }, 'bad')).toThrow(/"models.transformer" must be an object/);
   });
 });

@@ -12,12 +12,12 @@ const bundled = parseManifest(JSON.parse(readFileSync(new URL('../../../models/t
 
 describe('externalDataOf', () => {
   it('is empty for a model whose weights are inside its .onnx', () => {
-    expect(externalDataOf(bundled, bundled.models.unet)).toEqual([]);
+    expect(externalDataOf(bundled, bundled.models.unet!)).toEqual([]);
   });
 
   it('finds a listed "<file>_data" without being told', () => {
     const manifest: Manifest = { ...bundled, files: [...bundled.files, { path: 'unet/model.onnx_data', size: 3_000_000_000, sha256: 'a'.repeat(64) }] };
-    expect(externalDataOf(manifest, manifest.models.unet)).toEqual(['unet/model.onnx_data']);
+    expect(externalDataOf(manifest, manifest.models.unet!)).toEqual(['unet/model.onnx_data']);
     expect(externalDataOf(manifest, manifest.models.vae_decoder)).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../../src/errors.ts';
 import type { DiffusionModel } from '../../../src/pipeline/model.ts';
+import { SD_UNET } from '../../../src/models/denoiser.ts';
 import { resolveRequest } from '../../../src/pipeline/request.ts';
 import { txt2img } from '../../../src/pipeline/txt2img.ts';
 
@@ -20,8 +21,8 @@ describe('txt2img validation', () => {
       backend: 'wasm',
       device: undefined,
       schedulerConfig,
-      layout: { latent: { channels: 4, downsample: 8, scalingFactor: 0.5 } },
-      unet: { embedsGuidance: false, staticBatch: undefined },
+      layout: { latent: { channels: 4, downsample: 8, scalingFactor: 0.5 }, denoiser: SD_UNET },
+      denoiser: { spec: SD_UNET, embedsGuidance: false, staticBatch: undefined },
       vaeEncoder: () => {
         encoderAsked += 1;
         return Promise.reject(new Error('the VAE encoder must not be reached'));

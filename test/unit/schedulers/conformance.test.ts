@@ -1,11 +1,11 @@
 /**
- * What every scheduler in SCHEDULER_NAMES must do, whatever its algorithm: a schedule in range
+ * What every noise-prediction scheduler must do (the flow ones: flow.test.ts), whatever its algorithm: a schedule in range
  * and descending, finite coefficients, a `step` that is its coefficients applied, and, given a
  * model that knows the true noise, a run that ends on the clean latent.
  */
 import { describe, expect, it } from 'vitest';
 import { gaussianNoise, stepNoise } from '../../../src/pipeline/prng.ts';
-import { SCHEDULER_NAMES, createScheduler } from '../../../src/schedulers/index.ts';
+import { createScheduler, schedulersFor } from '../../../src/schedulers/index.ts';
 import { alphasCumprod } from '../../../src/schedulers/schedule.ts';
 import type { Scheduler, SchedulerConfig, StepCoefficients } from '../../../src/schedulers/scheduler.ts';
 import { golden } from './golden.ts';
@@ -45,7 +45,7 @@ const COEFFICIENT_KEYS: readonly (keyof StepCoefficients)[] = [
   'denoisedFromOutput',
 ];
 
-describe.each(SCHEDULER_NAMES)('%s conforms', (name) => {
+describe.each(schedulersFor(config))('%s conforms', (name) => {
   it.each(STEP_COUNTS)('%i steps: timesteps descend within the training range; coefficients are finite', (steps) => {
     const scheduler = scheduled(name, steps);
     expect(scheduler.timesteps).toHaveLength(steps);

@@ -7,9 +7,10 @@ import { golden } from './golden.ts';
 
 describe('createScheduler', () => {
   it('builds every listed scheduler under its own name', () => {
-    expect(SCHEDULER_NAMES).toEqual(['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo']);
+    expect(SCHEDULER_NAMES).toEqual(['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo', 'flow_euler', 'flow_turbo']);
+    const flow = { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 1 };
     for (const name of SCHEDULER_NAMES) {
-      const scheduler = createScheduler(name, golden.config);
+      const scheduler = createScheduler(name, name.startsWith('flow_') ? flow : golden.config);
       expect(scheduler.name).toBe(name);
       expect(scheduler.timesteps).toEqual([]);
     }
@@ -37,7 +38,7 @@ describe('createScheduler', () => {
     }
     expect(error).toBeInstanceOf(UnknownSchedulerError);
     expect((error as UnknownSchedulerError).details).toEqual({ name: 'dpm++', allowed: SCHEDULER_NAMES });
-    expect((error as Error).message).toContain('ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm, turbo');
+    expect((error as Error).message).toContain('ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm, turbo, flow_euler, flow_turbo');
   });
 
   it('rejects a v-prediction model rather than sampling it wrongly', () => {
