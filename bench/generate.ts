@@ -85,7 +85,11 @@ async function measureBackend(page: import('playwright-core').Page, origin: stri
   const load = (pacing: Pacing): Promise<LoadFigures> =>
     page.evaluate(([p, url, b]) => window.generateBench!.load(p, url, b), [pacing, MODEL_URL, backend] as const);
   const generate = (pacing: Pacing, request: Partial<TextRequest>, previews = false): Promise<RunFigures> =>
-    page.evaluate(([p, r, v]) => window.generateBench!.generate(p, r, v), [pacing, { prompt: PROMPT, steps: STEPS[backend], ...request } as TextRequest, previews] as [Pacing, TextRequest, boolean]);
+    page.evaluate(([p, r, v]) => window.generateBench!.generate(p, r, v), [
+      pacing,
+      { prompt: PROMPT, steps: STEPS[backend], ...request } as TextRequest,
+      previews,
+    ] as [Pacing, TextRequest, boolean]);
 
   const steps = STEPS[backend];
   const loaded = await load('paced');
@@ -128,7 +132,11 @@ async function measureBackend(page: import('playwright-core').Page, origin: stri
       pacedRunsMs: paced.map((r) => round(r.wallMs)),
       unpacedRunsMs: unpaced.map((r) => round(r.wallMs)),
     },
-    previews: { offMs: round(warm), onMs: round(median(previews.map((r) => r.wallMs))), readbacksPerStepOn: round((median(previews.map((r) => r.readbacks)) - median(paced.map((r) => r.readbacks))) / (steps - 1), 2) },
+    previews: {
+      offMs: round(warm),
+      onMs: round(median(previews.map((r) => r.wallMs))),
+      readbacksPerStepOn: round((median(previews.map((r) => r.readbacks)) - median(paced.map((r) => r.readbacks))) / (steps - 1), 2),
+    },
     batchMsPerPicture: batches,
     peakMemoryMiB: { renderer: peakMiB(processes.renderer), gpuProcess: peakMiB(processes.gpuProcess) },
   };

@@ -60,14 +60,37 @@ interface UnetFile {
 function options(argv: readonly string[]) {
   const { values } = parseArgs({
     args: [...argv],
-    options: { variants: { type: 'string' }, runtimes: { type: 'string' }, tiny: { type: 'boolean' }, latent: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      variants: { type: 'string' },
+      runtimes: { type: 'string' },
+      tiny: { type: 'boolean' },
+      latent: { type: 'string' },
+      steps: { type: 'string' },
+      out: { type: 'string' },
+    },
   });
   const tiny = values.tiny ?? false;
-  const variants = (values.variants ?? Object.keys(VARIANTS).filter((v) => !tiny || VARIANTS[v]!.tiny !== undefined).join(',')).split(',');
+  const variants = (
+    values.variants ??
+    Object.keys(VARIANTS)
+      .filter((v) => !tiny || VARIANTS[v]!.tiny !== undefined)
+      .join(',')
+  ).split(',');
   const runtimes = (values.runtimes ?? RUNTIMES.join(',')).split(',') as OrtRuntime[];
-  const bad = [...variants.filter((v) => VARIANTS[v] === undefined || (tiny && VARIANTS[v].tiny === undefined)), ...runtimes.filter((r) => !RUNTIMES.includes(r))];
-  if (bad.length > 0) throw new Error(`unknown variant or runtime: ${bad.join(', ')} (variants: ${Object.keys(VARIANTS).join(', ')}; runtimes: ${RUNTIMES.join(', ')})`);
-  return { tiny, variants, runtimes, out: values.out ?? (tiny ? 'load-tiny' : 'load'), latent: Number(values.latent ?? (tiny ? 8 : 16)), steps: Math.max(0, Number(values.steps ?? 2)) };
+  const bad = [
+    ...variants.filter((v) => VARIANTS[v] === undefined || (tiny && VARIANTS[v].tiny === undefined)),
+    ...runtimes.filter((r) => !RUNTIMES.includes(r)),
+  ];
+  if (bad.length > 0)
+    throw new Error(`unknown variant or runtime: ${bad.join(', ')} (variants: ${Object.keys(VARIANTS).join(', ')}; runtimes: ${RUNTIMES.join(', ')})`);
+  return {
+    tiny,
+    variants,
+    runtimes,
+    out: values.out ?? (tiny ? 'load-tiny' : 'load'),
+    latent: Number(values.latent ?? (tiny ? 8 : 16)),
+    steps: Math.max(0, Number(values.steps ?? 2)),
+  };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -80,8 +103,15 @@ async function unetFiles(folder: string, variant: string): Promise<UnetFile[]> {
   if (!existsSync(join(folder, 'model.onnx'))) {
     throw new Error(`${variant}: no ${folder}/model.onnx; build it with npm run stand-in:full -- ${variant === 'deep-fp32' ? 'sd-turbo-deep' : 'sd-turbo'}`);
   }
-  const names = ['model.onnx', ...readdirSync(folder).filter((name) => name.startsWith('model.onnx_data')).sort()];
-  return Promise.all(names.map(async (name) => ({ name, path: join(folder, name), size: statSync(join(folder, name)).size, sha256: await sha256File(join(folder, name)) })));
+  const names = [
+    'model.onnx',
+    ...readdirSync(folder)
+      .filter((name) => name.startsWith('model.onnx_data'))
+      .sort(),
+  ];
+  return Promise.all(
+    names.map(async (name) => ({ name, path: join(folder, name), size: statSync(join(folder, name)).size, sha256: await sha256File(join(folder, name)) })),
+  );
 }
 
 const perByte = (bytes: number | null, size: number): number | null => (bytes === null || size === 0 ? null : Math.round((bytes / size) * 100) / 100);
@@ -117,17 +147,30 @@ export async function run(argv: readonly string[] = []): Promise<void> {
       const download = await page.evaluate(([src, st]) => window.storagePage!.ensure(src, st), [source, settings] as const);
       if (!download.ok) throw new Error(`${variant}: download failed: ${JSON.stringify(download.error)}`);
       let plainMs = 0;
-      for (const file of external) plainMs += (await page.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, modelId, file.name] as const)).ms;
+      for (const file of external)
+        plainMs += (await page.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, modelId, file.name] as const)).ms;
       const loads: Record<string, unknown> = {};
       for (const runtime of runtimes) {
-        loads[runtime] = await loadInFreshPage(context, project.origin, settings, { modelId, external, runtime, latent, steps, externalBytes, largest, plainMs });
+        loads[runtime] = await loadInFreshPage(context, project.origin, settings, {
+          modelId,
+          external,
+          runtime,
+          latent,
+          steps,
+          externalBytes,
+          largest,
+          plainMs,
+        });
         console.log(`  ${runtime}: ${JSON.stringify(loads[runtime])}`);
       }
       results[variant] = {
         files: list.map(({ name, size }) => ({ name, size })),
         externalDataBytes: externalBytes,
         largestExternalFileBytes: largest,
-        download: figure(list.reduce((sum, file) => sum + file.size, 0), download.ms),
+        download: figure(
+          list.reduce((sum, file) => sum + file.size, 0),
+          download.ms,
+        ),
         plainRead: figure(externalBytes, plainMs),
         load: loads,
       };
@@ -179,8 +222,15 @@ async function loadInFreshPage(context: BrowserContext, origin: string, settings
     await page.goto(`${origin}${PAGE}`);
     await page.waitForFunction(() => window.storagePage !== undefined, undefined, { timeout: 120_000 });
     await page.evaluate(([model, runtime]) => window.storagePage!.startRuntime(model, runtime), [WARMUP, plan.runtime] as const);
-    const load = { modelId: plan.modelId, model: 'model.onnx', externalData: plan.external.map(({ name }) => ({ path: name, file: name })), runtime: plan.runtime };
-    const created = await measured(await context.newCDPSession(page), () => page.evaluate(([st, l]) => window.storagePage!.unetCreate(st, l), [settings, load] as const));
+    const load = {
+      modelId: plan.modelId,
+      model: 'model.onnx',
+      externalData: plan.external.map(({ name }) => ({ path: name, file: name })),
+      runtime: plan.runtime,
+    };
+    const created = await measured(await context.newCDPSession(page), () =>
+      page.evaluate(([st, l]) => window.storagePage!.unetCreate(st, l), [settings, load] as const),
+    );
     const runs: { ms: number; finite: boolean }[] = [];
     for (let i = 0; i < plan.steps; i++) runs.push(await page.evaluate((n) => window.storagePage!.unetStep(n), plan.latent));
     const { jsHeapPeakBytes, rendererRssPeakBytes, gpuProcessRssPeakBytes } = created;
@@ -209,11 +259,23 @@ async function loadInFreshPage(context: BrowserContext, origin: string, settings
 }
 
 function print(results: Record<string, unknown>): void {
-  type Load = { error?: string; session?: Figure & { vsPlainRead: number }; memory?: Record<string, number | null | boolean>; firstStepMs?: number | null; stepsMs?: number[]; finite?: boolean | null };
+  type Load = {
+    error?: string;
+    session?: Figure & { vsPlainRead: number };
+    memory?: Record<string, number | null | boolean>;
+    firstStepMs?: number | null;
+    stepsMs?: number[];
+    finite?: boolean | null;
+  };
   const gb = (bytes: number | null | boolean | undefined): string => (typeof bytes === 'number' ? `${(bytes / 1e9).toFixed(2)} GB` : '-');
   console.log('load (store -> WebGPU session):');
-  for (const [variant, r] of Object.entries(results) as [string, { externalDataBytes: number; download: Figure; plainRead: Figure; load: Record<string, Load> }][]) {
-    console.log(`  ${variant}: ${gb(r.externalDataBytes)} external data; download ${r.download.ms} ms (${r.download.mibPerSecond} MiB/s), plain read ${r.plainRead.ms} ms (${r.plainRead.mibPerSecond} MiB/s)`);
+  for (const [variant, r] of Object.entries(results) as [
+    string,
+    { externalDataBytes: number; download: Figure; plainRead: Figure; load: Record<string, Load> },
+  ][]) {
+    console.log(
+      `  ${variant}: ${gb(r.externalDataBytes)} external data; download ${r.download.ms} ms (${r.download.mibPerSecond} MiB/s), plain read ${r.plainRead.ms} ms (${r.plainRead.mibPerSecond} MiB/s)`,
+    );
     for (const [runtime, l] of Object.entries(r.load)) {
       if (l.error !== undefined) {
         console.log(`    ${runtime.padEnd(8)} failed: ${l.error}`);

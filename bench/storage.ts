@@ -51,7 +51,11 @@ export async function run(): Promise<void> {
   // The synthetic file is also the external data of a one-node model (bench/synthetic-onnx.ts).
   const model = gatherModel({ externalFile: 'synthetic.bin', bytes: size });
   const warmup = gatherModel({ inline: new Uint8Array(4 * ROW_FLOATS * 4) });
-  const fileServer = await startFileServer({ '/bench/synthetic.bin': synthetic, '/bench/model.onnx': bytesSource(model), '/bench/warmup.onnx': bytesSource(warmup) });
+  const fileServer = await startFileServer({
+    '/bench/synthetic.bin': synthetic,
+    '/bench/model.onnx': bytesSource(model),
+    '/bench/warmup.onnx': bytesSource(warmup),
+  });
   const project = await serveProject();
   // An on-disk profile: a default context is off the record, and its OPFS lives in memory.
   const profile = await mkdtemp(join(tmpdir(), 'webdiffusion-bench-'));
@@ -87,11 +91,18 @@ export async function run(): Promise<void> {
     const warm = await ensure(settings);
     // bytes() reads into one ArrayBuffer: Chromium refuses that for a Blob over 2 GiB
     // (NotReadableError, measured here with 2100 MiB), so bigger files skip it.
-    const read = size < 2 * 1024 * MiB ? await page.evaluate(([st, id, p]) => window.storagePage!.digest(st, id, p), [settings, 'bench', 'synthetic.bin'] as const) : undefined;
-    if (read !== undefined && (read.sha256 !== sha256 || read.size !== size)) throw new Error(`read back ${read.size} bytes with SHA-256 ${read.sha256}, expected ${sha256}`);
+    const read =
+      size < 2 * 1024 * MiB
+        ? await page.evaluate(([st, id, p]) => window.storagePage!.digest(st, id, p), [settings, 'bench', 'synthetic.bin'] as const)
+        : undefined;
+    if (read !== undefined && (read.sha256 !== sha256 || read.size !== size))
+      throw new Error(`read back ${read.size} bytes with SHA-256 ${read.sha256}, expected ${sha256}`);
 
-    const inFreshPage = <T>(work: (fresh: Page) => Promise<T>): Promise<Measured<T>> => measuredInFreshPage(context, `${project.origin}/test/storage/storage.html`, work);
-    const plain = await inFreshPage((fresh) => fresh.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, 'bench', 'synthetic.bin'] as const));
+    const inFreshPage = <T>(work: (fresh: Page) => Promise<T>): Promise<Measured<T>> =>
+      measuredInFreshPage(context, `${project.origin}/test/storage/storage.html`, work);
+    const plain = await inFreshPage((fresh) =>
+      fresh.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, 'bench', 'synthetic.bin'] as const),
+    );
     const sessionLoad = async (backend: 'wasm' | 'webgpu'): Promise<Record<string, unknown>> => {
       // A row every initializer has (the last one may be short).
       const row = Math.min(1_234, (size / (ROW_FLOATS * 4)) % CHUNK_ROWS || CHUNK_ROWS) - 1;
@@ -103,7 +114,8 @@ export async function run(): Promise<void> {
           [settings, load] as const,
         );
       });
-      if (!session.result.rowMatches) throw new Error(`${backend}: the session gathered a row that is not the stored bytes: the external data did not arrive whole`);
+      if (!session.result.rowMatches)
+        throw new Error(`${backend}: the session gathered a row that is not the stored bytes: the external data did not arrive whole`);
       return { ...figure(size, session.result.ms), vsPlainRead: ratio(plain.result.ms, session.result.ms), ...memory(session, size) };
     };
     const sessions = { wasm: await sessionLoad('wasm'), webgpu: await sessionLoad('webgpu') };
@@ -157,7 +169,6 @@ function sha256Of(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-
 function memory(measured: Measured<unknown>, size: number): Record<string, number | null> {
   const perByte = (bytes: number | null): number | null => (bytes === null ? null : Math.round((bytes / size) * 100) / 100);
   return {
@@ -167,11 +178,6 @@ function memory(measured: Measured<unknown>, size: number): Record<string, numbe
     rendererRssPeakPerFileByte: perByte(measured.rendererRssPeakBytes),
   };
 }
-
-
-
-
-
 
 /** Cuts a fresh download at half, reloads the page, and resumes it. */
 async function reloadResume(
@@ -212,7 +218,9 @@ function print(results: Record<string, unknown>): void {
     `  ${name.padEnd(19)} ${String(ms).padStart(7)} ms${mibPerSecond !== undefined ? `  ${String(mibPerSecond).padStart(5)} MiB/s` : ''}`;
   const sessions = Object.entries(results.sessionLoad as Record<string, Figures>);
   const rows = [
-    ...['fetchOnly', 'hashOnly', 'coldDownload', 'warmEnsure', 'readBack', 'plainRead'].filter((name) => results[name] !== null).map((name) => row(name, results[name] as Figures)),
+    ...['fetchOnly', 'hashOnly', 'coldDownload', 'warmEnsure', 'readBack', 'plainRead']
+      .filter((name) => results[name] !== null)
+      .map((name) => row(name, results[name] as Figures)),
     ...sessions.map(([backend, figures]) => row(`sessionLoad ${backend}`, figures)),
   ];
   const peaks = (name: string, m: Figures): string =>

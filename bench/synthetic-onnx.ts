@@ -26,7 +26,13 @@ export function gatherModel(weights: Weights): Uint8Array {
   const FLOAT = 1;
   const INT64 = 7;
   const tensorType = (elemType: number, dims: number[]): Uint8Array =>
-    message(1, [varintField(1, elemType), message(2, dims.map((dim) => message(1, [varintField(1, dim)])))]);
+    message(1, [
+      varintField(1, elemType),
+      message(
+        2,
+        dims.map((dim) => message(1, [varintField(1, dim)])),
+      ),
+    ]);
   const chunks: { index: number; offset: number; rows: number }[] = [];
   for (let row = 0; row < size / ROW_BYTES; row += CHUNK_ROWS) {
     chunks.push({ index: chunks.length, offset: row * ROW_BYTES, rows: Math.min(CHUNK_ROWS, size / ROW_BYTES - row) });
@@ -59,4 +65,3 @@ export function gatherModel(weights: Weights): Uint8Array {
   ]);
   return concat([varintField(1, 8), bytesField(2, 'webdiffusion-bench'), graph, message(8, [varintField(2, 17)])]);
 }
-

@@ -28,8 +28,11 @@ export function evaluationPairs(count: number): { prompt: string; seed: number }
 
 function generate(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'scripts/generate.ts'), ...args], { cwd: REPO_ROOT, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-      error === null ? resolve(stdout) : reject(new Error(`generate ${args.join(' ')} failed: ${stderr.slice(-2000)}`)),
+    execFile(
+      path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
+      [path.join(REPO_ROOT, 'scripts/generate.ts'), ...args],
+      { cwd: REPO_ROOT, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`generate ${args.join(' ')} failed: ${stderr.slice(-2000)}`))),
     );
   });
 }

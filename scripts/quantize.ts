@@ -34,7 +34,8 @@ function parse(argv: string[]) {
   if (values.to !== 'q8' && values.to !== 'q4') throw new QuantizeError('usage', `--to must be q8 or q4, got ${values.to ?? 'nothing'}`);
   if (values.out === undefined) throw new QuantizeError('usage', '--out DIR is required');
   const block = values.block === undefined ? DEFAULT_BLOCK_SIZE : Number(values.block);
-  if (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0) throw new QuantizeError('usage', `--block must be a power of two >= 16, got ${values.block}`);
+  if (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0)
+    throw new QuantizeError('usage', `--block must be a power of two >= 16, got ${values.block}`);
   return { input: positionals[0]!, mode: values.to, blockSize: block, out: values.out, force: values.force ?? false } as const;
 }
 

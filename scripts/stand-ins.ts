@@ -116,7 +116,14 @@ function randomWeights(seed: number, count: number, scale: number): Float32Array
 const CAST_TO: Readonly<Record<ElementType, number>> = { float32: 1, int32: 6, int64: 7, float16: 10 };
 
 /** @param nanDecoder a decoder whose every output is NaN (the square root of -1 - tanh), for tests of the runtime's check */
-function componentGraph(name: ComponentName, spec: ComponentSpec, variant: CatalogVariant, seed: number, guess: (tensor: string, type: string) => void, nanDecoder = false): Graph {
+function componentGraph(
+  name: ComponentName,
+  spec: ComponentSpec,
+  variant: CatalogVariant,
+  seed: number,
+  guess: (tensor: string, type: string) => void,
+  nanDecoder = false,
+): Graph {
   const nodes: Node[] = [];
   const initializers: Initializer[] = [];
   const typed = (tensor: TensorSpec, role: 'ids' | 'float' | 'timestep'): ValueInfo => ({
@@ -143,7 +150,10 @@ function componentGraph(name: ComponentName, spec: ComponentSpec, variant: Catal
   const summary = (info: ValueInfo): string => {
     const f = cast(info.name, 'float32', `${info.name}_f32`);
     const axes = info.shape.map((_, axis) => axis).slice(1);
-    const mean = op('ReduceMean', [f], `${info.name}_mean`, [{ name: 'axes', ints: axes }, { name: 'keepdims', int: 1 }]);
+    const mean = op('ReduceMean', [f], `${info.name}_mean`, [
+      { name: 'axes', ints: axes },
+      { name: 'keepdims', int: 1 },
+    ]);
     return op('Reshape', [mean, int64s(`${info.name}_shape`, [-1, 1, 1, 1])], `${info.name}_b1111`);
   };
 
@@ -157,7 +167,12 @@ function componentGraph(name: ComponentName, spec: ComponentSpec, variant: Catal
     const outputs = spec.outputs.map((tensor) => {
       const info = typed(tensor, 'float');
       const pooled = info.shape.length === 2;
-      const value = pooled ? op('ReduceMean', [hidden], `${info.name}_pooled`, [{ name: 'axes', ints: [1] }, { name: 'keepdims', int: 0 }]) : hidden;
+      const value = pooled
+        ? op('ReduceMean', [hidden], `${info.name}_pooled`, [
+            { name: 'axes', ints: [1] },
+            { name: 'keepdims', int: 0 },
+          ])
+        : hidden;
       cast(value, info.type, info.name);
       return info;
     });
@@ -198,7 +213,13 @@ function componentGraph(name: ComponentName, spec: ComponentSpec, variant: Catal
       const f = input.name === 'timestep' ? cast(input.name, 'float32', 'timestep_f32') : cast(input.name, 'float32', `${input.name}_f32`);
       const batched = typeof input.shape[0] === 'string';
       const axes = input.shape.map((_, axis) => axis).slice(batched ? 1 : 0);
-      const mean = axes.length === 0 ? f : op('ReduceMean', [f], `${input.name}_mean`, [{ name: 'axes', ints: axes }, { name: 'keepdims', int: 0 }]);
+      const mean =
+        axes.length === 0
+          ? f
+          : op('ReduceMean', [f], `${input.name}_mean`, [
+              { name: 'axes', ints: axes },
+              { name: 'keepdims', int: 0 },
+            ]);
       const term = batched ? op('Reshape', [mean, int64s(`${input.name}_shape`, [-1, 1, 1])], `${input.name}_b11`) : mean;
       sum = op('Add', [sum, op('Mul', [term, scalar(`${input.name}_scale`, 0.001)], `${input.name}_term`)], `sum_${input.name}`);
     }

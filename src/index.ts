@@ -4,7 +4,27 @@
 export { createEngine } from './client/client-engine.ts';
 export type { CreateEngineOptions } from './client/client-engine.ts';
 export type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from './engine.ts';
-export type { CachedModel, CatalogModelStatus, DownloadStatus, GeneratedImage, GenerateRequest, ImageInput, LoadStage, LoraAsRun, LoraInfo, LoraReference, LoraRequest, LoraSource, ModelInfo, Phase, PreviewImage, Progress, RequestAsRun, TextRequest, TokenCount } from './api.ts';
+export type {
+  CachedModel,
+  CatalogModelStatus,
+  DownloadStatus,
+  GeneratedImage,
+  GenerateRequest,
+  ImageInput,
+  LoadStage,
+  LoraAsRun,
+  LoraInfo,
+  LoraReference,
+  LoraRequest,
+  LoraSource,
+  ModelInfo,
+  Phase,
+  PreviewImage,
+  Progress,
+  RequestAsRun,
+  TextRequest,
+  TokenCount,
+} from './api.ts';
 export type { SchedulerName } from './schedulers/scheduler.ts';
 export { GenerationQueue } from './queue/generation-queue.ts';
 export type {

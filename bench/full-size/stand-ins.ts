@@ -47,4 +47,3 @@ export async function buildStandIn(name: StandInName, force: boolean): Promise<v
     console.log(`${name} ${variant}: built ${folder} in ${Math.round((performance.now() - started) / 1000)} s`);
   }
 }
-

@@ -33,7 +33,8 @@ export const CHROMIUM_ARGS: readonly string[] = [
  * adapter is offered, as in a browser without WebGPU) for the CPU fallback's tests.
  */
 export function launchChromium(options: { readonly webgpu?: boolean } = {}): Promise<Browser> {
-  const args = options.webgpu === false ? [...CHROMIUM_ARGS.filter((arg) => arg !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU'] : [...CHROMIUM_ARGS];
+  const args =
+    options.webgpu === false ? [...CHROMIUM_ARGS.filter((arg) => arg !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU'] : [...CHROMIUM_ARGS];
   return chromium.launch({ executablePath: chromiumPath(), headless: true, args });
 }
 

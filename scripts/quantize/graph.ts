@@ -75,7 +75,14 @@ export interface GraphReport {
 const MIN_QUANTIZED_ELEMENTS = 1024;
 /** Already quantized for ONNX Runtime's CPU kernels: no WebGPU kernel, so weights would stay in the wasm heap. */
 const CPU_QUANTIZED_OPS = new Set(['QLinearConv', 'ConvInteger', 'MatMulInteger', 'QLinearMatMul', 'DynamicQuantizeLinear']);
-const NORM_OPS = new Set(['LayerNormalization', 'InstanceNormalization', 'BatchNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization']);
+const NORM_OPS = new Set([
+  'LayerNormalization',
+  'InstanceNormalization',
+  'BatchNormalization',
+  'GroupNormalization',
+  'SimplifiedLayerNormalization',
+  'SkipLayerNormalization',
+]);
 const MICROSOFT = 'com.microsoft';
 
 const attribute = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name);
@@ -130,7 +137,11 @@ export function quantizeGraph(model: ModelProto, modelDir: string, writer: Exter
     if (tensor === undefined) {
       const producer = producers.get(name);
       if (producer !== undefined && ['Transpose', 'Cast', 'Constant', 'Reshape'].includes(producer.opType ?? '') && reachesConstant(producer)) {
-        unsupported.push({ node: node.name ?? '', op, reason: `its weight "${name}" comes through ${producer.opType}; left as is (ONNX Runtime would fold it into a new float32 copy)` });
+        unsupported.push({
+          node: node.name ?? '',
+          op,
+          reason: `its weight "${name}" comes through ${producer.opType}; left as is (ONNX Runtime would fold it into a new float32 copy)`,
+        });
       }
       return undefined;
     }
@@ -189,7 +200,8 @@ export function quantizeGraph(model: ModelProto, modelDir: string, writer: Exter
     const q = quantizeQ4(rows, n, k, options.blockSize);
     const kBlocks = Math.ceil(k / options.blockSize);
     let bytesAfter =
-      addTensor(`${name}.q4`, DataType.UINT8, [n, kBlocks, options.blockSize / 2], q.codes) + addTensor(`${name}.scales`, DataType.FLOAT, [q.scales.length], q.scales);
+      addTensor(`${name}.q4`, DataType.UINT8, [n, kBlocks, options.blockSize / 2], q.codes) +
+      addTensor(`${name}.scales`, DataType.FLOAT, [q.scales.length], q.scales);
     if (q.zeroPoints !== undefined) bytesAfter += addTensor(`${name}.zero_points`, DataType.UINT8, [q.zeroPoints.length], q.zeroPoints);
     quantized.push({
       name,

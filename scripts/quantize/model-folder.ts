@@ -43,7 +43,11 @@ export const DEFAULT_BLOCK_SIZE = 32;
  * `<outputFile>_data` shards beside it. The input's initializers are read one at a time.
  * @throws QuantizeError 'not-onnx' when the input is not an ONNX model, 'bad-external-data' when a weight cannot be read
  */
-export async function quantizeOnnxFile(inputFile: string, outputFile: string, options: QuantizeOptions): Promise<{ report: GraphReport; externalData: string[] }> {
+export async function quantizeOnnxFile(
+  inputFile: string,
+  outputFile: string,
+  options: QuantizeOptions,
+): Promise<{ report: GraphReport; externalData: string[] }> {
   const model = decodeModel(await readFile(inputFile), inputFile);
   const writer = new ExternalDataWriter(outputFile, options.maxShardBytes ?? MAX_SHARD_BYTES);
   let report: GraphReport;
@@ -71,7 +75,8 @@ export async function quantizeOnnxFile(inputFile: string, outputFile: string, op
 export async function quantizeModel(input: string, out: string, options: QuantizeOptions & { readonly force?: boolean }): Promise<QuantizationReport> {
   const source = path.resolve(input);
   const info = existsSync(source) ? statSync(source) : undefined;
-  if (info === undefined) throw new QuantizeError('bad-input', `${input}: no such file or folder (give a model folder, its manifest.json, or an .onnx file)`, { input });
+  if (info === undefined)
+    throw new QuantizeError('bad-input', `${input}: no such file or folder (give a model folder, its manifest.json, or an .onnx file)`, { input });
   const manifestFile = info.isDirectory() ? path.join(source, 'manifest.json') : source;
   const single = !info.isDirectory() && source.endsWith('.onnx');
   if (!single && !existsSync(manifestFile)) {
@@ -85,7 +90,10 @@ export async function quantizeModel(input: string, out: string, options: Quantiz
     await mkdir(path.dirname(target), { recursive: true });
     const { report, externalData } = await quantizeOnnxFile(from, target, options);
     const files = await Promise.all(
-      [to, ...externalData.map((name) => path.posix.join(path.posix.dirname(to), name))].map(async (p) => ({ path: p, size: (await stat(path.join(out, p))).size })),
+      [to, ...externalData.map((name) => path.posix.join(path.posix.dirname(to), name))].map(async (p) => ({
+        path: p,
+        size: (await stat(path.join(out, p))).size,
+      })),
     );
     return { ...report, files };
   };
@@ -113,7 +121,12 @@ export async function quantizeModel(input: string, out: string, options: Quantiz
     }
     await writeManifest(out, json, manifest, models, options.mode, blockSize);
   }
-  const report: QuantizationReport = { mode: options.mode, blockSize, source: info.isDirectory() ? path.basename(source) : path.join(path.basename(path.dirname(source)), path.basename(source)), components };
+  const report: QuantizationReport = {
+    mode: options.mode,
+    blockSize,
+    source: info.isDirectory() ? path.basename(source) : path.join(path.basename(path.dirname(source)), path.basename(source)),
+    components,
+  };
   await writeFile(path.join(out, REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }
@@ -137,7 +150,14 @@ async function prepareOutput(out: string, inputDir: string, force: boolean): Pro
   await mkdir(out, { recursive: true });
 }
 
-async function writeManifest(out: string, json: Record<string, unknown>, manifest: Manifest, models: Record<string, unknown>, mode: QuantizeMode, blockSize: number): Promise<void> {
+async function writeManifest(
+  out: string,
+  json: Record<string, unknown>,
+  manifest: Manifest,
+  models: Record<string, unknown>,
+  mode: QuantizeMode,
+  blockSize: number,
+): Promise<void> {
   const paths = [
     ...manifest.files.map((f) => f.path).filter((p) => existsSync(path.join(out, p))),
     ...Object.values(models).flatMap((m) => (m as { externalData: string[] }).externalData),

@@ -75,24 +75,36 @@ export function tensorBytes(tensor: TensorProto, modelDir: string): Uint8Array |
   const length = byteLength(tensor);
   if (tensor.dataLocation === EXTERNAL) {
     const location = externalField(tensor, 'location');
-    if (location === undefined) throw new QuantizeError('bad-external-data', `initializer "${tensor.name}" is external but names no location`, { tensor: tensor.name });
+    if (location === undefined)
+      throw new QuantizeError('bad-external-data', `initializer "${tensor.name}" is external but names no location`, { tensor: tensor.name });
     const file = path.resolve(modelDir, location);
     const offset = Number(externalField(tensor, 'offset') ?? 0);
     const stored = Number(externalField(tensor, 'length') ?? length);
-    if (!Number.isInteger(stored)) throw new QuantizeError('bad-external-data', `initializer "${tensor.name}" is external with no length, of a type whose size we do not know`, { tensor: tensor.name });
+    if (!Number.isInteger(stored))
+      throw new QuantizeError('bad-external-data', `initializer "${tensor.name}" is external with no length, of a type whose size we do not know`, {
+        tensor: tensor.name,
+      });
     const out = new Uint8Array(stored);
     let fd: number;
     try {
       fd = openSync(file, 'r');
     } catch (error) {
-      throw new QuantizeError('bad-external-data', `initializer "${tensor.name}": cannot open its external data ${file}`, { tensor: tensor.name, file }, { cause: error });
+      throw new QuantizeError(
+        'bad-external-data',
+        `initializer "${tensor.name}": cannot open its external data ${file}`,
+        { tensor: tensor.name, file },
+        { cause: error },
+      );
     }
     try {
       let done = 0;
       while (done < stored) {
         const read = readSync(fd, out, done, stored - done, offset + done);
         if (read === 0) {
-          throw new QuantizeError('bad-external-data', `initializer "${tensor.name}": ${file} ends before byte ${offset + stored}`, { tensor: tensor.name, file });
+          throw new QuantizeError('bad-external-data', `initializer "${tensor.name}": ${file} ends before byte ${offset + stored}`, {
+            tensor: tensor.name,
+            file,
+          });
         }
         done += read;
       }
@@ -162,7 +174,7 @@ export class ExternalDataWriter {
     else this.pad(start - this.offset);
     const location = this.shards[this.shards.length - 1]!;
     const at = this.offset;
-    for (let done = 0; done < bytes.byteLength; ) done += writeSync(this.fd!, bytes, done, bytes.byteLength - done);
+    for (let done = 0; done < bytes.byteLength;) done += writeSync(this.fd!, bytes, done, bytes.byteLength - done);
     this.offset += bytes.byteLength;
     tensor.rawData = new Uint8Array(0);
     tensor.floatData = [];

@@ -49,7 +49,13 @@ export function quantizeQ4(weight: Float32Array, n: number, k: number, blockSize
   return withoutZeroPoints;
 }
 
-function quantizeQ4With(weight: Float32Array, n: number, k: number, blockSize: number, asymmetric: boolean): { weight: Required<Q4Weight>; squaredError: number } {
+function quantizeQ4With(
+  weight: Float32Array,
+  n: number,
+  k: number,
+  blockSize: number,
+  asymmetric: boolean,
+): { weight: Required<Q4Weight>; squaredError: number } {
   const kBlocks = Math.ceil(k / blockSize);
   const blob = blockSize / 2;
   const zeroPointRow = Math.ceil(kBlocks / 2);

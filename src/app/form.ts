@@ -119,7 +119,10 @@ export function restoreRequest(request: Partial<GenerateRequest>): void {
   if (request.prompt !== undefined) fields.prompt.value = request.prompt;
   fields.negativePrompt.value = request.negativePrompt ?? '';
   if (request.seed !== undefined) setSeed(request.seed, { random: false });
-  for (const [input, value] of [[fields.steps, request.steps], [fields.guidance, request.guidance]] as const) {
+  for (const [input, value] of [
+    [fields.steps, request.steps],
+    [fields.guidance, request.guidance],
+  ] as const) {
     if (value !== undefined) input.value = String(value);
   }
   if (request.scheduler !== undefined && [...fields.scheduler.options].some((option) => option.value === request.scheduler)) {

@@ -123,7 +123,10 @@ export function createViewer(container: HTMLElement, host: ViewerHost): Viewer {
     title.textContent = `Picture ${index + 1} of ${entries.length}`;
     frame.replaceChildren(picture(host, entry));
     details.replaceChildren(
-      ...[...parameters(entry), ['Made', made(entry)] as [string, string]].flatMap(([term, value]) => [create('dt', { textContent: term }), create('dd', { textContent: value })]),
+      ...[...parameters(entry), ['Made', made(entry)] as [string, string]].flatMap(([term, value]) => [
+        create('dt', { textContent: term }),
+        create('dd', { textContent: value }),
+      ]),
     );
     previous.disabled = index === 0;
     next.disabled = index === entries.length - 1;
@@ -132,7 +135,11 @@ export function createViewer(container: HTMLElement, host: ViewerHost): Viewer {
     const marked = find(markedId);
     compare.textContent = marked === undefined ? 'Compare' : marked === entry ? 'Unmark' : 'Compare with marked';
     note.textContent =
-      marked === undefined ? '' : marked === entry ? 'Marked for comparison: open another picture (← →) and press "Compare with marked".' : `Marked for comparison: "${marked.request.prompt}" (seed ${marked.request.seed}).`;
+      marked === undefined
+        ? ''
+        : marked === entry
+          ? 'Marked for comparison: open another picture (← →) and press "Compare with marked".'
+          : `Marked for comparison: "${marked.request.prompt}" (seed ${marked.request.seed}).`;
   };
 
   const showCompare = (a: HistoryEntry, b: HistoryEntry): void => {
@@ -140,7 +147,10 @@ export function createViewer(container: HTMLElement, host: ViewerHost): Viewer {
     side.hidden = false;
     title.textContent = 'Two pictures compared';
     const figures = create('div', { className: 'compare-pictures' });
-    for (const [name, entry] of [['A', a], ['B', b]] as const) {
+    for (const [name, entry] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
       const figure = create('figure');
       figure.append(picture(host, entry), create('figcaption', { textContent: `${name} · ${made(entry)}` }));
       figures.append(figure);
@@ -165,7 +175,11 @@ export function createViewer(container: HTMLElement, host: ViewerHost): Viewer {
     table.append(create('thead'), create('tbody'));
     table.tHead!.append(headRow);
     table.tBodies[0]!.append(...rows);
-    side.replaceChildren(figures, table, button('Back', () => showSingle()));
+    side.replaceChildren(
+      figures,
+      table,
+      button('Back', () => showSingle()),
+    );
   };
 
   const step = (by: number): void => {

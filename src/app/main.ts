@@ -79,7 +79,11 @@ function progressText(p: Progress): string {
   switch (p.phase) {
     case 'loading':
       if (p.download !== undefined) return downloadText(p.download);
-      return p.stage === 'sessions' ? 'Loading the model: starting ONNX Runtime…' : p.stage === 'warm-up' ? 'Loading the model: warming up…' : `Loading the model, file ${p.step}/${p.steps}`;
+      return p.stage === 'sessions'
+        ? 'Loading the model: starting ONNX Runtime…'
+        : p.stage === 'warm-up'
+          ? 'Loading the model: warming up…'
+          : `Loading the model, file ${p.step}/${p.steps}`;
     case 'encoding':
       return 'Encoding the prompt…';
     case 'denoising':
@@ -92,7 +96,14 @@ function progressText(p: Progress): string {
 /** Loading counts files, denoising counts steps; the other phases are one short piece each. */
 function showProgress(p: Progress): void {
   const counted = p.phase === 'loading' || p.phase === 'denoising';
-  ui.progress.value = p.download !== undefined ? p.download.modelLoaded / Math.max(p.download.modelTotal, 1) : counted ? p.step / Math.max(p.steps, 1) : p.phase === 'decoding' ? 1 : 0;
+  ui.progress.value =
+    p.download !== undefined
+      ? p.download.modelLoaded / Math.max(p.download.modelTotal, 1)
+      : counted
+        ? p.step / Math.max(p.steps, 1)
+        : p.phase === 'decoding'
+          ? 1
+          : 0;
   ui.progressLabel.textContent = progressText(p);
   ui.progressLabel.dataset.phase = p.phase;
   ui.progressLabel.dataset.step = String(p.step);
@@ -123,7 +134,6 @@ function sentence(text: string): string {
   return trimmed === '' ? trimmed : `${trimmed[0]!.toUpperCase()}${trimmed.slice(1)}${/[.!?…]$/.test(trimmed) ? '' : '.'}`;
 }
 
-
 /** Image to image and inpainting: a picture to start from, a mask painted over it, a strength. */
 const sourcePicture = createSourcePicture(element('source-picture', HTMLDivElement), {
   onError: (message) => showError(new Error(message)),
@@ -148,13 +158,10 @@ const results = createResultView(
 
 /** Starts the next request from `png` (a result's or a kept picture's "Use as source"). */
 function useAsSource(png: Blob): void {
-  sourcePicture.setPicture(png).then(
-    () => {
-      element('source-picture', HTMLDivElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-      ui.status.textContent = 'The next request starts from this picture.';
-    },
-    showError,
-  );
+  sourcePicture.setPicture(png).then(() => {
+    element('source-picture', HTMLDivElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    ui.status.textContent = 'The next request starts from this picture.';
+  }, showError);
 }
 
 function reuseSeed(seed: number): void {
@@ -227,7 +234,10 @@ function settled(event: 'done' | 'failed' | 'cancelled', images?: readonly Gener
   if (event === 'done') {
     const first = images![0]!;
     const dropped = first.droppedTokens.prompt;
-    setState('done', `Done in ${(first.timings.totalMs / 1000).toFixed(2)} s.${dropped > 0 ? ` The prompt was too long: its last ${dropped} tokens were left out.` : ''}`);
+    setState(
+      'done',
+      `Done in ${(first.timings.totalMs / 1000).toFixed(2)} s.${dropped > 0 ? ` The prompt was too long: its last ${dropped} tokens were left out.` : ''}`,
+    );
   } else if (event === 'cancelled') {
     setState('cancelled', 'Cancelled.');
   } else {
@@ -393,7 +403,9 @@ async function start(): Promise<void> {
     created = await createEngine();
     queue = new GenerationQueue(created);
     watchQueue(queue);
-    createQueuePanel(element('queue', HTMLElement), element('queue-list', HTMLOListElement), element('clear-finished', HTMLButtonElement), queue, { stepMs: () => lastStepMs });
+    createQueuePanel(element('queue', HTMLElement), element('queue-list', HTMLOListElement), element('clear-finished', HTMLButtonElement), queue, {
+      stepMs: () => lastStepMs,
+    });
   } catch (error) {
     showError(error);
     setState('error', 'The engine could not start.');
@@ -417,7 +429,10 @@ async function start(): Promise<void> {
       loading = false;
       for (const count of countTokensNow) count();
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
-      setState(queueLength() > 0 ? 'generating' : 'ready', `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`);
+      setState(
+        queueLength() > 0 ? 'generating' : 'ready',
+        `Model ${info.name}, ${info.width}x${info.height} on ${info.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.${warnings}`,
+      );
       await picker?.loaded(model).catch(() => undefined);
     } catch (error) {
       loading = false;

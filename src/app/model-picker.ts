@@ -83,7 +83,11 @@ interface Parts {
   readonly offline: HTMLElement;
 }
 
-function make<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+function make<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -142,7 +146,10 @@ export async function setUpModelPicker(container: HTMLElement, engine: Engine, o
     parts.load.disabled = busy || model === undefined || model.backend === null || model.id === loadedId;
     parts.load.textContent = model !== undefined && model.id === loadedId ? 'Loaded' : 'Load model';
     if (model === undefined) return;
-    parts.notes.replaceChildren(make('span', { textContent: model.description }), ...model.notes.map((note) => make('span', { className: 'note', textContent: note })));
+    parts.notes.replaceChildren(
+      make('span', { textContent: model.description }),
+      ...model.notes.map((note) => make('span', { className: 'note', textContent: note })),
+    );
     parts.notes.dataset.runnable = String(model.backend !== null);
     parts.cache.replaceChildren();
     if (model.cached) {
@@ -157,7 +164,11 @@ export async function setUpModelPicker(container: HTMLElement, engine: Engine, o
     parts.unrunnable.hidden = blocked.length === 0;
     parts.unrunnable.replaceChildren(
       make('summary', { textContent: `${blocked.length} ${blocked.length === 1 ? 'model' : 'models'} can't run on this device` }),
-      make('ul', {}, ...blocked.map((m) => make('li', {}, make('strong', { textContent: m.name }), `: ${m.notes.join('; ') || m.reason || 'not on this device'}.`))),
+      make(
+        'ul',
+        {},
+        ...blocked.map((m) => make('li', {}, make('strong', { textContent: m.name }), `: ${m.notes.join('; ') || m.reason || 'not on this device'}.`)),
+      ),
     );
   };
 
@@ -235,7 +246,9 @@ export async function setUpModelPicker(container: HTMLElement, engine: Engine, o
     try {
       // A catalog model is stored as "<id>@<variant>"; a bundled one under its manifest's URL, with its id.
       const cached = await engine.listCachedModels();
-      const stored = cached.filter((c) => c.key === `${model.id}@${model.variant}` || (c.id === model.id && c.manifestUrl !== null && new URL(c.manifestUrl).origin === location.origin));
+      const stored = cached.filter(
+        (c) => c.key === `${model.id}@${model.variant}` || (c.id === model.id && c.manifestUrl !== null && new URL(c.manifestUrl).origin === location.origin),
+      );
       for (const { key } of stored) await engine.deleteCachedModel(key);
       await picker.refresh();
     } catch (error) {

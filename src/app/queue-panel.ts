@@ -26,7 +26,13 @@ export interface QueuePanelOptions {
   readonly stepMs: () => number | undefined;
 }
 
-export function createQueuePanel(section: HTMLElement, list: HTMLOListElement, clearFinished: HTMLButtonElement, queue: GenerationQueue, options: QueuePanelOptions): void {
+export function createQueuePanel(
+  section: HTMLElement,
+  list: HTMLOListElement,
+  clearFinished: HTMLButtonElement,
+  queue: GenerationQueue,
+  options: QueuePanelOptions,
+): void {
   const items = new Map<string, Item>();
   /** Each waiting request's steps and pictures, for the time estimate. */
   const work = new Map<string, number>();
@@ -63,10 +69,18 @@ export function createQueuePanel(section: HTMLElement, list: HTMLOListElement, c
     const { id, request } = event;
     const element = create('li');
     element.dataset.id = id;
-    const prompt = create('span', { className: 'queue-prompt', textContent: request.prompt.trim() === '' ? '(no prompt)' : request.prompt, title: request.prompt });
+    const prompt = create('span', {
+      className: 'queue-prompt',
+      textContent: request.prompt.trim() === '' ? '(no prompt)' : request.prompt,
+      title: request.prompt,
+    });
     const details = create('span', {
       className: 'queue-details',
-      textContent: [request.n !== undefined && request.n > 1 ? `${request.n} pictures` : undefined, request.steps !== undefined ? `${request.steps} steps` : undefined, request.image !== undefined ? (request.mask !== undefined ? 'inpainting' : 'from a picture') : undefined]
+      textContent: [
+        request.n !== undefined && request.n > 1 ? `${request.n} pictures` : undefined,
+        request.steps !== undefined ? `${request.steps} steps` : undefined,
+        request.image !== undefined ? (request.mask !== undefined ? 'inpainting' : 'from a picture') : undefined,
+      ]
         .filter((part) => part !== undefined)
         .join(' · '),
     });
@@ -123,7 +137,9 @@ export function createQueuePanel(section: HTMLElement, list: HTMLOListElement, c
       case 'progress': {
         const item = items.get(event.id);
         const { phase, step, steps } = event.progress;
-        if (item !== undefined) item.status.textContent = phase === 'denoising' ? `Running, step ${step}/${steps}` : phase === 'decoding' ? 'Running, decoding' : 'Running, encoding the prompt';
+        if (item !== undefined)
+          item.status.textContent =
+            phase === 'denoising' ? `Running, step ${step}/${steps}` : phase === 'decoding' ? 'Running, decoding' : 'Running, encoding the prompt';
         return; // the order did not change
       }
       case 'done':

@@ -154,7 +154,9 @@ export function createSourcePicture(container: HTMLElement, options: SourcePictu
   async function setPicture(source: Blob | ImageData | RgbaPicture): Promise<void> {
     let bitmap: ImageBitmap;
     try {
-      bitmap = await createImageBitmap(source instanceof Blob || source instanceof ImageData ? source : new ImageData(new Uint8ClampedArray(source.pixels), source.width, source.height));
+      bitmap = await createImageBitmap(
+        source instanceof Blob || source instanceof ImageData ? source : new ImageData(new Uint8ClampedArray(source.pixels), source.width, source.height),
+      );
     } catch (error) {
       const name = source instanceof File ? source.name : 'the file';
       throw new InvalidRequestError(`${name} is not a picture this browser can open (PNG, JPEG, WebP, GIF)`, {}, { cause: error });

@@ -2,7 +2,18 @@
  * The main thread's engine: forwards to the engine in a worker over Comlink.
  */
 import * as Comlink from 'comlink';
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, ImageInput, LoraInfo, LoraReference, ModelInfo, Progress, TokenCount } from '../api.ts';
+import type {
+  CachedModel,
+  CatalogModelStatus,
+  GeneratedImage,
+  GenerateRequest,
+  ImageInput,
+  LoraInfo,
+  LoraReference,
+  ModelInfo,
+  Progress,
+  TokenCount,
+} from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
 import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
@@ -92,7 +103,13 @@ class WorkerEngine implements Engine {
     failed.catch(() => undefined);
     worker.addEventListener(
       'error',
-      (event) => fail(new WebDiffusionError('worker-failed', `The engine's worker failed: ${event.message || 'it did not load'}; the next call starts a fresh one (load the model again)`)),
+      (event) =>
+        fail(
+          new WebDiffusionError(
+            'worker-failed',
+            `The engine's worker failed: ${event.message || 'it did not load'}; the next call starts a fresh one (load the model again)`,
+          ),
+        ),
       { signal: unwatch.signal },
     );
     const lifeLock = `webdiffusion-worker/${crypto.randomUUID()}`;
@@ -100,7 +117,12 @@ class WorkerEngine implements Engine {
     alive
       .then(() =>
         globalThis.navigator?.locks?.request(lifeLock, { signal: unwatch.signal }, () =>
-          fail(new WebDiffusionError('worker-lost', "The engine's worker ended (terminated, or stopped by the browser); the next call starts a fresh one (load the model again)")),
+          fail(
+            new WebDiffusionError(
+              'worker-lost',
+              "The engine's worker ended (terminated, or stopped by the browser); the next call starts a fresh one (load the model again)",
+            ),
+          ),
         ),
       )
       // Refused lock requests (unwatched on dispose) and a failed start are reported by `failed`.
@@ -118,7 +140,10 @@ class WorkerEngine implements Engine {
   private connected(): Connection {
     if (this.connection !== undefined) return this.connection;
     if (this.givenWorker !== undefined) {
-      throw new WebDiffusionError('worker-lost', "The engine's worker failed or ended, and it was given to createEngine: create the engine again with a new worker");
+      throw new WebDiffusionError(
+        'worker-lost',
+        "The engine's worker failed or ended, and it was given to createEngine: create the engine again with a new worker",
+      );
     }
     this.connection = this.watch(startWorker());
     return this.connection;

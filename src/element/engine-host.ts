@@ -65,7 +65,11 @@ export class EngineHost {
       await this.ensureLoaded(url, options.onModelProgress);
       const engine = await this.engine;
       try {
-        return await engine.generate(request, { previews: true, ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+        return await engine.generate(request, {
+          previews: true,
+          ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+          ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        });
       } catch (error) {
         // The model died with the device; the next turn loads it again.
         if (error instanceof GpuDeviceLostError) this.loaded = undefined;

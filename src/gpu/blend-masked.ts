@@ -43,7 +43,14 @@ export function blendMasked(device: GPUDevice, { mask, source, noise, target, co
 }
 
 /** The same blend on the CPU: the CPU loop's, and the kernel's reference. */
-export function blendMaskedCpu(target: Float32Array, mask: Float32Array, source: Float32Array, noise: Float32Array, fromSource: number, fromNoise: number): void {
+export function blendMaskedCpu(
+  target: Float32Array,
+  mask: Float32Array,
+  source: Float32Array,
+  noise: Float32Array,
+  fromSource: number,
+  fromNoise: number,
+): void {
   const cells = mask.length;
   for (let i = 0; i < target.length; i++) {
     const m = mask[i % cells]!;

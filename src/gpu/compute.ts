@@ -86,10 +86,7 @@ export function runElementwise(
   const bindGroup = device.createBindGroup({
     label: kernel.label,
     layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: uniform } },
-      ...bindings.map(({ buffer }, index) => ({ binding: index + 1, resource: { buffer } })),
-    ],
+    entries: [{ binding: 0, resource: { buffer: uniform } }, ...bindings.map(({ buffer }, index) => ({ binding: index + 1, resource: { buffer } }))],
   });
   const encoder = device.createCommandEncoder({ label: kernel.label });
   const pass = encoder.beginComputePass({ label: kernel.label });

@@ -13,7 +13,10 @@ export interface PreviewMap {
  * Maps the first picture's latent (planar [channels, cells]) to RGBA8, one u32 per cell.
  * @throws RangeError when a buffer is too small, or the map has more than 4 channels
  */
-export function latentPreview(device: GPUDevice, args: { readonly latent: GPUBuffer; readonly rgba: GPUBuffer; readonly cells: number; readonly map: PreviewMap }): void {
+export function latentPreview(
+  device: GPUDevice,
+  args: { readonly latent: GPUBuffer; readonly rgba: GPUBuffer; readonly cells: number; readonly map: PreviewMap },
+): void {
   const { latent, rgba, cells, map } = args;
   const channels = map.rgbFactors.length;
   if (channels > 4) throw new RangeError(`a preview map has at most 4 channels, got ${channels}`);

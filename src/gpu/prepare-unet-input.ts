@@ -27,13 +27,7 @@ export function prepareUnetInput(device: GPUDevice, args: PrepareUnetInputArgs):
   runElementwise(
     device,
     kernel,
-    packParams([
-      ['u32', count],
-      ['u32', copies],
-      ['f32', inputScale],
-      ['u32', 0],
-      ...packingFields(args.packing ?? UNPACKED),
-    ]),
+    packParams([['u32', count], ['u32', copies], ['f32', inputScale], ['u32', 0], ...packingFields(args.packing ?? UNPACKED)]),
     [
       { buffer: sample, elements: count },
       { buffer: modelInput, elements: copies * count },

@@ -62,7 +62,7 @@ export async function readPngText(png: Uint8Array): Promise<Record<string, strin
   const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   const texts: Record<string, string> = {};
   const budget = { left: MAX_PNG_TEXT_BYTES };
-  for (let offset = 8; offset + 8 <= png.length; ) {
+  for (let offset = 8; offset + 8 <= png.length;) {
     const length = view.getUint32(offset);
     const type = latin1Text(png.subarray(offset + 4, offset + 8));
     const start = offset + 8;

@@ -99,11 +99,6 @@ export async function encodePng(
 }
 
 /** Same as {@link encodePng}, as a Blob ready for an object URL or a download link. */
-export async function encodePngBlob(
-  pixels: Uint8Array | Uint8ClampedArray,
-  width: number,
-  height: number,
-  options: PngOptions = {},
-): Promise<Blob> {
+export async function encodePngBlob(pixels: Uint8Array | Uint8ClampedArray, width: number, height: number, options: PngOptions = {}): Promise<Blob> {
   return new Blob([await encodePng(pixels, width, height, options)], { type: 'image/png' });
 }

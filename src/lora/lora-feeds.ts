@@ -45,7 +45,9 @@ export function matchLora(weights: LoraWeights, graphs: GraphTargets, source: st
       continue;
     }
     if (target.inFeatures !== module.inFeatures || target.outFeatures !== module.outFeatures) {
-      mismatched.push(`${module.key} (${module.inFeatures} → ${module.outFeatures}; the model's ${target.module} is ${target.inFeatures} → ${target.outFeatures})`);
+      mismatched.push(
+        `${module.key} (${module.inFeatures} → ${module.outFeatures}; the model's ${target.module} is ${target.inFeatures} → ${target.outFeatures})`,
+      );
       continue;
     }
     let map = byTarget.get(module.component);
@@ -53,19 +55,33 @@ export function matchLora(weights: LoraWeights, graphs: GraphTargets, source: st
     map.set(target.module, module);
   }
   if (mismatched.length > 0) {
-    throw new LoraError(`${source} does not fit this model (a LoRA for another base model?): ${mismatched.slice(0, 5).join('; ')}${mismatched.length > 5 ? `; and ${mismatched.length - 5} more` : ''}`, {
-      reason: 'shape-mismatch',
-      source,
-      keys: mismatched,
-    });
+    throw new LoraError(
+      `${source} does not fit this model (a LoRA for another base model?): ${mismatched.slice(0, 5).join('; ')}${mismatched.length > 5 ? `; and ${mismatched.length - 5} more` : ''}`,
+      {
+        reason: 'shape-mismatch',
+        source,
+        keys: mismatched,
+      },
+    );
   }
   if (byTarget.size === 0) {
-    const known = [...graphs].map(([component, targets]) => `${component}: ${targets.slice(0, 3).map((t) => t.module).join(', ')}…`).join('; ');
-    throw new LoraError(`${source}: none of its ${weights.modules.length} modules names a layer of this model (${unmatched.slice(0, 5).join(', ')}…); the model's layers are ${known}`, {
-      reason: 'no-match',
-      source,
-      keys: unmatched,
-    });
+    const known = [...graphs]
+      .map(
+        ([component, targets]) =>
+          `${component}: ${targets
+            .slice(0, 3)
+            .map((t) => t.module)
+            .join(', ')}…`,
+      )
+      .join('; ');
+    throw new LoraError(
+      `${source}: none of its ${weights.modules.length} modules names a layer of this model (${unmatched.slice(0, 5).join(', ')}…); the model's layers are ${known}`,
+      {
+        reason: 'no-match',
+        source,
+        keys: unmatched,
+      },
+    );
   }
   return { weights, byTarget, unmatched };
 }
@@ -78,9 +94,16 @@ export interface FeedData {
 }
 
 /** The branch inputs of one component's graph for the LoRAs given, at their scales. */
-export function branchFeeds(component: LoraComponent, targets: readonly LoraTarget[], loras: readonly { readonly lora: MatchedLora; readonly scale: number }[]): Record<string, FeedData> {
+export function branchFeeds(
+  component: LoraComponent,
+  targets: readonly LoraTarget[],
+  loras: readonly { readonly lora: MatchedLora; readonly scale: number }[],
+): Record<string, FeedData> {
   const active = loras.filter((l) => l.scale !== 0);
-  const rank = Math.max(1, active.reduce((sum, l) => sum + l.lora.weights.rank, 0));
+  const rank = Math.max(
+    1,
+    active.reduce((sum, l) => sum + l.lora.weights.rank, 0),
+  );
   const feeds: Record<string, FeedData> = {};
   for (const target of targets) {
     const a = new Float32Array(target.inFeatures * rank);

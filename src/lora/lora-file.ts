@@ -108,13 +108,27 @@ function pair(
   const d = matrix(down);
   const u = matrix(up);
   if (d === undefined || u === undefined || d[0] !== u[1]) {
-    throw new LoraError(`${source}: "${key}" has down [${down.shape.join(', ')}] and up [${up.shape.join(', ')}]: not a low-rank pair [rank, in] and [out, rank]`, {
-      reason: 'bad-tensor',
-      source,
-      keys: [key],
-    });
+    throw new LoraError(
+      `${source}: "${key}" has down [${down.shape.join(', ')}] and up [${up.shape.join(', ')}]: not a low-rank pair [rank, in] and [out, rank]`,
+      {
+        reason: 'bad-tensor',
+        source,
+        keys: [key],
+      },
+    );
   }
   const rank = d[0];
   const alphaValue = alpha?.data[0];
-  return { component, module, kohya, key, rank, inFeatures: d[1], outFeatures: u[0], down: down.data, up: up.data, scale: alphaValue !== undefined ? alphaValue / rank : 1 };
+  return {
+    component,
+    module,
+    kohya,
+    key,
+    rank,
+    inFeatures: d[1],
+    outFeatures: u[0],
+    down: down.data,
+    up: up.data,
+    scale: alphaValue !== undefined ? alphaValue / rank : 1,
+  };
 }

@@ -144,7 +144,15 @@ function targetOf(node: NodeInfo, initializers: ReadonlyMap<string, TensorInfo>,
   if (module === '' || node.outputs.length !== 1 || node.inputs.length < 2) return undefined;
   const make = (inFeatures: number, outFeatures: number, dataType: number | undefined, weight: LoraTarget['weight']): LoraTarget | undefined => {
     if (dataType !== FLOAT && dataType !== FLOAT16) return undefined;
-    return { module, inFeatures, outFeatures, dtype: dataType === FLOAT ? 'float32' : 'float16', inputA: `lora:${module}:A`, inputB: `lora:${module}:B`, weight };
+    return {
+      module,
+      inFeatures,
+      outFeatures,
+      dtype: dataType === FLOAT ? 'float32' : 'float16',
+      inputA: `lora:${module}:A`,
+      inputB: `lora:${module}:B`,
+      weight,
+    };
   };
   if (node.opType === 'MatMulNBits' && node.domain === 'com.microsoft') {
     const k = node.ints.get('K');

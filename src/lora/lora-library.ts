@@ -96,7 +96,9 @@ export class LoraLibrary {
   private async resolve(reference: LoraReference, signal: AbortSignal | undefined): Promise<LoraSource> {
     if (typeof reference !== 'string') {
       if (typeof reference !== 'object' || reference === null || typeof reference.url !== 'string') {
-        throw new LoraError(`a LoRA is a URL, a Hugging Face file, a registered name or { url, sha256?, size?, name? }; got ${JSON.stringify(reference)}`, { reason: 'bad-reference' });
+        throw new LoraError(`a LoRA is a URL, a Hugging Face file, a registered name or { url, sha256?, size?, name? }; got ${JSON.stringify(reference)}`, {
+          reason: 'bad-reference',
+        });
       }
       // The file itself (a manifest is given by its URL as a string).
       return { ...reference, url: absolute(reference.url) };
@@ -136,7 +138,9 @@ const GENERIC_NAMES = new Set(['lora', 'adapter_model', 'pytorch_lora_weights', 
 
 /** What a LoRA at `path` is called in PNG parameters: its file's name, or its folder's for a generic one. */
 export function loraNameOf(path: string): string {
-  const parts = decodeURIComponent(path).split(/[\\/]/).filter((p) => p !== '');
+  const parts = decodeURIComponent(path)
+    .split(/[\\/]/)
+    .filter((p) => p !== '');
   const file = (parts.pop() ?? 'lora').replace(/\.safetensors$/, '');
   return GENERIC_NAMES.has(file) && parts.length > 0 ? parts.pop()! : file;
 }
@@ -147,7 +151,11 @@ function absolute(text: string): string {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`${url.protocol} is not fetched`);
     return url.href;
   } catch (cause) {
-    throw new ManifestError(`"${text}" is not a LoRA URL, Hugging Face file ("owner/repo/file.safetensors") or registered name`, { source: text, field: 'loras' }, { cause });
+    throw new ManifestError(
+      `"${text}" is not a LoRA URL, Hugging Face file ("owner/repo/file.safetensors") or registered name`,
+      { source: text, field: 'loras' },
+      { cause },
+    );
   }
 }
 

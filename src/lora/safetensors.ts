@@ -42,17 +42,22 @@ export function parseSafetensors(bytes: Uint8Array, source: string, maxHeaderByt
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(maxHeaderBytes)) {
-    fail('header-too-large', `its header claims ${headerLength} bytes; at most ${maxHeaderBytes} are allowed`, { headerBytes: Number(headerLength), limit: maxHeaderBytes });
+    fail('header-too-large', `its header claims ${headerLength} bytes; at most ${maxHeaderBytes} are allowed`, {
+      headerBytes: Number(headerLength),
+      limit: maxHeaderBytes,
+    });
   }
   const length = Number(headerLength);
-  if (8 + length > bytes.length) fail('truncated', `its header claims ${length} bytes but the file has ${bytes.length - 8} after the length`, { headerBytes: length, size: bytes.length });
+  if (8 + length > bytes.length)
+    fail('truncated', `its header claims ${length} bytes but the file has ${bytes.length - 8} after the length`, { headerBytes: length, size: bytes.length });
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + length)));
   } catch (cause) {
     throw new LoraError(`${source}: not a safetensors file: its header is not UTF-8 JSON`, { reason: 'not-safetensors', source }, { cause });
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('not-safetensors', 'not a safetensors file: its header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('not-safetensors', 'not a safetensors file: its header is not a JSON object');
   const data = bytes.subarray(8 + length);
   const tensors = new Map<string, SafetensorsTensor>();
   let metadata: Record<string, string> = {};

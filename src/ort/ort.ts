@@ -157,7 +157,9 @@ export class OrtSession {
         data: kind === 'asyncify' && data.size >= STREAMED_EXTERNAL_DATA ? URL.createObjectURL(data) : data,
       }));
       try {
-        const session = await (await loadRuntime(kind)).InferenceSession.create(bytes, {
+        const session = await (
+          await loadRuntime(kind)
+        ).InferenceSession.create(bytes, {
           executionProviders,
           ...(outputsOnGpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
           ...(files.length > 0 ? { externalData: files } : {}),

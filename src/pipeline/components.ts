@@ -114,9 +114,12 @@ export class DenoiserModel {
         if (info.name === 'text_embeds') {
           const pooled = c.pooled[row];
           if (pooled === undefined || pooled.length !== width) {
-            throw new ModelLoadError(`${this.spec.kind}: input "text_embeds" needs a pooled text embedding of ${width} values, and the text encoders give ${pooled?.length ?? 'none'}`, {
-              role: this.spec.kind,
-            });
+            throw new ModelLoadError(
+              `${this.spec.kind}: input "text_embeds" needs a pooled text embedding of ${width} values, and the text encoders give ${pooled?.length ?? 'none'}`,
+              {
+                role: this.spec.kind,
+              },
+            );
           }
           target.set(pooled);
         } else if (info.name === 'time_ids') {

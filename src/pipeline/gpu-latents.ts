@@ -61,7 +61,13 @@ export class GpuLatents implements Latents {
 
   conditioning(hidden: readonly Tensor[]): Tensor {
     const sizes = hidden.map((tensor) => tensor.dims.reduce((a, b) => a * b, 1) * 4);
-    const joined = this.track(createStorageBuffer(this.device, 'conditioning', sizes.reduce((a, b) => a + b, 0)));
+    const joined = this.track(
+      createStorageBuffer(
+        this.device,
+        'conditioning',
+        sizes.reduce((a, b) => a + b, 0),
+      ),
+    );
     const encoder = this.device.createCommandEncoder({ label: 'conditioning' });
     let offset = 0;
     hidden.forEach((tensor, index) => {

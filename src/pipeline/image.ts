@@ -37,10 +37,10 @@ export function countNonFinite(image: Float32Array, pixels: number): number {
  */
 export function checkFinite(nonFinite: number, pixels: number): void {
   if (nonFinite === 0) return;
-  throw new NumericsError(
-    `The model produced NaN or infinite values in ${nonFinite} of ${pixels} pixels (a float16 overflow, or a broken export?)`,
-    { count: nonFinite, pixels },
-  );
+  throw new NumericsError(`The model produced NaN or infinite values in ${nonFinite} of ${pixels} pixels (a float16 overflow, or a broken export?)`, {
+    count: nonFinite,
+    pixels,
+  });
 }
 
 function toByte(v: number): number {

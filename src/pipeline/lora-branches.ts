@@ -16,7 +16,8 @@ export interface ScaledLora {
 export function setBranchFeeds(session: OrtSession, component: LoraComponent, targets: readonly LoraTarget[], loras: readonly ScaledLora[]): void {
   const tensors: Record<string, Tensor> = {};
   for (const [name, feed] of Object.entries(branchFeeds(component, targets, loras))) {
-    tensors[name] = feed.dtype === 'float16' ? cpuTensor('float16', feed.data as Uint16Array, feed.dims) : cpuTensor('float32', feed.data as Float32Array, feed.dims);
+    tensors[name] =
+      feed.dtype === 'float16' ? cpuTensor('float16', feed.data as Uint16Array, feed.dims) : cpuTensor('float32', feed.data as Float32Array, feed.dims);
   }
   session.setFixedFeeds(tensors);
 }

@@ -84,10 +84,14 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
     ...(layout.tokenizer.padToken !== undefined ? { padToken: layout.tokenizer.padToken } : {}),
     ...(layout.tokenizer.padTokenId !== undefined ? { padTokenId: layout.tokenizer.padTokenId } : {}),
   });
-  const config = ('file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config) as AnySchedulerConfig;
+  const config = (
+    'file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config
+  ) as AnySchedulerConfig;
   checkPrediction(layout, config);
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
-  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps, { imageTokens: imageTokens(layout, layout.resolution.width, layout.resolution.height) });
+  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps, {
+    imageTokens: imageTokens(layout, layout.resolution.width, layout.resolution.height),
+  });
 
   const created: OrtSession[] = [];
   const lora = new Map<LoraComponent, { session: OrtSession; targets: readonly LoraTarget[] }>();
@@ -114,7 +118,11 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
       }
       return s;
     } catch (error) {
-      throw new ModelLoadError(`${network.file} could not be loaded on the ${backend} backend: ${(error as Error).message}`, { path: network.file, backend }, { cause: error });
+      throw new ModelLoadError(
+        `${network.file} could not be loaded on the ${backend} backend: ${(error as Error).message}`,
+        { path: network.file, backend },
+        { cause: error },
+      );
     }
   };
   try {
@@ -194,7 +202,10 @@ export async function loraGraphs(stored: StoredModel, store: WeightStore, layout
 function checkPrediction(layout: ModelLayout, config: AnySchedulerConfig): void {
   const { prediction } = layout.denoiser;
   if (prediction === 'v_prediction') {
-    throw new ManifestError(`Model ${layout.modelId}: v_prediction is not supported yet (epsilon and flow are)`, { modelId: layout.modelId, field: 'denoiser.prediction' });
+    throw new ManifestError(`Model ${layout.modelId}: v_prediction is not supported yet (epsilon and flow are)`, {
+      modelId: layout.modelId,
+      field: 'denoiser.prediction',
+    });
   }
   if ((prediction === 'flow') !== isFlowConfig(config)) {
     throw new ManifestError(

@@ -38,10 +38,16 @@ export function checkLoras(loras: unknown): { readonly model: LoraReference; rea
     const field = `loras[${i}]`;
     const { model, scale = 1 } = (typeof entry === 'object' && entry !== null ? entry : {}) as { model?: unknown; scale?: unknown };
     if (typeof model !== 'string' && (typeof model !== 'object' || model === null || typeof (model as { url?: unknown }).url !== 'string')) {
-      throw new InvalidRequestError(`${field}.model must be a LoRA's URL, Hugging Face file or registered name, or { url }; got ${shown(model)}`, { field: `${field}.model`, got: model });
+      throw new InvalidRequestError(`${field}.model must be a LoRA's URL, Hugging Face file or registered name, or { url }; got ${shown(model)}`, {
+        field: `${field}.model`,
+        got: model,
+      });
     }
     if (typeof scale !== 'number' || !Number.isFinite(scale) || Math.abs(scale) > MAX_LORA_SCALE) {
-      throw new InvalidRequestError(`${field}.scale must be a number from -${MAX_LORA_SCALE} to ${MAX_LORA_SCALE}; got ${shown(scale)}`, { field: `${field}.scale`, got: scale });
+      throw new InvalidRequestError(`${field}.scale must be a number from -${MAX_LORA_SCALE} to ${MAX_LORA_SCALE}; got ${shown(scale)}`, {
+        field: `${field}.scale`,
+        got: scale,
+      });
     }
     return { model: model as LoraReference, scale };
   });

@@ -100,7 +100,6 @@ export class FloatBridge {
   }
 }
 
-
 /** float32 values of a tensor, wherever it is (a GPU tensor is read back). */
 export async function readFloats(tensor: Tensor): Promise<Float32Array> {
   if (tensor.location === 'cpu') return floatDataOf(tensor);

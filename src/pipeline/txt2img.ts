@@ -74,7 +74,10 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
   for (let k = 0; k < n; k++) {
     const onProgress = options.onProgress;
     const single = { ...request, seed: pictureSeed(request.seed, k), n: 1 };
-    const [image] = await generateBatch(model, single, 1, { ...options, ...(onProgress !== undefined ? { onProgress: (p: Progress) => onProgress({ ...p, index: k }) } : {}) });
+    const [image] = await generateBatch(model, single, 1, {
+      ...options,
+      ...(onProgress !== undefined ? { onProgress: (p: Progress) => onProgress({ ...p, index: k }) } : {}),
+    });
     images.push({ ...image!, request: asRun({ ...request, seed: pictureSeed(request.seed, k) }) });
   }
   return images;
@@ -100,7 +103,11 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
   } catch (error) {
     // A scheduler may take fewer steps than a request may ask for (LCM: its distillation's 50).
     if (!(error instanceof RangeError)) throw error;
-    throw new InvalidRequestError(`steps: ${error.message} with scheduler ${request.scheduler}`, { field: 'steps', got: steps, scheduler: request.scheduler }, { cause: error });
+    throw new InvalidRequestError(
+      `steps: ${error.message} with scheduler ${request.scheduler}`,
+      { field: 'steps', got: steps, scheduler: request.scheduler },
+      { cause: error },
+    );
   }
   const { denoiser } = model;
   const guided = twoPasses(model, request);

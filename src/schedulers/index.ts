@@ -13,7 +13,17 @@ import { isFlowConfig, type AnySchedulerConfig, type FlowSchedulerConfig, type S
 import { TurboScheduler } from './turbo.ts';
 
 /** Every scheduler name `createScheduler` accepts. */
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'turbo', 'flow_euler', 'flow_turbo'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = [
+  'ddim',
+  'euler',
+  'euler_a',
+  'dpmpp_2m',
+  'dpmpp_2m_karras',
+  'lcm',
+  'turbo',
+  'flow_euler',
+  'flow_turbo',
+];
 
 /** The schedulers of flow-matching models (velocity prediction); the others are for noise-prediction models. */
 export const FLOW_SCHEDULER_NAMES: readonly SchedulerName[] = ['flow_euler', 'flow_turbo'];
@@ -95,4 +105,14 @@ export { dynamicShift, shiftTime } from './flow-schedule.ts';
 export { LcmScheduler } from './lcm.ts';
 export { TurboScheduler } from './turbo.ts';
 export { isFlowConfig } from './scheduler.ts';
-export type { AnySchedulerConfig, FlowSchedulerConfig, Scheduler, SchedulerConfig, SchedulerName, StepCoefficients, StepExtras, StepResult, TimestepOptions } from './scheduler.ts';
+export type {
+  AnySchedulerConfig,
+  FlowSchedulerConfig,
+  Scheduler,
+  SchedulerConfig,
+  SchedulerName,
+  StepCoefficients,
+  StepExtras,
+  StepResult,
+  TimestepOptions,
+} from './scheduler.ts';

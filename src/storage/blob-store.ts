@@ -71,12 +71,15 @@ export class BlobStore {
     // (what a model lists) was already found to agree with it.
     if (parts.length !== record.parts || storedSize !== record.size) {
       await this.remove(entry.sha256);
-      throw new IntegrityError(`${entry.path}: the stored copy is damaged (${storedSize} of ${entry.size} bytes); it was removed, ensureModel downloads it again`, {
-        path: entry.path,
-        sha256: entry.sha256,
-        storedBytes: storedSize,
-        size: entry.size,
-      });
+      throw new IntegrityError(
+        `${entry.path}: the stored copy is damaged (${storedSize} of ${entry.size} bytes); it was removed, ensureModel downloads it again`,
+        {
+          path: entry.path,
+          sha256: entry.sha256,
+          storedBytes: storedSize,
+          size: entry.size,
+        },
+      );
     }
     return new Blob(parts, { type: 'application/octet-stream' });
   }

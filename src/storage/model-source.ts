@@ -82,7 +82,10 @@ export async function fetchManifest(url: URL, signal: AbortSignal | undefined, s
   let timer: ReturnType<typeof setTimeout> | undefined;
   const watch = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => controller.abort(new NetworkError(`The manifest ${url.href} sent nothing for ${stallTimeoutMs} ms`, { url: url.href })), stallTimeoutMs);
+    timer = setTimeout(
+      () => controller.abort(new NetworkError(`The manifest ${url.href} sent nothing for ${stallTimeoutMs} ms`, { url: url.href })),
+      stallTimeoutMs,
+    );
   };
   let response: Response;
   let text: string;

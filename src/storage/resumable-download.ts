@@ -107,7 +107,13 @@ async function transferWithRetries(
         const offline = globalThis.navigator?.onLine === false;
         throw new NetworkError(
           `Downloading ${file.path} failed${offline ? ': the browser is offline' : ` after ${failures} attempts`} (${error.message}); what was received is kept, and the next ensureModel resumes from there`,
-          { url: file.url, path: file.path, storedBytes: writer.committedBytes, size: file.size, ...(error.status !== undefined ? { status: error.status } : {}) },
+          {
+            url: file.url,
+            path: file.path,
+            storedBytes: writer.committedBytes,
+            size: file.size,
+            ...(error.status !== undefined ? { status: error.status } : {}),
+          },
           { cause: error },
         );
       }
@@ -234,12 +240,15 @@ function checkResponse(file: RemoteFile, response: Response, start: number): num
  * wrong (a digest fixes the size). The stored file, which other models use, is left alone.
  */
 function storedSizeMismatch(file: RemoteFile, storedSize: number): IntegrityError {
-  return new IntegrityError(`${file.path}: the manifest lists ${file.size} bytes for a file whose SHA-256 is that of a verified ${storedSize}-byte file: the manifest is wrong`, {
-    url: file.url,
-    path: file.path,
-    expectedSize: file.size,
-    storedSize,
-  });
+  return new IntegrityError(
+    `${file.path}: the manifest lists ${file.size} bytes for a file whose SHA-256 is that of a verified ${storedSize}-byte file: the manifest is wrong`,
+    {
+      url: file.url,
+      path: file.path,
+      expectedSize: file.size,
+      storedSize,
+    },
+  );
 }
 
 function sizeMismatch(file: RemoteFile, serverSize: number | undefined): IntegrityError {

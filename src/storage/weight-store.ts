@@ -13,7 +13,17 @@ import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
 import type { Manifest, ManifestFile } from '../models/manifest.ts';
 import { BlobStore, withFileLock } from './blob-store.ts';
-import { absoluteUrl, fetchManifest, fileListRecord, fileUrl, manifestKey, recordKey, type ListedFile, type ModelRecord, type ModelSource } from './model-source.ts';
+import {
+  absoluteUrl,
+  fetchManifest,
+  fileListRecord,
+  fileUrl,
+  manifestKey,
+  recordKey,
+  type ListedFile,
+  type ModelRecord,
+  type ModelSource,
+} from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile } from './resumable-download.ts';

@@ -33,7 +33,11 @@ const WORD_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|
  */
 function bytesToUnicode(): readonly string[] {
   const printable = new Set<number>();
-  const ranges: [string, string][] = [['!', '~'], ['¡', '¬'], ['®', 'ÿ']];
+  const ranges: [string, string][] = [
+    ['!', '~'],
+    ['¡', '¬'],
+    ['®', 'ÿ'],
+  ];
   for (const [first, last] of ranges) {
     for (let b = first.charCodeAt(0); b <= last.charCodeAt(0); b++) printable.add(b);
   }
@@ -70,11 +74,7 @@ export class ClipTokenizer {
    * @throws TokenizerError when the special tokens are missing from the vocabulary or an
    *   option is out of range
    */
-  constructor(
-    vocab: ReadonlyMap<string, number>,
-    merges: readonly (readonly [string, string])[],
-    options: ClipTokenizerOptions = {},
-  ) {
+  constructor(vocab: ReadonlyMap<string, number>, merges: readonly (readonly [string, string])[], options: ClipTokenizerOptions = {}) {
     this.vocab = vocab;
     this.maxLength = options.maxLength ?? CLIP_MAX_LENGTH;
     if (!Number.isInteger(this.maxLength) || this.maxLength < 2) {
@@ -215,11 +215,7 @@ function parseMerges(text: string): [string, string][] {
  * @throws TokenizerError when a vocabulary id is not a non-negative integer, a merges line is
  *   not a pair, the vocabulary lacks a special token, or an option is out of range
  */
-export function createClipTokenizer(
-  vocabJson: Record<string, number>,
-  mergesText: string,
-  options?: ClipTokenizerOptions,
-): ClipTokenizer {
+export function createClipTokenizer(vocabJson: Record<string, number>, mergesText: string, options?: ClipTokenizerOptions): ClipTokenizer {
   const vocab = new Map<string, number>();
   for (const [token, id] of Object.entries(vocabJson)) {
     if (!Number.isInteger(id) || id < 0) {

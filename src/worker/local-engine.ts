@@ -2,7 +2,18 @@
  * The engine itself, as it runs inside the worker: one model, one GPU device, one job at a time,
  * and one weight store that every model file comes from.
  */
-import type { CachedModel, CatalogModelStatus, GeneratedImage, GenerateRequest, LoadStage, LoraAsRun, LoraInfo, LoraReference, ModelInfo, TokenCount } from '../api.ts';
+import type {
+  CachedModel,
+  CatalogModelStatus,
+  GeneratedImage,
+  GenerateRequest,
+  LoadStage,
+  LoraAsRun,
+  LoraInfo,
+  LoraReference,
+  ModelInfo,
+  TokenCount,
+} from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
 import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
@@ -120,7 +131,10 @@ export class LocalEngine implements Engine {
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
     checkRequestObject(request);
     if (request.n !== undefined && request.n !== 1) {
-      throw new InvalidRequestError(`n must be 1 for generate(); got ${shown(request.n)}: use generateBatch() for several pictures`, { field: 'n', got: request.n });
+      throw new InvalidRequestError(`n must be 1 for generate(); got ${shown(request.n)}: use generateBatch() for several pictures`, {
+        field: 'n',
+        got: request.n,
+      });
     }
     const [image] = await this.generateBatch(request, options);
     return image!;
@@ -279,7 +293,13 @@ export class LocalEngine implements Engine {
   }
 
   /** Sessions created and warmed up; released again if the warm-up fails. */
-  private async createModel(stored: StoredModel, layout: ModelLayout, options: LoadOptions, warming: () => void, signal?: AbortSignal): Promise<DiffusionModel> {
+  private async createModel(
+    stored: StoredModel,
+    layout: ModelLayout,
+    options: LoadOptions,
+    warming: () => void,
+    signal?: AbortSignal,
+  ): Promise<DiffusionModel> {
     const loaded = await loadDiffusionModel(stored, this.store, layout, options);
     try {
       warming();
@@ -326,7 +346,12 @@ export class LocalEngine implements Engine {
     if (target.kind === 'catalog') {
       const profile = preference === 'wasm' ? null : await probeGpu();
       const fit = fitModel(profile, target.entry, CATALOG, preference);
-      return { source: catalogFileList(target.entry, fit.variant), backend: fit.backend, warnings: fit.warnings, layout: layoutFromCatalog(target.entry, fit.variant) };
+      return {
+        source: catalogFileList(target.entry, fit.variant),
+        backend: fit.backend,
+        warnings: fit.warnings,
+        layout: layoutFromCatalog(target.entry, fit.variant),
+      };
     }
     // A prefetch only stores files: no device is needed to know which.
     if (!forLoad) return { source: target.url, backend: 'wasm', warnings: [] };
@@ -459,7 +484,8 @@ async function probeGpu(): Promise<AdapterProfile | null> {
 function rejectedOnAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return work;
   return new Promise<T>((resolve, reject) => {
-    const abort = (): void => reject(new CancelledError('Generation cancelled; the steps already queued finish before the next request starts', { when: 'at once' }));
+    const abort = (): void =>
+      reject(new CancelledError('Generation cancelled; the steps already queued finish before the next request starts', { when: 'at once' }));
     if (signal.aborted) abort();
     signal.addEventListener('abort', abort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));

@@ -68,7 +68,10 @@ const api: WorkerApi = {
   generateBatch: (requestId, request, onProgress, previews) =>
     cancellable(requestId, onProgress, async (options) => {
       const images = await engine.generateBatch(request, { ...options, previews: previews === true });
-      return Comlink.transfer(images, images.map((image) => image.pixels.buffer));
+      return Comlink.transfer(
+        images,
+        images.map((image) => image.pixels.buffer),
+      );
     }),
 
   loadLora: (requestId, lora, onProgress) => cancellable(requestId, onProgress, (options) => engine.loadLora(lora, options)),

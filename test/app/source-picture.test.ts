@@ -114,7 +114,9 @@ describe('start from a picture', () => {
 
   it('says so when the file is no picture, and stays as it was', async () => {
     const { page } = browser;
-    await page.getByLabel('Picture to start from', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
+    await page
+      .getByLabel('Picture to start from', { exact: true })
+      .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
     await page.waitForFunction(() => window.sourcePicturePage!.errors.length > 0);
     expect(await page.evaluate(() => window.sourcePicturePage!.errors)).toEqual([expect.stringMatching(/notes\.txt is not a picture this browser can open/)]);
     expect(await fields()).toEqual({});
@@ -133,7 +135,13 @@ describe('start from a picture', () => {
     // The canvas shows it: red in the middle, blue in a corner.
     const shown = await page.evaluate(() => {
       const canvas = document.querySelector<HTMLCanvasElement>('.sp-canvas')!;
-      const at = (x: number, y: number) => Array.from(canvas.getContext('2d')!.getImageData(x * canvas.width, y * canvas.height, 1, 1).data.slice(0, 3));
+      const at = (x: number, y: number) =>
+        Array.from(
+          canvas
+            .getContext('2d')!
+            .getImageData(x * canvas.width, y * canvas.height, 1, 1)
+            .data.slice(0, 3),
+        );
       return { middle: at(0.5, 0.5), corner: at(0.05, 0.05) };
     });
     expect(shown.middle[0]).toBeGreaterThan(180);
@@ -148,7 +156,15 @@ describe('start from a picture', () => {
     expect([mask!.width, mask!.height]).toEqual([SIZE, SIZE]);
     // White all along the stroke (one pointermove: the line between was filled in), black away from it.
     for (let x = 8; x <= 56; x++) expect(maskAt(mask!, x, 32), `x = ${x}`).toBe(255);
-    for (const [x, y] of [[32, 4], [32, 60], [2, 32], [62, 32], [32, 20], [32, 44]] as const) expect(maskAt(mask!, x, y), `(${x}, ${y})`).toBe(0);
+    for (const [x, y] of [
+      [32, 4],
+      [32, 60],
+      [2, 32],
+      [62, 32],
+      [32, 20],
+      [32, 44],
+    ] as const)
+      expect(maskAt(mask!, x, y), `(${x}, ${y})`).toBe(0);
     // Inpainting's strength: the painted area is drawn afresh.
     expect(strength).toBe(1);
     expect(await page.locator('.sp-strength-value').textContent()).toBe('1.00');
@@ -156,7 +172,12 @@ describe('start from a picture', () => {
     await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
     const tint = await page.evaluate(() => {
       const canvas = document.querySelector<HTMLCanvasElement>('.sp-canvas')!;
-      return Array.from(canvas.getContext('2d')!.getImageData(canvas.width * (12 / 64), canvas.height * (32.5 / 64), 1, 1).data.slice(0, 3));
+      return Array.from(
+        canvas
+          .getContext('2d')!
+          .getImageData(canvas.width * (12 / 64), canvas.height * (32.5 / 64), 1, 1)
+          .data.slice(0, 3),
+      );
     });
     expect(tint[0]).toBeGreaterThan(120);
 
@@ -185,7 +206,13 @@ describe('start from a picture', () => {
     await cdp.detach();
     const { mask } = await fields();
     for (let y = 6; y <= 58; y++) expect(maskAt(mask!, 32, y), `y = ${y}`).toBe(255);
-    for (const [x, y] of [[4, 32], [60, 32], [20, 32], [44, 32]] as const) expect(maskAt(mask!, x, y), `(${x}, ${y})`).toBe(0);
+    for (const [x, y] of [
+      [4, 32],
+      [60, 32],
+      [20, 32],
+      [44, 32],
+    ] as const)
+      expect(maskAt(mask!, x, y), `(${x}, ${y})`).toBe(0);
   });
 
   it('inverts and clears the mask', async () => {

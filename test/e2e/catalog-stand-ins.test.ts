@@ -49,14 +49,20 @@ beforeAll(async () => {
   // A user's own model: the SD-Turbo stand-in's files, and a catalog entry served as its manifest.json.
   const userTurbo = standIns.get('sd-turbo-fp16')!;
   const userPrefix = '/schmuell/sd-turbo-ort-web/resolve/main/';
-  const userManifest = Buffer.from(JSON.stringify({ ...userTurbo.entry, id: 'my-turbo', name: 'My Turbo', source: { kind: 'url', baseUrl: `${server.origin}${userPrefix}` } }));
+  const userManifest = Buffer.from(
+    JSON.stringify({ ...userTurbo.entry, id: 'my-turbo', name: 'My Turbo', source: { kind: 'url', baseUrl: `${server.origin}${userPrefix}` } }),
+  );
   files[`${userPrefix}manifest.json`] = { size: userManifest.byteLength, read: (offset, length) => userManifest.subarray(offset, offset + length) };
 
   const turbo = standInEntries().find((entry) => entry.id === 'sd-turbo-fp16')!;
   poisoned = buildStandIn({ ...turbo, id: 'sd-turbo-nan' }, `${server.origin}/nan/`, { nanDecoder: true });
   for (const [path, bytes] of poisoned.files) {
     const data = Buffer.from(bytes);
-    files[`/nan/${path}`] = { size: data.byteLength, read: (offset, length) => data.subarray(offset, offset + length), reportedSha256: createHash('sha256').update(data).digest('hex') };
+    files[`/nan/${path}`] = {
+      size: data.byteLength,
+      read: (offset, length) => data.subarray(offset, offset + length),
+      reportedSha256: createHash('sha256').update(data).digest('hex'),
+    };
   }
 });
 afterAll(() => server?.close());
@@ -69,23 +75,33 @@ interface Result {
 
 /** Loads a stand-in entry on the CPU backend and generates one picture with its defaults. */
 function loadAndGenerate(entry: CatalogEntry): Promise<Result> {
-  return session.page.evaluate(async (entry) => {
-    const { engine } = window.webdiffusion!;
-    try {
-      const e = await engine;
-      const info = await e.loadModel(entry, { backend: 'wasm' });
-      const image = await e.generate({ prompt: 'a red circle on a blue background', seed: 7 });
-      const distinct = new Set<number>();
-      for (let k = 0; k < image.pixels.length; k += 4) distinct.add(image.pixels[k]! * 65536 + image.pixels[k + 1]! * 256 + image.pixels[k + 2]!);
-      return {
-        info,
-        image: { width: image.width, height: image.height, bytes: image.pixels.length, distinct: distinct.size, steps: image.request.steps, guidance: image.request.guidance },
-      };
-    } catch (error) {
-      const e = error as Error & { code?: string };
-      return { error: { name: e.name, ...(e.code !== undefined ? { code: e.code } : {}), message: e.message } };
-    }
-  }, entry as unknown as CatalogEntry);
+  return session.page.evaluate(
+    async (entry) => {
+      const { engine } = window.webdiffusion!;
+      try {
+        const e = await engine;
+        const info = await e.loadModel(entry, { backend: 'wasm' });
+        const image = await e.generate({ prompt: 'a red circle on a blue background', seed: 7 });
+        const distinct = new Set<number>();
+        for (let k = 0; k < image.pixels.length; k += 4) distinct.add(image.pixels[k]! * 65536 + image.pixels[k + 1]! * 256 + image.pixels[k + 2]!);
+        return {
+          info,
+          image: {
+            width: image.width,
+            height: image.height,
+            bytes: image.pixels.length,
+            distinct: distinct.size,
+            steps: image.request.steps,
+            guidance: image.request.guidance,
+          },
+        };
+      } catch (error) {
+        const e = error as Error & { code?: string };
+        return { error: { name: e.name, ...(e.code !== undefined ? { code: e.code } : {}), message: e.message } };
+      }
+    },
+    entry as unknown as CatalogEntry,
+  );
 }
 
 describe('catalog models on their stand-ins (CPU backend)', () => {

@@ -100,7 +100,10 @@ describe('npm run generate', () => {
   it('applies --lora FILE:SCALE and records it in the PNG parameters', async () => {
     const out = path.join(dir, 'pink.png');
     const lora = path.join(REPO_ROOT, 'models/tiny-shapes-lora-pink/lora.safetensors');
-    const run = await generate(['--prompt', 'a pink circle on a blue background', '--seed', '101', '--backend', 'wasm', '--lora', `${lora}:1`, '--out', out], 600_000);
+    const run = await generate(
+      ['--prompt', 'a pink circle on a blue background', '--seed', '101', '--backend', 'wasm', '--lora', `${lora}:1`, '--out', out],
+      600_000,
+    );
     expect(run.status, run.stderr).toBe(0);
     const bytes = await readFile(out);
     const png = PNG.sync.read(bytes);

@@ -85,64 +85,75 @@ const EXPECTED_FORM = { prompt: PROMPT, negativePrompt: 'blue', seed: '5', steps
 describe('demo page history', () => {
   let png: Buffer;
 
-  it('keeps a generated picture in the gallery, and its download carries the parameters', async () => {
-    const { page } = session;
-    expect(await page.isChecked('#keep-history')).toBe(true);
-    expect(await galleryPrompts()).toEqual([]);
-    expect(await page.locator('.history-empty').textContent()).toBe(EMPTY);
-    expect(await page.isVisible('.history-empty')).toBe(true);
-    await page.getByLabel('Negative prompt', { exact: true }).fill('blue');
-    await generate(PROMPT, 5, 3);
-    expect(await galleryPrompts()).toEqual([PROMPT]);
-    expect(await page.isVisible('.history-empty')).toBe(false);
+  it(
+    'keeps a generated picture in the gallery, and its download carries the parameters',
+    async () => {
+      const { page } = session;
+      expect(await page.isChecked('#keep-history')).toBe(true);
+      expect(await galleryPrompts()).toEqual([]);
+      expect(await page.locator('.history-empty').textContent()).toBe(EMPTY);
+      expect(await page.isVisible('.history-empty')).toBe(true);
+      await page.getByLabel('Negative prompt', { exact: true }).fill('blue');
+      await generate(PROMPT, 5, 3);
+      expect(await galleryPrompts()).toEqual([PROMPT]);
+      expect(await page.isVisible('.history-empty')).toBe(false);
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    png = await readFile((await download.path())!);
-    const parsed = await readPngParameters(png);
-    expect(parsed).toEqual({
-      request: { prompt: PROMPT, negativePrompt: 'blue', seed: 5, steps: 3, guidance: 2, scheduler: 'ddim', width: 64, height: 64 },
-      modelId: 'tiny-shapes',
-      extra: {},
-    });
-    expect(session.pageErrors).toEqual([]);
-  }, GENERATION_MS + 30_000);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      png = await readFile((await download.path())!);
+      const parsed = await readPngParameters(png);
+      expect(parsed).toEqual({
+        request: { prompt: PROMPT, negativePrompt: 'blue', seed: 5, steps: 3, guidance: 2, scheduler: 'ddim', width: 64, height: 64 },
+        modelId: 'tiny-shapes',
+        extra: {},
+      });
+      expect(session.pageErrors).toEqual([]);
+    },
+    GENERATION_MS + 30_000,
+  );
 
-  it('opens a thumbnail large with its parameters, in the main view too; Save PNG downloads it; arrows and Esc move and close', async () => {
-    const { page } = session;
-    await generate(SECOND, 6, 1);
-    expect(await galleryPrompts()).toEqual([SECOND, PROMPT]);
+  it(
+    'opens a thumbnail large with its parameters, in the main view too; Save PNG downloads it; arrows and Esc move and close',
+    async () => {
+      const { page } = session;
+      await generate(SECOND, 6, 1);
+      expect(await galleryPrompts()).toEqual([SECOND, PROMPT]);
 
-    await open(PROMPT, 5);
-    expect(await viewer()).toMatchObject({ title: 'Picture 2 of 2', details: { Prompt: PROMPT, Seed: '5', Steps: '3', Scheduler: 'ddim', Model: 'tiny-shapes', Size: '64×64' } });
-    await page.waitForFunction((prompt) => document.querySelector('#picture')!.getAttribute('aria-label') === `Picture from the history: ${prompt}`, PROMPT);
+      await open(PROMPT, 5);
+      expect(await viewer()).toMatchObject({
+        title: 'Picture 2 of 2',
+        details: { Prompt: PROMPT, Seed: '5', Steps: '3', Scheduler: 'ddim', Model: 'tiny-shapes', Size: '64×64' },
+      });
+      await page.waitForFunction((prompt) => document.querySelector('#picture')!.getAttribute('aria-label') === `Picture from the history: ${prompt}`, PROMPT);
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('dialog').getByRole('link', { name: 'Save PNG' }).click()]);
-    expect(download.suggestedFilename()).toBe('webdiffusion-5.png');
-    expect((await readPngParameters(await readFile((await download.path())!)))?.request.prompt).toBe(PROMPT);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('dialog').getByRole('link', { name: 'Save PNG' }).click()]);
+      expect(download.suggestedFilename()).toBe('webdiffusion-5.png');
+      expect((await readPngParameters(await readFile((await download.path())!)))?.request.prompt).toBe(PROMPT);
 
-    // A phone: nothing of the history wider than the screen, every control a 24x24 px touch target.
-    await page.setViewportSize({ width: 390, height: 844 });
-    const layout = await page.evaluate(() => ({
-      wide: [...document.querySelectorAll('#history *')]
-        .filter((part) => part.getBoundingClientRect().right > document.documentElement.clientWidth)
-        .map((part) => `${part.tagName}.${part.className}`),
-      small: [...document.querySelectorAll<HTMLElement>('#history button, #history a, #history input')]
-        .filter((control) => control.offsetParent !== null || control.closest('dialog[open]') !== null)
-        .map((control) => ({ name: control.getAttribute('aria-label') ?? control.textContent ?? control.id, box: control.getBoundingClientRect() }))
-        .filter(({ box }) => box.width > 0 && (box.width < 24 || box.height < 24))
-        .map(({ name, box }) => `${name} ${box.width}x${box.height}`),
-    }));
-    expect(layout).toEqual({ wide: [], small: [] });
-    await page.setViewportSize({ width: 1280, height: 720 });
+      // A phone: nothing of the history wider than the screen, every control a 24x24 px touch target.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const layout = await page.evaluate(() => ({
+        wide: [...document.querySelectorAll('#history *')]
+          .filter((part) => part.getBoundingClientRect().right > document.documentElement.clientWidth)
+          .map((part) => `${part.tagName}.${part.className}`),
+        small: [...document.querySelectorAll<HTMLElement>('#history button, #history a, #history input')]
+          .filter((control) => control.offsetParent !== null || control.closest('dialog[open]') !== null)
+          .map((control) => ({ name: control.getAttribute('aria-label') ?? control.textContent ?? control.id, box: control.getBoundingClientRect() }))
+          .filter(({ box }) => box.width > 0 && (box.width < 24 || box.height < 24))
+          .map(({ name, box }) => `${name} ${box.width}x${box.height}`),
+      }));
+      expect(layout).toEqual({ wide: [], small: [] });
+      await page.setViewportSize({ width: 1280, height: 720 });
 
-    await page.keyboard.press('ArrowLeft');
-    expect(await viewer()).toMatchObject({ title: 'Picture 1 of 2', details: { Prompt: SECOND, Seed: '6' } });
-    await page.keyboard.press('Escape');
-    expect(await page.isVisible('#history-viewer')).toBe(false);
-    // Focus comes back to the thumbnail of the picture last seen.
-    await page.waitForFunction((name) => document.activeElement?.getAttribute('aria-label') === name, `Open "${SECOND}" (seed 6)`, { timeout: 5_000 });
-    expect(await page.getAttribute('#picture', 'aria-label')).toBe(`Picture from the history: ${PROMPT}`);
-  }, GENERATION_MS + 30_000);
+      await page.keyboard.press('ArrowLeft');
+      expect(await viewer()).toMatchObject({ title: 'Picture 1 of 2', details: { Prompt: SECOND, Seed: '6' } });
+      await page.keyboard.press('Escape');
+      expect(await page.isVisible('#history-viewer')).toBe(false);
+      // Focus comes back to the thumbnail of the picture last seen.
+      await page.waitForFunction((name) => document.activeElement?.getAttribute('aria-label') === name, `Open "${SECOND}" (seed 6)`, { timeout: 5_000 });
+      expect(await page.getAttribute('#picture', 'aria-label')).toBe(`Picture from the history: ${PROMPT}`);
+    },
+    GENERATION_MS + 30_000,
+  );
 
   it('compares two pictures side by side, their differences highlighted', async () => {
     const { page } = session;
@@ -166,35 +177,42 @@ describe('demo page history', () => {
     expect(await page.isVisible('#history-viewer')).toBe(false);
   });
 
-  it('shows the last picture in the main view after a reload; Reuse settings and Reuse seed fill the form', async () => {
-    const { page } = session;
-    await reload();
-    await page.waitForSelector('#gallery img');
-    expect(await galleryPrompts()).toEqual([SECOND, PROMPT]);
-    await page.waitForFunction((prompt) => document.querySelector('#picture')!.getAttribute('aria-label') === `Picture from the history: ${prompt}`, SECOND);
-    // The main view holds the very pixels of the newest picture kept (its thumbnail's PNG).
-    const same = await page.evaluate(() => {
-      const shown = document.querySelector<HTMLCanvasElement>('#picture')!;
-      const newest = document.querySelector<HTMLImageElement>('#gallery img')!;
-      const drawn = Object.assign(document.createElement('canvas'), { width: newest.naturalWidth, height: newest.naturalHeight });
-      drawn.getContext('2d')!.drawImage(newest, 0, 0);
-      const [x, y] = [shown.getContext('2d')!.getImageData(0, 0, shown.width, shown.height).data, drawn.getContext('2d')!.getImageData(0, 0, drawn.width, drawn.height).data];
-      return shown.width === drawn.width && x.length === y.length && x.every((value, i) => value === y[i]);
-    });
-    expect(same).toBe(true);
+  it(
+    'shows the last picture in the main view after a reload; Reuse settings and Reuse seed fill the form',
+    async () => {
+      const { page } = session;
+      await reload();
+      await page.waitForSelector('#gallery img');
+      expect(await galleryPrompts()).toEqual([SECOND, PROMPT]);
+      await page.waitForFunction((prompt) => document.querySelector('#picture')!.getAttribute('aria-label') === `Picture from the history: ${prompt}`, SECOND);
+      // The main view holds the very pixels of the newest picture kept (its thumbnail's PNG).
+      const same = await page.evaluate(() => {
+        const shown = document.querySelector<HTMLCanvasElement>('#picture')!;
+        const newest = document.querySelector<HTMLImageElement>('#gallery img')!;
+        const drawn = Object.assign(document.createElement('canvas'), { width: newest.naturalWidth, height: newest.naturalHeight });
+        drawn.getContext('2d')!.drawImage(newest, 0, 0);
+        const [x, y] = [
+          shown.getContext('2d')!.getImageData(0, 0, shown.width, shown.height).data,
+          drawn.getContext('2d')!.getImageData(0, 0, drawn.width, drawn.height).data,
+        ];
+        return shown.width === drawn.width && x.length === y.length && x.every((value, i) => value === y[i]);
+      });
+      expect(same).toBe(true);
 
-    await scrambleForm();
-    await open(PROMPT, 5);
-    await viewerButton('Reuse settings').click();
-    expect(await formValues()).toEqual(EXPECTED_FORM);
-    expect(await page.isVisible('#history-viewer')).toBe(false);
+      await scrambleForm();
+      await open(PROMPT, 5);
+      await viewerButton('Reuse settings').click();
+      expect(await formValues()).toEqual(EXPECTED_FORM);
+      expect(await page.isVisible('#history-viewer')).toBe(false);
 
-    await page.getByLabel('Seed', { exact: true }).fill('999');
-    await open(SECOND, 6);
-    await viewerButton('Reuse seed').click();
-    expect(await page.inputValue('#seed')).toBe('6');
-    expect(await page.inputValue('#prompt')).toBe(PROMPT);
-  }, MODEL_LOAD_MS + 30_000);
+      await page.getByLabel('Seed', { exact: true }).fill('999');
+      await open(SECOND, 6);
+      await viewerButton('Reuse seed').click();
+      expect(await page.inputValue('#seed')).toBe('6');
+      expect(await page.inputValue('#prompt')).toBe(PROMPT);
+    },
+    MODEL_LOAD_MS + 30_000,
+  );
 
   it('deletes one picture from the large view', async () => {
     const { page } = session;
@@ -232,21 +250,25 @@ describe('demo page history', () => {
     expect(await page.inputValue('#prompt')).toBe(PROMPT);
   });
 
-  it('keeps nothing while "Keep history" is off, says so, and remembers the choice (the deleted picture stays gone)', async () => {
-    const { page } = session;
-    expect(await page.isVisible('.history-off')).toBe(false);
-    await page.getByLabel('Keep history').uncheck();
-    // The choice is written to IndexedDB: reload only once it is there.
-    await page.waitForSelector('#keep-history[data-saved="false"]');
-    await reload();
-    await page.waitForSelector('#gallery img');
-    expect(await page.isChecked('#keep-history')).toBe(false);
-    expect(await page.locator('.history-off').textContent()).toContain('not kept after a reload');
-    expect(await galleryPrompts()).toEqual([PROMPT]);
-    await generate('a green triangle on a red background', 7, 1);
-    expect(await galleryPrompts()).toEqual([PROMPT]);
-    expect(session.pageErrors).toEqual([]);
-  }, MODEL_LOAD_MS + GENERATION_MS);
+  it(
+    'keeps nothing while "Keep history" is off, says so, and remembers the choice (the deleted picture stays gone)',
+    async () => {
+      const { page } = session;
+      expect(await page.isVisible('.history-off')).toBe(false);
+      await page.getByLabel('Keep history').uncheck();
+      // The choice is written to IndexedDB: reload only once it is there.
+      await page.waitForSelector('#keep-history[data-saved="false"]');
+      await reload();
+      await page.waitForSelector('#gallery img');
+      expect(await page.isChecked('#keep-history')).toBe(false);
+      expect(await page.locator('.history-off').textContent()).toContain('not kept after a reload');
+      expect(await galleryPrompts()).toEqual([PROMPT]);
+      await generate('a green triangle on a red background', 7, 1);
+      expect(await galleryPrompts()).toEqual([PROMPT]);
+      expect(session.pageErrors).toEqual([]);
+    },
+    MODEL_LOAD_MS + GENERATION_MS,
+  );
 
   it('asks before clearing the history, then shows the empty state', async () => {
     const { page } = session;

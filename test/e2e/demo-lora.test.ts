@@ -27,20 +27,24 @@ async function generated(): Promise<{ color: string | null; pixels: number[] }> 
 }
 
 describe('demo page LoRA panel', () => {
-  it('adds a LoRA by URL, applies it, and switches it off again', async () => {
-    const { page } = session;
-    await page.getByText('LoRAs', { exact: true }).click();
-    await page.getByLabel('LoRA URL').fill(new URL('/models/tiny-shapes-lora-pink/manifest.json', page.url()).href);
-    await page.getByRole('button', { name: 'Add' }).click();
-    await page.getByText('tiny-shapes-lora-pink (rank 8)').waitFor({ timeout: 60_000 });
-    await page.getByLabel('Prompt', { exact: true }).fill('a pink circle on a blue background');
-    await page.getByLabel('Random', { exact: true }).uncheck();
-    await page.getByLabel('Seed', { exact: true }).fill('101');
-    const pink = await generated();
-    expect(pink.color).toBe('pink');
-    await page.getByLabel('tiny-shapes-lora-pink (rank 8)').uncheck();
-    const off = await generated();
-    expect(off.pixels).not.toEqual(pink.pixels);
-    expect(session.pageErrors).toEqual([]);
-  }, GENERATION_MS * 2);
+  it(
+    'adds a LoRA by URL, applies it, and switches it off again',
+    async () => {
+      const { page } = session;
+      await page.getByText('LoRAs', { exact: true }).click();
+      await page.getByLabel('LoRA URL').fill(new URL('/models/tiny-shapes-lora-pink/manifest.json', page.url()).href);
+      await page.getByRole('button', { name: 'Add' }).click();
+      await page.getByText('tiny-shapes-lora-pink (rank 8)').waitFor({ timeout: 60_000 });
+      await page.getByLabel('Prompt', { exact: true }).fill('a pink circle on a blue background');
+      await page.getByLabel('Random', { exact: true }).uncheck();
+      await page.getByLabel('Seed', { exact: true }).fill('101');
+      const pink = await generated();
+      expect(pink.color).toBe('pink');
+      await page.getByLabel('tiny-shapes-lora-pink (rank 8)').uncheck();
+      const off = await generated();
+      expect(off.pixels).not.toEqual(pink.pixels);
+      expect(session.pageErrors).toEqual([]);
+    },
+    GENERATION_MS * 2,
+  );
 });

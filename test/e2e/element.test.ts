@@ -50,7 +50,14 @@ function recordEvents(): void {
           ...(type === 'progress' || type === 'modelprogress' ? { phase: detail.phase, step: detail.step, preview: detail.preview !== undefined } : {}),
           ...(error !== undefined ? { error: { name: error.name, code: error.code } } : {}),
           ...(type === 'done'
-            ? { picture: { blobType: detail.blob.type, blobSize: detail.blob.size, bitmap: [detail.bitmap.width, detail.bitmap.height], seed: detail.image.request.seed } }
+            ? {
+                picture: {
+                  blobType: detail.blob.type,
+                  blobSize: detail.blob.size,
+                  bitmap: [detail.bitmap.width, detail.bitmap.height],
+                  seed: detail.image.request.seed,
+                },
+              }
             : {}),
         });
       },
@@ -106,37 +113,41 @@ async function openPage(url: string): Promise<Page> {
 describe('<web-diffusion> from the library build', () => {
   let page: Page;
 
-  it('on the example page served from a sub-path: Generate makes the judged picture, events in order', async () => {
-    page = await openPage(`${cdn.origin}${SUB_PATH}embed.html`);
-    await page.waitForFunction(() => document.querySelector('web-diffusion')?.state === 'ready', undefined, { timeout: GENERATION_MS });
-    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+  it(
+    'on the example page served from a sub-path: Generate makes the judged picture, events in order',
+    async () => {
+      page = await openPage(`${cdn.origin}${SUB_PATH}embed.html`);
+      await page.waitForFunction(() => document.querySelector('web-diffusion')?.state === 'ready', undefined, { timeout: GENERATION_MS });
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
 
-    const prompt = 'a red circle on a blue background';
-    await page.getByRole('button', { name: `Generate: ${prompt}` }).click();
-    await page.waitForFunction(() => document.querySelector('web-diffusion')?.state === 'done', undefined, { timeout: GENERATION_MS });
-    expectJudged(prompt, await canvasOf(page, 'generator'));
-    expect(await page.getByRole('img', { name: `Generated picture: ${prompt}` }).count()).toBe(1);
-    expect(await page.getByRole('status').textContent()).toBe(`Done: ${prompt}`);
+      const prompt = 'a red circle on a blue background';
+      await page.getByRole('button', { name: `Generate: ${prompt}` }).click();
+      await page.waitForFunction(() => document.querySelector('web-diffusion')?.state === 'done', undefined, { timeout: GENERATION_MS });
+      expectJudged(prompt, await canvasOf(page, 'generator'));
+      expect(await page.getByRole('img', { name: `Generated picture: ${prompt}` }).count()).toBe(1);
+      expect(await page.getByRole('status').textContent()).toBe(`Done: ${prompt}`);
 
-    const events = await page.evaluate(() => window.recorded);
-    const types = events.map((event) => event.type);
-    // The model's download first, the generation's progress next, one `done` last.
-    const firstProgress = types.indexOf('progress');
-    expect(types.slice(0, firstProgress).every((type) => type === 'modelprogress')).toBe(true);
-    expect(firstProgress).toBeGreaterThan(0);
-    expect(types.at(-1)).toBe('done');
-    expect(types.filter((type) => type === 'done')).toHaveLength(1);
-    const progress = events.filter((event) => event.type === 'progress');
-    expect([...new Set(progress.map((event) => event.phase))]).toEqual(['encoding', 'denoising', 'decoding']);
-    const steps = progress.filter((event) => event.phase === 'denoising').map((event) => event.step);
-    expect(steps).toEqual(Array.from({ length: 20 }, (_, index) => index + 1));
-    expect(events.at(-1)!.picture).toEqual({ blobType: 'image/png', blobSize: expect.any(Number), bitmap: [64, 64], seed: 1 });
-    expect(events.at(-1)!.picture!.blobSize).toBeGreaterThan(100);
-    // Every file came from under the sub-path: nothing assumed the library lives at the root
-    // (the browser's own request for /favicon.ico aside).
-    expect(cdn.requests.filter((request) => !request.path.startsWith(SUB_PATH) && request.path !== '/favicon.ico')).toEqual([]);
-    expect(page.workers()).toHaveLength(1);
-  }, GENERATION_MS * 2);
+      const events = await page.evaluate(() => window.recorded);
+      const types = events.map((event) => event.type);
+      // The model's download first, the generation's progress next, one `done` last.
+      const firstProgress = types.indexOf('progress');
+      expect(types.slice(0, firstProgress).every((type) => type === 'modelprogress')).toBe(true);
+      expect(firstProgress).toBeGreaterThan(0);
+      expect(types.at(-1)).toBe('done');
+      expect(types.filter((type) => type === 'done')).toHaveLength(1);
+      const progress = events.filter((event) => event.type === 'progress');
+      expect([...new Set(progress.map((event) => event.phase))]).toEqual(['encoding', 'denoising', 'decoding']);
+      const steps = progress.filter((event) => event.phase === 'denoising').map((event) => event.step);
+      expect(steps).toEqual(Array.from({ length: 20 }, (_, index) => index + 1));
+      expect(events.at(-1)!.picture).toEqual({ blobType: 'image/png', blobSize: expect.any(Number), bitmap: [64, 64], seed: 1 });
+      expect(events.at(-1)!.picture!.blobSize).toBeGreaterThan(100);
+      // Every file came from under the sub-path: nothing assumed the library lives at the root
+      // (the browser's own request for /favicon.ico aside).
+      expect(cdn.requests.filter((request) => !request.path.startsWith(SUB_PATH) && request.path !== '/favicon.ico')).toEqual([]);
+      expect(page.workers()).toHaveLength(1);
+    },
+    GENERATION_MS * 2,
+  );
 
   it('draws previews as they come, and cancel() ends with CancelledError, "Stopping…" until the engine is idle', async () => {
     // An engine of the page's own (the `engine` property), standing in for the worker so that
@@ -175,7 +186,14 @@ describe('<web-diffusion> from the library build', () => {
       const showing = canvas.dataset.showing;
       element.cancel();
       const cancelButton = element.shadowRoot!.querySelector<HTMLButtonElement>('[part~=cancel]')!;
-      const result = { centre, corner, showing, generation: await generation, state: element.state, status: element.shadowRoot!.querySelector('[role=status]')!.textContent };
+      const result = {
+        centre,
+        corner,
+        showing,
+        generation: await generation,
+        state: element.state,
+        status: element.shadowRoot!.querySelector('[role=status]')!.textContent,
+      };
       const whileStopping = cancelButton.textContent;
       becomeIdle();
       await idle;
@@ -229,7 +247,15 @@ describe('<web-diffusion> from the library build', () => {
 
   it('is styled through custom properties and ::part, keeps its styles in, follows the colour scheme, and is reachable by keyboard', async () => {
     await page.addStyleTag({ content: 'button { color: rgb(255, 0, 0) !important; }' });
-    const looks = (): Promise<{ canvasWidth: string; shadow: string; buttonColour: string; background: string; text: string; documentSheets: number; adopted: number }> =>
+    const looks = (): Promise<{
+      canvasWidth: string;
+      shadow: string;
+      buttonColour: string;
+      background: string;
+      text: string;
+      documentSheets: number;
+      adopted: number;
+    }> =>
       page.evaluate(() => {
         const element = document.getElementById('generator')!;
         const canvas = element.shadowRoot!.querySelector('canvas')!;
@@ -291,33 +317,37 @@ describe('two elements on a page of another origin, the library from a CDN', () 
     await rm(pageDir, { recursive: true, force: true });
   });
 
-  it('share one worker and one download of the model, and both make their own picture', async () => {
-    const before = cdn.requests.length;
-    const page = await openPage(`${pageServer.origin}/`);
-    await page.waitForFunction(() => [...document.querySelectorAll('web-diffusion')].every((element) => element.state === 'ready'), undefined, {
-      timeout: GENERATION_MS,
-    });
-    const results = await page.evaluate(async () => {
-      const [one, two] = [...document.querySelectorAll('web-diffusion')];
-      const pictures = await Promise.all([one!.generate(), two!.generate()]);
-      return pictures.map(({ blob, bitmap, image }) => ({ blobType: blob.type, bitmap: [bitmap.width, bitmap.height], prompt: image.request.prompt }));
-    });
-    expect(results).toEqual([
-      { blobType: 'image/png', bitmap: [64, 64], prompt: 'a green square on a white background' },
-      { blobType: 'image/png', bitmap: [64, 64], prompt: 'a yellow triangle on a purple background' },
-    ]);
-    expectJudged('a green square on a white background', await canvasOf(page, 'one'));
-    expectJudged('a yellow triangle on a purple background', await canvasOf(page, 'two'));
+  it(
+    'share one worker and one download of the model, and both make their own picture',
+    async () => {
+      const before = cdn.requests.length;
+      const page = await openPage(`${pageServer.origin}/`);
+      await page.waitForFunction(() => [...document.querySelectorAll('web-diffusion')].every((element) => element.state === 'ready'), undefined, {
+        timeout: GENERATION_MS,
+      });
+      const results = await page.evaluate(async () => {
+        const [one, two] = [...document.querySelectorAll('web-diffusion')];
+        const pictures = await Promise.all([one!.generate(), two!.generate()]);
+        return pictures.map(({ blob, bitmap, image }) => ({ blobType: blob.type, bitmap: [bitmap.width, bitmap.height], prompt: image.request.prompt }));
+      });
+      expect(results).toEqual([
+        { blobType: 'image/png', bitmap: [64, 64], prompt: 'a green square on a white background' },
+        { blobType: 'image/png', bitmap: [64, 64], prompt: 'a yellow triangle on a purple background' },
+      ]);
+      expectJudged('a green square on a white background', await canvasOf(page, 'one'));
+      expectJudged('a yellow triangle on a purple background', await canvasOf(page, 'two'));
 
-    expect(page.workers()).toHaveLength(1);
-    const unetDownloads = cdn.requests.slice(before).filter((request) => request.path.endsWith('/unet/model.onnx'));
-    expect(unetDownloads).toHaveLength(1);
-    // Both ran to the end, each with its own progress.
-    const events = await page.evaluate(() => window.recorded);
-    for (const id of ['one', 'two']) {
-      expect(events.filter((event) => event.id === id && event.phase === 'denoising')).toHaveLength(20);
-      expect(events.filter((event) => event.id === id && event.type === 'done')).toHaveLength(1);
-    }
-    expect(log.filter((line) => line.startsWith('[pageerror]'))).toEqual([]);
-  }, GENERATION_MS * 2);
+      expect(page.workers()).toHaveLength(1);
+      const unetDownloads = cdn.requests.slice(before).filter((request) => request.path.endsWith('/unet/model.onnx'));
+      expect(unetDownloads).toHaveLength(1);
+      // Both ran to the end, each with its own progress.
+      const events = await page.evaluate(() => window.recorded);
+      for (const id of ['one', 'two']) {
+        expect(events.filter((event) => event.id === id && event.phase === 'denoising')).toHaveLength(20);
+        expect(events.filter((event) => event.id === id && event.type === 'done')).toHaveLength(1);
+      }
+      expect(log.filter((line) => line.startsWith('[pageerror]'))).toEqual([]);
+    },
+    GENERATION_MS * 2,
+  );
 });

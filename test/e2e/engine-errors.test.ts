@@ -40,7 +40,9 @@ function attempt(request: Omit<GenerateRequest, 'image' | 'mask'>, cancelAfterSt
       const progress: { phase: string; step: number }[] = [];
       const controller = new AbortController();
       try {
-        await (await engine).generate(request, {
+        await (
+          await engine
+        ).generate(request, {
           signal: controller.signal,
           onProgress: (p) => {
             progress.push({ phase: p.phase, step: p.step });
@@ -119,46 +121,58 @@ describe('engine errors in the browser', () => {
     expect(failure!.message).toMatch(/no-such-model/);
   });
 
-  it('stops within one step of the abort with CancelledError', async () => {
-    const result = await attempt({ prompt: 'a green triangle on a white background', seed: 5, steps: 20 }, 3);
-    expect(result.ok).toBe(false);
-    expect(result.code).toBe('cancelled');
-    expect(result.classes).toContain('CancelledError');
-    const steps = result.progress.filter((p) => p.phase === 'denoising').map((p) => p.step);
-    expect(Math.max(...steps)).toBeLessThanOrEqual(4);
-    expect(result.progress.some((p) => p.phase === 'decoding')).toBe(false);
-  }, GENERATION_MS);
+  it(
+    'stops within one step of the abort with CancelledError',
+    async () => {
+      const result = await attempt({ prompt: 'a green triangle on a white background', seed: 5, steps: 20 }, 3);
+      expect(result.ok).toBe(false);
+      expect(result.code).toBe('cancelled');
+      expect(result.classes).toContain('CancelledError');
+      const steps = result.progress.filter((p) => p.phase === 'denoising').map((p) => p.step);
+      expect(Math.max(...steps)).toBeLessThanOrEqual(4);
+      expect(result.progress.some((p) => p.phase === 'decoding')).toBe(false);
+    },
+    GENERATION_MS,
+  );
 
-  it('counts a prompt\'s tokens as generate cuts them, and refuses to count without a model', async () => {
-    // 15 times 7 words and the commas between: 119 tokens, more than CLIP's 75 between start and end.
-    const long = Array(15).fill('a red circle on a blue background').join(', ');
-    const result = await session.page.evaluate(async (long) => {
-      const { api, engine } = window.webdiffusion!;
-      const loaded = await engine;
-      const short = await loaded.countTokens('a red circle');
-      const counted = await loaded.countTokens(long);
-      const image = await loaded.generate({ prompt: long, seed: 1, steps: 1 });
-      const fresh = await api.createEngine();
-      try {
-        await fresh.countTokens('a red circle');
-        return { short, counted, dropped: image.droppedTokens.prompt, refused: undefined };
-      } catch (error) {
-        const refused = { code: (error as { code?: string }).code, typed: error instanceof api.InvalidRequestError };
-        return { short, counted, dropped: image.droppedTokens.prompt, refused };
-      } finally {
-        await fresh.dispose();
-      }
-    }, long);
-    expect(result.short).toEqual({ tokens: 5, limit: 77 });
-    expect(result.counted).toEqual({ tokens: 121, limit: 77 });
-    expect(result.dropped).toBe(result.counted.tokens - result.counted.limit);
-    expect(result.refused).toEqual({ code: 'invalid-request', typed: true });
-  }, GENERATION_MS);
+  it(
+    "counts a prompt's tokens as generate cuts them, and refuses to count without a model",
+    async () => {
+      // 15 times 7 words and the commas between: 119 tokens, more than CLIP's 75 between start and end.
+      const long = Array(15).fill('a red circle on a blue background').join(', ');
+      const result = await session.page.evaluate(async (long) => {
+        const { api, engine } = window.webdiffusion!;
+        const loaded = await engine;
+        const short = await loaded.countTokens('a red circle');
+        const counted = await loaded.countTokens(long);
+        const image = await loaded.generate({ prompt: long, seed: 1, steps: 1 });
+        const fresh = await api.createEngine();
+        try {
+          await fresh.countTokens('a red circle');
+          return { short, counted, dropped: image.droppedTokens.prompt, refused: undefined };
+        } catch (error) {
+          const refused = { code: (error as { code?: string }).code, typed: error instanceof api.InvalidRequestError };
+          return { short, counted, dropped: image.droppedTokens.prompt, refused };
+        } finally {
+          await fresh.dispose();
+        }
+      }, long);
+      expect(result.short).toEqual({ tokens: 5, limit: 77 });
+      expect(result.counted).toEqual({ tokens: 121, limit: 77 });
+      expect(result.dropped).toBe(result.counted.tokens - result.counted.limit);
+      expect(result.refused).toEqual({ code: 'invalid-request', typed: true });
+    },
+    GENERATION_MS,
+  );
 
-  it('still generates after all of the above', async () => {
-    const result = await attempt({ prompt: 'a red circle on a blue background', seed: 1, steps: 4 });
-    expect(result).toMatchObject({ ok: true });
-    expect(result.progress.filter((p) => p.phase === 'denoising').map((p) => p.step)).toEqual([1, 2, 3, 4]);
-    expect(session.pageErrors).toEqual([]);
-  }, GENERATION_MS);
+  it(
+    'still generates after all of the above',
+    async () => {
+      const result = await attempt({ prompt: 'a red circle on a blue background', seed: 1, steps: 4 });
+      expect(result).toMatchObject({ ok: true });
+      expect(result.progress.filter((p) => p.phase === 'denoising').map((p) => p.step)).toEqual([1, 2, 3, 4]);
+      expect(session.pageErrors).toEqual([]);
+    },
+    GENERATION_MS,
+  );
 });

@@ -55,7 +55,7 @@ describe('tiny-shapes-flow at its defaults (flow_turbo, 8 steps, guidance 2)', (
   );
 
   it(
-    'on WebGPU gives the CPU loop\'s picture (packed patches in and out of the GPU kernels)',
+    "on WebGPU gives the CPU loop's picture (packed patches in and out of the GPU kernels)",
     async () => {
       const request: PageRequest = { prompt: 'a yellow triangle on a purple background', seed: 3, steps: 4, guidance: 2 };
       const [gpu, cpu] = [await generate('webgpu', request), await generate('wasm', request)];
@@ -101,7 +101,14 @@ describe('image-to-image on tiny-shapes-flow', () => {
   it(
     'at a low strength keeps the picture (the source noised only a little): flow_euler, no guidance',
     async () => {
-      const image = await generate('wasm', { prompt: 'a green circle on a white background', seed: 5, image: redSquare, strength: 0.25, scheduler: 'flow_euler', guidance: 1 });
+      const image = await generate('wasm', {
+        prompt: 'a green circle on a white background',
+        seed: 5,
+        image: redSquare,
+        strength: 0.25,
+        scheduler: 'flow_euler',
+        guidance: 1,
+      });
       expect(judgeImage(new Uint8ClampedArray(image.pixels), 64, 64)).toMatchObject({ color: 'red', shape: 'square', background: 'blue' });
     },
     GENERATION_MS,
@@ -125,7 +132,9 @@ describe('batch and cancel on tiny-shapes-flow', () => {
     it(
       `${backend}: a cancel after 2 of 8 steps ends with CancelledError and no more steps`,
       async () => {
-        const result = await browser.page.evaluate(([b]) => window.pipelinePage!.cancelAfter(b, { prompt: 'a red circle on a blue background', seed: 2 }, 2), [backend] as const);
+        const result = await browser.page.evaluate(([b]) => window.pipelinePage!.cancelAfter(b, { prompt: 'a red circle on a blue background', seed: 2 }, 2), [
+          backend,
+        ] as const);
         expect(result).toMatchObject({ error: 'CancelledError', seen: 2 });
       },
       GENERATION_MS,

@@ -81,12 +81,15 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
       const pink = await generate(seeds('a pink circle on a blue background', n, [{ model: PINK, scale: 1 }]));
       const after = share(pink, (j) => j.color === 'pink');
       const right = share(pink, (j) => scoreJudgement(parsePrompt('a pink circle on a blue background'), j).all);
-      const colours = (run: Run): string => JSON.stringify(run.pixels.reduce<Record<string, number>>((n, p) => ({ ...n, [String(judged(p).color)]: (n[String(judged(p).color)] ?? 0) + 1 }), {}));
+      const colours = (run: Run): string =>
+        JSON.stringify(run.pixels.reduce<Record<string, number>>((n, p) => ({ ...n, [String(judged(p).color)]: (n[String(judged(p).color)] ?? 0) + 1 }), {}));
       console.log(`${model}: shape colours without the LoRA ${colours({ ...base, pixels: base.pixels.slice(0, n) })}, with it ${colours(pink)}`);
-      console.log(`${model}: pink without the LoRA ${(before * 100).toFixed(0)}%, with it ${(after * 100).toFixed(0)}% (all three right ${(right * 100).toFixed(0)}%) of ${n} seeds`);
       console.log(
-        `${model}: a request ${base.ms.slice(1).reduce((a, b) => a + b, 0) / (base.ms.length - 1) | 0} ms without LoRA; the first with a LoRA ${first.ms[0]! | 0} ms ` +
-          `(graphs rewritten, sessions re-created once); then ${pink.ms.slice(1).reduce((a, b) => a + b, 0) / (pink.ms.length - 1) | 0} ms a request`,
+        `${model}: pink without the LoRA ${(before * 100).toFixed(0)}%, with it ${(after * 100).toFixed(0)}% (all three right ${(right * 100).toFixed(0)}%) of ${n} seeds`,
+      );
+      console.log(
+        `${model}: a request ${(base.ms.slice(1).reduce((a, b) => a + b, 0) / (base.ms.length - 1)) | 0} ms without LoRA; the first with a LoRA ${first.ms[0]! | 0} ms ` +
+          `(graphs rewritten, sessions re-created once); then ${(pink.ms.slice(1).reduce((a, b) => a + b, 0) / (pink.ms.length - 1)) | 0} ms a request`,
       );
       expect(before).toBeLessThanOrEqual(0.5);
       expect(after).toBeGreaterThanOrEqual(0.85);
@@ -97,7 +100,10 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
   it(
     'scale 0 is the base model, byte for byte',
     async () => {
-      const zero = await generate([{ prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 0 }] }, { prompt: 'a red square on a white background', seed: 7 }]);
+      const zero = await generate([
+        { prompt: 'a red square on a white background', seed: 7, loras: [{ model: PINK, scale: 0 }] },
+        { prompt: 'a red square on a white background', seed: 7 },
+      ]);
       expect(zero.pixels[0]).toBe(base.pixels[n]);
       expect(zero.pixels[1]).toBe(base.pixels[n]);
     },
@@ -118,7 +124,10 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
   it.runIf(model === 'tiny-shapes')(
     'the pink and cyan LoRAs together: each still draws its colour, so two LoRAs add; switching costs no session',
     async () => {
-      const both = [{ model: PINK, scale: 1 }, { model: CYAN, scale: 1 }];
+      const both = [
+        { model: PINK, scale: 1 },
+        { model: CYAN, scale: 1 },
+      ];
       const cyan = await generate(seeds('a cyan circle on a white background', 8, [{ model: CYAN, scale: 1 }]));
       const pinkWithBoth = await generate(seeds('a pink square on a blue background', 8, both));
       const cyanWithBoth = await generate(seeds('a cyan triangle on a black background', 8, both));
@@ -134,8 +143,12 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
         { prompt, seed: 1 },
       ]);
       const mean = (ms: readonly number[]) => (ms.reduce((a, b) => a + b, 0) / ms.length) | 0;
-      console.log(`${model}: cyan shapes with the cyan LoRA ${(cyanAlone * 100).toFixed(0)}%; with both LoRAs, "a pink square on a blue background" ${(pinkRight * 100).toFixed(0)}% and "a cyan triangle on a black background" ${(cyanRight * 100).toFixed(0)}% of 8 seeds`);
-      console.log(`${model}: requests switching LoRAs take ${switching.ms.map((ms) => ms | 0).join(', ')} ms (mean ${mean(switching.ms)}; the same request without a switch ${mean(pinkWithBoth.ms.slice(1))} ms)`);
+      console.log(
+        `${model}: cyan shapes with the cyan LoRA ${(cyanAlone * 100).toFixed(0)}%; with both LoRAs, "a pink square on a blue background" ${(pinkRight * 100).toFixed(0)}% and "a cyan triangle on a black background" ${(cyanRight * 100).toFixed(0)}% of 8 seeds`,
+      );
+      console.log(
+        `${model}: requests switching LoRAs take ${switching.ms.map((ms) => ms | 0).join(', ')} ms (mean ${mean(switching.ms)}; the same request without a switch ${mean(pinkWithBoth.ms.slice(1))} ms)`,
+      );
       expect(cyanAlone).toBeGreaterThanOrEqual(0.85);
       expect(pinkRight).toBeGreaterThanOrEqual(0.75);
       expect(cyanRight).toBeGreaterThanOrEqual(0.75);
@@ -145,57 +158,73 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
 });
 
 describe('bad LoRA files', () => {
-  it('a file that is not safetensors is a LoraError across the worker boundary, before any GPU work', async () => {
-    // The tokenizer's vocab.json, given as a LoRA with its real digest: stored, then refused by the reader.
-    const outcome = await session.page.evaluate(async () => {
-      const engine = await window.webdiffusion!.engine;
-      try {
-        await engine.loadLora({ url: '/models/tiny-shapes/tokenizer/vocab.json', sha256: 'e7010aa4dd7c9c0ed5ba55c11c0c316ad219db8fb0445e823744b37660191312', size: 7230 });
-        return null;
-      } catch (error) {
-        const e = error as { name: string; code: string; details?: { reason?: string }; constructor: unknown };
-        return { name: e.name, code: e.code, reason: e.details?.reason, isClass: error instanceof window.webdiffusion!.api.LoraError };
-      }
-    });
-    expect(outcome).toEqual({ name: 'LoraError', code: 'bad-lora', reason: 'header-too-large', isClass: true });
-  }, TIMEOUT);
+  it(
+    'a file that is not safetensors is a LoraError across the worker boundary, before any GPU work',
+    async () => {
+      // The tokenizer's vocab.json, given as a LoRA with its real digest: stored, then refused by the reader.
+      const outcome = await session.page.evaluate(async () => {
+        const engine = await window.webdiffusion!.engine;
+        try {
+          await engine.loadLora({
+            url: '/models/tiny-shapes/tokenizer/vocab.json',
+            sha256: 'e7010aa4dd7c9c0ed5ba55c11c0c316ad219db8fb0445e823744b37660191312',
+            size: 7230,
+          });
+          return null;
+        } catch (error) {
+          const e = error as { name: string; code: string; details?: { reason?: string }; constructor: unknown };
+          return { name: e.name, code: e.code, reason: e.details?.reason, isClass: error instanceof window.webdiffusion!.api.LoraError };
+        }
+      });
+      expect(outcome).toEqual({ name: 'LoraError', code: 'bad-lora', reason: 'header-too-large', isClass: true });
+    },
+    TIMEOUT,
+  );
 });
 
 describe('on WebGPU (SwiftShader here)', () => {
-  it('the pink LoRA applies, and scale 0 is the base picture byte for byte', async () => {
-    await session.page.evaluate(async () => {
-      await (await window.webdiffusion!.engine).loadModel('tiny-shapes', { backend: 'webgpu' });
-    });
-    const prompt = 'a pink circle on a blue background';
-    const run = await generate([
-      { prompt, seed: 101 },
-      { prompt, seed: 101, loras: [{ model: PINK, scale: 1 }] },
-      { prompt, seed: 101, loras: [{ model: PINK, scale: 0 }] },
-    ]);
-    expect(judged(run.pixels[1]!).color).toBe('pink');
-    expect(run.pixels[2]).toBe(run.pixels[0]);
-  }, TIMEOUT);
+  it(
+    'the pink LoRA applies, and scale 0 is the base picture byte for byte',
+    async () => {
+      await session.page.evaluate(async () => {
+        await (await window.webdiffusion!.engine).loadModel('tiny-shapes', { backend: 'webgpu' });
+      });
+      const prompt = 'a pink circle on a blue background';
+      const run = await generate([
+        { prompt, seed: 101 },
+        { prompt, seed: 101, loras: [{ model: PINK, scale: 1 }] },
+        { prompt, seed: 101, loras: [{ model: PINK, scale: 0 }] },
+      ]);
+      expect(judged(run.pixels[1]!).color).toBe('pink');
+      expect(run.pixels[2]).toBe(run.pixels[0]);
+    },
+    TIMEOUT,
+  );
 });
 
 describe('the element', () => {
-  it('<web-diffusion lora="…:1"> draws the pink the LoRA teaches', async () => {
-    // A string, so that the test's own transform leaves the page's dynamic import alone.
-    await session.page.evaluate("import('/src/element/web-diffusion.ts').then((m) => m.defineWebDiffusionElement())");
-    const pixels = await session.page.evaluate(async (pink) => {
-      const element = document.createElement('web-diffusion') as import('../../src/element/web-diffusion.ts').WebDiffusionElement;
-      element.engine = await window.webdiffusion!.engine;
-      element.setAttribute('model', '/models/tiny-shapes/manifest.json');
-      element.setAttribute('prompt', 'a pink circle on a blue background');
-      element.setAttribute('seed', '101');
-      element.setAttribute('lora', `${pink}:1`);
-      document.body.append(element);
-      const { image } = await element.generate();
-      element.remove();
-      let binary = '';
-      for (let i = 0; i < image.pixels.length; i += 0x8000) binary += String.fromCharCode(...image.pixels.subarray(i, i + 0x8000));
-      return { pixels: btoa(binary), loras: image.request.loras?.map((l) => `${l.name}:${l.scale}`) };
-    }, PINK);
-    expect(pixels.loras).toEqual(['tiny-shapes-lora-pink:1']);
-    expect(judged(pixels.pixels).color).toBe('pink');
-  }, TIMEOUT);
+  it(
+    '<web-diffusion lora="…:1"> draws the pink the LoRA teaches',
+    async () => {
+      // A string, so that the test's own transform leaves the page's dynamic import alone.
+      await session.page.evaluate("import('/src/element/web-diffusion.ts').then((m) => m.defineWebDiffusionElement())");
+      const pixels = await session.page.evaluate(async (pink) => {
+        const element = document.createElement('web-diffusion') as import('../../src/element/web-diffusion.ts').WebDiffusionElement;
+        element.engine = await window.webdiffusion!.engine;
+        element.setAttribute('model', '/models/tiny-shapes/manifest.json');
+        element.setAttribute('prompt', 'a pink circle on a blue background');
+        element.setAttribute('seed', '101');
+        element.setAttribute('lora', `${pink}:1`);
+        document.body.append(element);
+        const { image } = await element.generate();
+        element.remove();
+        let binary = '';
+        for (let i = 0; i < image.pixels.length; i += 0x8000) binary += String.fromCharCode(...image.pixels.subarray(i, i + 0x8000));
+        return { pixels: btoa(binary), loras: image.request.loras?.map((l) => `${l.name}:${l.scale}`) };
+      }, PINK);
+      expect(pixels.loras).toEqual(['tiny-shapes-lora-pink:1']);
+      expect(judged(pixels.pixels).color).toBe('pink');
+    },
+    TIMEOUT,
+  );
 });

@@ -59,7 +59,10 @@ interface Outcome<T> {
 }
 
 /** Runs one engine call in the page; errors come back with their name and code. */
-function call<T>(method: 'loadModel' | 'prefetchModel' | 'listCachedModels' | 'deleteCachedModel' | 'purgeCachedModels', ...args: string[]): Promise<Outcome<T>> {
+function call<T>(
+  method: 'loadModel' | 'prefetchModel' | 'listCachedModels' | 'deleteCachedModel' | 'purgeCachedModels',
+  ...args: string[]
+): Promise<Outcome<T>> {
   return session.page.evaluate(
     async ({ method, args }) => {
       const { api, engine } = window.webdiffusion!;
@@ -118,7 +121,15 @@ describe('model cache through the engine', () => {
 
     const listed = await call<CachedModel[]>('listCachedModels');
     expect(listed.value).toEqual([
-      { id: 'tiny-shapes', key: modelUrl('tiny-shapes'), manifestUrl: modelUrl('tiny-shapes'), totalBytes: MODEL_BYTES, storedBytes: MODEL_BYTES, complete: true, lastUsed: expect.any(Number) },
+      {
+        id: 'tiny-shapes',
+        key: modelUrl('tiny-shapes'),
+        manifestUrl: modelUrl('tiny-shapes'),
+        totalBytes: MODEL_BYTES,
+        storedBytes: MODEL_BYTES,
+        complete: true,
+        lastUsed: expect.any(Number),
+      },
     ]);
     expect(listed.value![0]!.lastUsed).toBeGreaterThanOrEqual(before);
 
@@ -174,46 +185,52 @@ describe('model cache through the engine', () => {
     expect(unet.bytesSent).toBeLessThan(UNET.size);
   });
 
-  it('offline, after a reload, loads the cached model and generates a picture', async () => {
-    const { page } = session;
-    expect(await call('loadModel', modelUrl('tiny-shapes'))).toMatchObject({ ok: true });
-    const origin = session.origin;
-    const context = page.context();
-    // The page's files through Node, as a cache would hand them out; never the model's.
-    let routed = 0;
-    const fromDevServer = async (route: Route): Promise<void> => {
-      const request = route.request();
-      routed += 1;
-      if (new URL(request.url()).pathname.startsWith('/models/')) return route.abort('internetdisconnected');
-      const response = await fetch(request.url(), { method: request.method(), headers: request.headers() });
-      const headers = Object.fromEntries([...response.headers].filter(([name]) => !['content-encoding', 'content-length', 'transfer-encoding'].includes(name)));
-      return route.fulfill({ status: response.status, headers, body: Buffer.from(await response.arrayBuffer()) });
-    };
-    await context.route(`${origin}/**`, fromDevServer);
-    await context.setOffline(true);
-    try {
-      server.reset();
-      await page.reload();
-      await page.waitForFunction(() => window.webdiffusion !== undefined);
-      expect(await page.evaluate(() => navigator.onLine)).toBe(false);
-      expect(routed).toBeGreaterThan(0);
+  it(
+    'offline, after a reload, loads the cached model and generates a picture',
+    async () => {
+      const { page } = session;
+      expect(await call('loadModel', modelUrl('tiny-shapes'))).toMatchObject({ ok: true });
+      const origin = session.origin;
+      const context = page.context();
+      // The page's files through Node, as a cache would hand them out; never the model's.
+      let routed = 0;
+      const fromDevServer = async (route: Route): Promise<void> => {
+        const request = route.request();
+        routed += 1;
+        if (new URL(request.url()).pathname.startsWith('/models/')) return route.abort('internetdisconnected');
+        const response = await fetch(request.url(), { method: request.method(), headers: request.headers() });
+        const headers = Object.fromEntries(
+          [...response.headers].filter(([name]) => !['content-encoding', 'content-length', 'transfer-encoding'].includes(name)),
+        );
+        return route.fulfill({ status: response.status, headers, body: Buffer.from(await response.arrayBuffer()) });
+      };
+      await context.route(`${origin}/**`, fromDevServer);
+      await context.setOffline(true);
+      try {
+        server.reset();
+        await page.reload();
+        await page.waitForFunction(() => window.webdiffusion !== undefined);
+        expect(await page.evaluate(() => navigator.onLine)).toBe(false);
+        expect(routed).toBeGreaterThan(0);
 
-      const notCached = await call('loadModel', '/models/tiny-shapes/manifest.json');
-      expect(notCached.error).toMatchObject({ name: 'NetworkError', code: 'network', ours: true });
+        const notCached = await call('loadModel', '/models/tiny-shapes/manifest.json');
+        expect(notCached.error).toMatchObject({ name: 'NetworkError', code: 'network', ours: true });
 
-      const loaded = await call<{ id: string }>('loadModel', modelUrl('tiny-shapes'));
-      expect(loaded).toMatchObject({ ok: true, value: { id: 'tiny-shapes' } });
-      const picture = await page.evaluate(async () => {
-        const image = await (await window.webdiffusion!.engine).generate({ prompt: 'a red circle on a blue background', seed: 3, steps: 2 });
-        return { width: image.width, height: image.height, colours: new Set(image.pixels).size };
-      });
-      expect(picture.width).toBe(64);
-      expect(picture.height).toBe(64);
-      expect(picture.colours).toBeGreaterThan(16);
-      expect(server.requests).toEqual([]);
-    } finally {
-      await context.setOffline(false);
-      await context.unroute(`${origin}/**`, fromDevServer);
-    }
-  }, GENERATION_MS);
+        const loaded = await call<{ id: string }>('loadModel', modelUrl('tiny-shapes'));
+        expect(loaded).toMatchObject({ ok: true, value: { id: 'tiny-shapes' } });
+        const picture = await page.evaluate(async () => {
+          const image = await (await window.webdiffusion!.engine).generate({ prompt: 'a red circle on a blue background', seed: 3, steps: 2 });
+          return { width: image.width, height: image.height, colours: new Set(image.pixels).size };
+        });
+        expect(picture.width).toBe(64);
+        expect(picture.height).toBe(64);
+        expect(picture.colours).toBeGreaterThan(16);
+        expect(server.requests).toEqual([]);
+      } finally {
+        await context.setOffline(false);
+        await context.unroute(`${origin}/**`, fromDevServer);
+      }
+    },
+    GENERATION_MS,
+  );
 });

@@ -133,14 +133,21 @@ beforeAll(async () => {
     }
   });
   await timed('npm install', () =>
-    runProduction(npm, ['install', '--offline', '--cache', join(scratch, 'npm-cache'), '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, packed.filename)], app),
+    runProduction(
+      npm,
+      ['install', '--offline', '--cache', join(scratch, 'npm-cache'), '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, packed.filename)],
+      app,
+    ),
   );
 
   // (a) The Vite app: the model copied into public/, as the README says; the catalog id
   // 'tiny-shapes' finds it there (under the app's BASE_URL, which the app's Vite fills in).
   await cp(join(app, 'node_modules/webdiffusion/dist/lib/models/tiny-shapes'), join(app, 'public/models/tiny-shapes'), { recursive: true });
   await writeFile(join(app, 'index.html'), '<!doctype html>\n<title>app</title>\n<script type="module" src="./main.js"></script>\n');
-  await writeFile(join(app, 'main.js'), `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('tiny-shapes', '/models/tiny-shapes/manifest.json')}`);
+  await writeFile(
+    join(app, 'main.js'),
+    `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('tiny-shapes', '/models/tiny-shapes/manifest.json')}`,
+  );
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = 'production';
   try {
@@ -167,7 +174,9 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  console.log(`package test: tarball ${(packed?.size / 1e6).toFixed(1)} MB (${(packed?.unpackedSize / 1e6).toFixed(1)} MB unpacked); ${JSON.stringify(timings)}`);
+  console.log(
+    `package test: tarball ${(packed?.size / 1e6).toFixed(1)} MB (${(packed?.unpackedSize / 1e6).toFixed(1)} MB unpacked); ${JSON.stringify(timings)}`,
+  );
   await browser?.close();
   await server?.close();
   if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });

@@ -24,25 +24,29 @@ const CASES = [
 ] as const;
 
 describe('quantized tiny-shapes', () => {
-  it.each(CASES)('%s (%s) on %s draws what its prompts ask for', async (model, precision, backend) => {
-    const result = await session.page.evaluate(
-      async ({ model, backend, prompts }) => {
-        const e = await window.webdiffusion!.engine;
-        const info = await e.loadModel(model, { backend });
-        const pictures = [];
-        for (const request of prompts) {
-          const image = await e.generate(request);
-          pictures.push({ width: image.width, height: image.height, pixels: Array.from(image.pixels) });
-        }
-        return { info, pictures };
-      },
-      { model, backend, prompts: PROMPTS },
-    );
-    expect(result.info).toMatchObject({ id: model, precision, backend });
-    for (const [i, { prompt }] of PROMPTS.entries()) {
-      const { width, height, pixels } = result.pictures[i]!;
-      const judged = judgeImage(new Uint8ClampedArray(pixels), width, height);
-      expect(scoreJudgement(parsePrompt(prompt), judged).all, `${prompt}: ${JSON.stringify(judged)}`).toBe(true);
-    }
-  }, 400_000);
+  it.each(CASES)(
+    '%s (%s) on %s draws what its prompts ask for',
+    async (model, precision, backend) => {
+      const result = await session.page.evaluate(
+        async ({ model, backend, prompts }) => {
+          const e = await window.webdiffusion!.engine;
+          const info = await e.loadModel(model, { backend });
+          const pictures = [];
+          for (const request of prompts) {
+            const image = await e.generate(request);
+            pictures.push({ width: image.width, height: image.height, pixels: Array.from(image.pixels) });
+          }
+          return { info, pictures };
+        },
+        { model, backend, prompts: PROMPTS },
+      );
+      expect(result.info).toMatchObject({ id: model, precision, backend });
+      for (const [i, { prompt }] of PROMPTS.entries()) {
+        const { width, height, pixels } = result.pictures[i]!;
+        const judged = judgeImage(new Uint8ClampedArray(pixels), width, height);
+        expect(scoreJudgement(parsePrompt(prompt), judged).all, `${prompt}: ${JSON.stringify(judged)}`).toBe(true);
+      }
+    },
+    400_000,
+  );
 });

@@ -48,7 +48,7 @@ async function adherence(scheduler: SchedulerName, steps: number, extra: Partial
   return correct;
 }
 
-describe('schedulers on tiny-shapes (20 steps, the model\'s guidance)', () => {
+describe("schedulers on tiny-shapes (20 steps, the model's guidance)", () => {
   beforeAll(() => load('/models/tiny-shapes/manifest.json'));
 
   // Measured here (see the README's scheduler section): 8/8 for each of these three.

@@ -133,21 +133,25 @@ describe('hostile manifests', () => {
   it.each([
     ['before the headers', { stallHeaders: true }],
     ['in the body', { stallAfter: 200 }],
-  ])('ends a manifest server that stalls %s with NetworkError, and serves a stored copy instead', async (where, misbehaviour) => {
-    // A store of its own per case: clearing the origin removes the OPFS folder an open store holds.
-    const store = settings(`manifest-stall-${where.length}`, { stallTimeoutMs: 1_000 });
-    const first = await ensure(url('/tiny-shapes/manifest.json'), store);
-    expect(first.ok).toBe(true);
-    // Stored, then the manifest server stalls: the stored copy is used, marked offline.
-    server.misbehave('/tiny-shapes/manifest.json', misbehaviour);
-    const again = await ensure(url('/tiny-shapes/manifest.json'), store);
-    expect(again).toMatchObject({ ok: true, offline: true, downloadedBytes: 0 });
-    // Nothing stored for it: a typed error after the stall timeout, not a call that never settles.
-    server.misbehave('/liar/manifest.json', misbehaviour);
-    const stalled = await ensure(url('/liar/manifest.json'), settings(`manifest-stall-none-${where.length}`, { stallTimeoutMs: 1_000 }));
-    expect(stalled.error).toMatchObject({ code: 'network', message: expect.stringMatching(/1000 ms/) });
-    expect(stalled.ms).toBeLessThan(20_000);
-  }, 60_000);
+  ])(
+    'ends a manifest server that stalls %s with NetworkError, and serves a stored copy instead',
+    async (where, misbehaviour) => {
+      // A store of its own per case: clearing the origin removes the OPFS folder an open store holds.
+      const store = settings(`manifest-stall-${where.length}`, { stallTimeoutMs: 1_000 });
+      const first = await ensure(url('/tiny-shapes/manifest.json'), store);
+      expect(first.ok).toBe(true);
+      // Stored, then the manifest server stalls: the stored copy is used, marked offline.
+      server.misbehave('/tiny-shapes/manifest.json', misbehaviour);
+      const again = await ensure(url('/tiny-shapes/manifest.json'), store);
+      expect(again).toMatchObject({ ok: true, offline: true, downloadedBytes: 0 });
+      // Nothing stored for it: a typed error after the stall timeout, not a call that never settles.
+      server.misbehave('/liar/manifest.json', misbehaviour);
+      const stalled = await ensure(url('/liar/manifest.json'), settings(`manifest-stall-none-${where.length}`, { stallTimeoutMs: 1_000 }));
+      expect(stalled.error).toMatchObject({ code: 'network', message: expect.stringMatching(/1000 ms/) });
+      expect(stalled.ms).toBeLessThan(20_000);
+    },
+    60_000,
+  );
 
   it("lets a delete in another tab stop this tab's download cleanly: a CancelledError here, nothing left behind", async () => {
     const store = settings('two-tabs');
@@ -165,7 +169,9 @@ describe('hostile manifests', () => {
       // ~10 s for the UNet: the delete lands mid-download.
       server.misbehave(`/tiny-shapes/${UNET.path}`, { bytesPerSecond: 1_000_000 });
       const downloading = ensure(url('/tiny-shapes/manifest.json'), store);
-      await expect.poll(() => server.requests.find((request) => request.path === `/tiny-shapes/${UNET.path}`)?.bytesSent ?? 0, { timeout: 20_000 }).toBeGreaterThan(1_000_000);
+      await expect
+        .poll(() => server.requests.find((request) => request.path === `/tiny-shapes/${UNET.path}`)?.bytesSent ?? 0, { timeout: 20_000 })
+        .toBeGreaterThan(1_000_000);
       await other.evaluate(([s, key]) => window.storagePage!.remove(s, key), [store, url('/tiny-shapes/manifest.json')] as const);
       const outcome = await downloading;
       expect(outcome.error).toMatchObject({ code: 'cancelled', classes: expect.arrayContaining(['CancelledError']) });

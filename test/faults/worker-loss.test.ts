@@ -73,11 +73,15 @@ describe('worker loss', () => {
   it.each([
     ['terminated', 'terminate', 'worker-lost'],
     ['failing with an uncaught error', 'crash', 'worker-failed'],
-  ] as const)('settles every pending call when the worker is %s mid-step, stops it, and starts a fresh one', async (_, how, code) => {
-    const outcome = await killMidStep(how);
-    expect(outcome.codes).toEqual([code, code]);
-    expect(outcome.progressAfter).toBe(0);
-    expect(outcome.workers).toBe(2);
-    expect(outcome.after).toEqual({ loaded: 'tiny-shapes', width: 64 });
-  }, 120_000);
+  ] as const)(
+    'settles every pending call when the worker is %s mid-step, stops it, and starts a fresh one',
+    async (_, how, code) => {
+      const outcome = await killMidStep(how);
+      expect(outcome.codes).toEqual([code, code]);
+      expect(outcome.progressAfter).toBe(0);
+      expect(outcome.workers).toBe(2);
+      expect(outcome.after).toEqual({ loaded: 'tiny-shapes', width: 64 });
+    },
+    120_000,
+  );
 });

@@ -58,7 +58,7 @@ describe('prepare-unet-input', () => {
   });
 });
 
-describe.each([1, 2])('packed patches of side %i (a transformer\'s layout)', (patch) => {
+describe.each([1, 2])("packed patches of side %i (a transformer's layout)", (patch) => {
   // Two pictures of 4 x 8 x 8 latents: FLUX's packing (patch 2; patch 1 is the tokens-by-channels transpose), against the CPU map.
   const packing = { channels: 4, height: 8, width: 8, patch };
   const sample = values(512, 21, 3);
@@ -69,18 +69,24 @@ describe.each([1, 2])('packed patches of side %i (a transformer\'s layout)', (pa
     expect(result).toEqual([...packed, ...packed]);
   });
 
-  it('guided-step reads a packed [uncond, cond] output as the latent\'s own layout', async () => {
+  it("guided-step reads a packed [uncond, cond] output as the latent's own layout", async () => {
     const uncond = values(512, 22);
     const cond = values(512, 23);
     const zeros = new Array(512).fill(0);
-    const terms = { sampleTerms: { fromSample: 0, fromOutput: 1, fromAux: 0, fromNoise: 0 }, auxTerms: { fromSample: 0, fromOutput: 0, fromAux: 0, fromNoise: 0 } };
+    const terms = {
+      sampleTerms: { fromSample: 0, fromOutput: 1, fromAux: 0, fromNoise: 0 },
+      auxTerms: { fromSample: 0, fromOutput: 0, fromAux: 0, fromNoise: 0 },
+    };
     const modelOutput = [...packLatents(Float32Array.from(uncond), packing), ...packLatents(Float32Array.from(cond), packing)];
     const testCase: GuidedStepCase = { modelOutput, sample, aux: zeros, noise: zeros, guided: true, guidance: 3, packing, ...terms };
     const result = await browser.page.evaluate((tc) => window.kernelPage!.guidedStep(tc), testCase);
-    expectClose(result.sample, uncond.map((u, i) => u + 3 * (cond[i]! - u)));
+    expectClose(
+      result.sample,
+      uncond.map((u, i) => u + 3 * (cond[i]! - u)),
+    );
   });
 
-  it('the CPU map is FLUX\'s _pack_latents: [B, C, H, W] -> [B, (H/p)(W/p), C p p]', () => {
+  it("the CPU map is FLUX's _pack_latents: [B, C, H, W] -> [B, (H/p)(W/p), C p p]", () => {
     // element (c, y, x) of picture 1 of 2 goes to token (y/p)(W/p) + x/p, channel c p p + (y%p) p + x%p
     const at = (b: number, c: number, y: number, x: number) => b * 256 + c * 64 + y * 8 + x;
     const expected = patch === 2 ? 256 + (2 * 4 + 3) * 16 + 3 * 4 + 1 * 2 + 0 : 256 + (5 * 8 + 6) * 4 + 3;

@@ -61,7 +61,12 @@ describe('pacing on WebGPU', () => {
     expect(run.events.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const meanStep = run.denoiseMs / 10;
     const gaps = run.events.slice(1).map((e, k) => e.at - run.events[k]!.at);
-    console.log('step times (ms)', run.events.map((e) => Math.round(e.stepMs)), 'gaps between events (ms)', gaps.map(Math.round));
+    console.log(
+      'step times (ms)',
+      run.events.map((e) => Math.round(e.stepMs)),
+      'gaps between events (ms)',
+      gaps.map(Math.round),
+    );
     // The steps' measured times add up to the denoising phase (the time from its start to the last step's end).
     const sum = run.events.reduce((total, e) => total + e.stepMs, 0);
     expect(sum).toBeGreaterThan(0.8 * run.denoiseMs);
@@ -101,7 +106,15 @@ describe('pacing on WebGPU', () => {
       await engine.idle();
       const idleMs = performance.now() - abortedAt;
       const next: GeneratedImage = await engine.generate({ prompt, seed: 4, steps: 2, guidance: 0 });
-      return { error, rejectedMs, idleMs, stepMs, stepsSeen: stepMs.length, referenceEncodeMs: reference.timings.encodeMs, nextEncodeMs: next.timings.encodeMs };
+      return {
+        error,
+        rejectedMs,
+        idleMs,
+        stepMs,
+        stepsSeen: stepMs.length,
+        referenceEncodeMs: reference.timings.encodeMs,
+        nextEncodeMs: next.timings.encodeMs,
+      };
     }, PROMPT);
     console.log('abort mid-loop', outcome);
     expect(outcome.error).toBe('CancelledError');

@@ -67,11 +67,16 @@ window.pipelinePage = {
   generate: async (backend, { image: source, mask, ...rest }, previews = false) => {
     const progress: Progress[] = [];
     const picture = (p: PagePicture) => ({ width: p.width, height: p.height, pixels: Uint8ClampedArray.from(p.pixels) });
-    const request: GenerateRequest = { ...rest, ...(source !== undefined ? { image: picture(source) } : {}), ...(mask !== undefined ? { mask: picture(mask) } : {}) };
+    const request: GenerateRequest = {
+      ...rest,
+      ...(source !== undefined ? { image: picture(source) } : {}),
+      ...(mask !== undefined ? { mask: picture(mask) } : {}),
+    };
     const image = await engines[backend].generate(request, {
       previews,
       // Preview pixels cross page.evaluate as plain arrays.
-      onProgress: (p) => progress.push(p.preview !== undefined ? { ...p, preview: { ...p.preview, pixels: Array.from(p.preview.pixels) as unknown as Uint8ClampedArray } } : p),
+      onProgress: (p) =>
+        progress.push(p.preview !== undefined ? { ...p, preview: { ...p.preview, pixels: Array.from(p.preview.pixels) as unknown as Uint8ClampedArray } } : p),
     });
     return { ...image, pixels: Array.from(image.pixels), progress };
   },

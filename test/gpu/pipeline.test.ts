@@ -100,21 +100,17 @@ describe('txt2img on WebGPU', () => {
 });
 
 describe('previews', () => {
-  it(
-    'come with every denoising step but the last, at the latent size, and show the picture taking shape',
-    async () => {
-      const request: PageRequest = { prompt: 'a yellow square on a purple background', seed: 3, steps: 6, guidance: 2 };
-      for (const backend of ['webgpu', 'wasm'] as const) {
-        const image = await browser.page.evaluate(([b, r]) => window.pipelinePage!.generate(b, r, true), [backend, request] as const);
-        const previews = image.progress.filter((p) => p.preview !== undefined).map((p) => ({ step: p.step, ...p.preview! }));
-        expect(previews.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
-        expect(previews.every((p) => p.width === 8 && p.height === 8 && p.kind === 'latent' && p.pixels.length === 8 * 8 * 4)).toBe(true);
-        // The last preview's corner cell is the picture's background colour, roughly: purple.
-        const last = Array.from(previews[previews.length - 1]!.pixels);
-        const picture = image.pixels.slice(0, 3);
-        for (let c = 0; c < 3; c++) expect(Math.abs(last[c]! - picture[c]!), `${backend} channel ${c}`).toBeLessThan(64);
-      }
-    },
-    600_000,
-  );
+  it('come with every denoising step but the last, at the latent size, and show the picture taking shape', async () => {
+    const request: PageRequest = { prompt: 'a yellow square on a purple background', seed: 3, steps: 6, guidance: 2 };
+    for (const backend of ['webgpu', 'wasm'] as const) {
+      const image = await browser.page.evaluate(([b, r]) => window.pipelinePage!.generate(b, r, true), [backend, request] as const);
+      const previews = image.progress.filter((p) => p.preview !== undefined).map((p) => ({ step: p.step, ...p.preview! }));
+      expect(previews.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+      expect(previews.every((p) => p.width === 8 && p.height === 8 && p.kind === 'latent' && p.pixels.length === 8 * 8 * 4)).toBe(true);
+      // The last preview's corner cell is the picture's background colour, roughly: purple.
+      const last = Array.from(previews[previews.length - 1]!.pixels);
+      const picture = image.pixels.slice(0, 3);
+      for (let c = 0; c < 3; c++) expect(Math.abs(last[c]! - picture[c]!), `${backend} channel ${c}`).toBeLessThan(64);
+    }
+  }, 600_000);
 });

@@ -47,10 +47,7 @@ describe('weight placement (JSPI build, WebGPU)', () => {
     const readsWeight = new Map(graph.node!.map((n) => [n.name!, n.input!.some((input) => weights.has(input))]));
 
     const from = browser.consoleLines.length;
-    const created = await browser.page.evaluate(
-      ([model]) => window.placementPage!.createSession(`/${model}`, [`/${model}_data`], 'jspi'),
-      [UNET] as const,
-    );
+    const created = await browser.page.evaluate(([model]) => window.placementPage!.createSession(`/${model}`, [`/${model}_data`], 'jspi'), [UNET] as const);
     expect(created.runtime).toBe('jspi');
     const placed = placements(browser.consoleLines.slice(from));
     const onCpu = placed.get('CPUExecutionProvider') ?? [];

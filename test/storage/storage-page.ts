@@ -7,7 +7,16 @@
 import { createSHA256 } from 'hash-wasm';
 import { clear, createStore, get } from 'idb-keyval';
 import type { CachedModel } from '../../src/api.ts';
-import { CancelledError, IntegrityError, ManifestError, ModelLoadError, NetworkError, QuotaError, UnknownModelError, WebDiffusionError } from '../../src/errors.ts';
+import {
+  CancelledError,
+  IntegrityError,
+  ManifestError,
+  ModelLoadError,
+  NetworkError,
+  QuotaError,
+  UnknownModelError,
+  WebDiffusionError,
+} from '../../src/errors.ts';
 import { requestGpuDevice } from '../../src/gpu/device.ts';
 import { cpuTensor, float32DataOf, OrtSession, type OrtRuntime, type Tensor } from '../../src/ort/ort.ts';
 import type { DownloadProgress } from '../../src/storage/progress.ts';
@@ -83,7 +92,10 @@ export interface StoragePage {
    * Blobs, as the engine gives them) on ONNX Runtime's `runtime` build, and keeps it for
    * `unetStep`. For the load benchmark (bench/load.ts).
    */
-  unetCreate(settings: StoreSettings, load: { modelId: string; model: string; externalData: { path: string; file: string }[]; runtime: OrtRuntime }): Promise<{ ms: number; runtime: OrtRuntime }>;
+  unetCreate(
+    settings: StoreSettings,
+    load: { modelId: string; model: string; externalData: { path: string; file: string }[]; runtime: OrtRuntime },
+  ): Promise<{ ms: number; runtime: OrtRuntime }>;
   /** Starts ONNX Runtime's `runtime` build with a session of `model` (bytes), so that a measured load does not count the start. */
   startRuntime(model: number[], runtime: OrtRuntime): Promise<void>;
   /** Runs the kept UNet once on a [1, 4, latent, latent] sample: milliseconds, and whether every output value is finite. */
@@ -166,14 +178,24 @@ window.storagePage = {
     const controller = new AbortController();
     const started = performance.now();
     try {
-      const model = await (await store(settings)).ensureModel(source, {
+      const model = await (
+        await store(settings)
+      ).ensureModel(source, {
         signal: controller.signal,
         onProgress: (event) => {
           progress.push(event);
           if (cancelAtBytes !== undefined && event.modelLoaded >= cancelAtBytes) controller.abort();
         },
       });
-      return { ok: true, id: model.id, key: model.key, downloadedBytes: model.downloadedBytes, offline: model.offline, progress, ms: performance.now() - started };
+      return {
+        ok: true,
+        id: model.id,
+        key: model.key,
+        downloadedBytes: model.downloadedBytes,
+        offline: model.offline,
+        progress,
+        ms: performance.now() - started,
+      };
     } catch (error) {
       return { ok: false, error: describeError(error), progress, ms: performance.now() - started };
     }

@@ -11,8 +11,7 @@ export interface WorkerRequest {
 }
 
 export type WorkerReply =
-  | { readonly ok: true; readonly downloadedBytes: number; readonly events: number; readonly sha256: string }
-  | { readonly ok: false; readonly error: string };
+  { readonly ok: true; readonly downloadedBytes: number; readonly events: number; readonly sha256: string } | { readonly ok: false; readonly error: string };
 
 self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
   let reply: WorkerReply;

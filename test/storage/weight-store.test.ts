@@ -187,7 +187,11 @@ describe('weight store', () => {
     const blobs = await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), again);
     expect(blobs).not.toContain(UNET.sha256);
     expect(await browser.page.evaluate(([r, sha]) => window.storagePage!.committedParts(r, sha), [again.root, UNET.sha256] as const)).toBe(0);
-    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [again, await keyOf(again, manifest.id), UNET.path] as const);
+    const opened = await browser.page.evaluate(([s, i, p]) => window.storagePage!.openError(s, i, p), [
+      again,
+      await keyOf(again, manifest.id),
+      UNET.path,
+    ] as const);
     expect(opened).toMatchObject({ code: 'model-load' });
 
     server.reset();
@@ -227,7 +231,9 @@ describe('weight store', () => {
       classes: ['WebDiffusionError', 'QuotaError'],
       details: { needed, available: 1_000_000, missing: needed - 1_000_000 },
     });
-    expect(new Set(result.error!.details.files as string[])).toEqual(new Set(DISTINCT.filter((file) => file.sha256 !== configs[0]!.sha256).map((file) => file.path)));
+    expect(new Set(result.error!.details.files as string[])).toEqual(
+      new Set(DISTINCT.filter((file) => file.sha256 !== configs[0]!.sha256).map((file) => file.path)),
+    );
     expect(server.requests.map((request) => request.path)).toEqual(['/tiny-shapes/manifest.json']);
     expect(await browser.page.evaluate((s) => window.storagePage!.storedDigests(s), store)).toEqual([configs[0]!.sha256]);
     await expectModelIntact(store, 'configs', configs);
@@ -395,10 +401,11 @@ describe('weight store', () => {
   });
 
   it('works in a dedicated worker, where the engine runs it', async () => {
-    const reply = await browser.page.evaluate(
-      (request) => window.storagePage!.inWorker(request),
-      { manifestUrl: manifestUrl(), root: 'worker', path: UNET.path },
-    );
+    const reply = await browser.page.evaluate((request) => window.storagePage!.inWorker(request), {
+      manifestUrl: manifestUrl(),
+      root: 'worker',
+      path: UNET.path,
+    });
     expect(reply).toMatchObject({ ok: true, downloadedBytes: MODEL_BYTES, sha256: UNET.sha256 });
     expect(reply.ok && reply.events).toBeGreaterThan(0);
   }, 60_000);

@@ -121,11 +121,6 @@ export function useBrowserPage(pathname: string, options: OpenOptions & { readon
 }
 
 function printPageLog(what: string, consoleLines: readonly string[], pageErrors: readonly string[]): void {
-  const lines = [
-    `--- browser console (${what}) ---`,
-    ...consoleLines,
-    ...pageErrors.map((error) => `[pageerror] ${error}`),
-    '--- end of browser console ---',
-  ];
+  const lines = [`--- browser console (${what}) ---`, ...consoleLines, ...pageErrors.map((error) => `[pageerror] ${error}`), '--- end of browser console ---'];
   console.error(lines.join('\n'));
 }

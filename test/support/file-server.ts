@@ -119,7 +119,7 @@ export function syntheticSource(size: number): FileSource & { sha256(): string }
   const read = (offset: number, length: number): Uint8Array => {
     const end = Math.min(size, offset + length);
     const out = new Uint8Array(end - offset);
-    for (let position = offset; position < end; ) {
+    for (let position = offset; position < end;) {
       const index = Math.floor(position / BLOCK);
       const within = position - index * BLOCK;
       const take = Math.min(BLOCK - within, end - position);
@@ -151,7 +151,6 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
   const requests: LoggedRequest[] = [];
   const misbehaviours = new Map<string, Misbehaviour[]>();
   const sockets = new Set<Socket>();
-
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
@@ -194,7 +193,7 @@ export async function startFileServer(files: Readonly<Record<string, FileSource>
     const cut = Math.min(misbehaviour.stallAfter ?? Infinity, misbehaviour.dropAfter ?? Infinity, source.size);
     // Slow responses go in 64 KiB pieces, each after its share of time.
     const piece = misbehaviour.bytesPerSecond !== undefined ? 65_536 : BLOCK;
-    for (let offset = start; offset < cut; ) {
+    for (let offset = start; offset < cut;) {
       if (misbehaviour.bytesPerSecond !== undefined) await new Promise((resolve) => setTimeout(resolve, (piece / misbehaviour.bytesPerSecond!) * 1000));
       const chunk = source.read(offset, Math.min(piece, cut - offset));
       const at = misbehaviour.corruptAt;

@@ -35,12 +35,9 @@ describe('dev server', () => {
     expect((await response.arrayBuffer()).byteLength).toBe(unet.size);
   });
 
-  it.each(['/models/tiny-shapes/training/train.py', '/models/no-such-model/manifest.json'])(
-    'answers 404 for %s, which no manifest publishes',
-    async (path) => {
-      expect((await get(path)).status).toBe(404);
-    },
-  );
+  it.each(['/models/tiny-shapes/training/train.py', '/models/no-such-model/manifest.json'])('answers 404 for %s, which no manifest publishes', async (path) => {
+    expect((await get(path)).status).toBe(404);
+  });
 
   it("serves ONNX Runtime's wasm from node_modules", async () => {
     const response = await get('/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm');
@@ -82,7 +79,12 @@ describe('build', () => {
       'base-uri': ["'self'"],
       'form-action': ["'self'"],
     });
-    const server = await preview({ configFile: join(REPO_ROOT, 'vite.config.ts'), logLevel: 'silent', build: { outDir }, preview: { port: 0, host: '127.0.0.1' } });
+    const server = await preview({
+      configFile: join(REPO_ROOT, 'vite.config.ts'),
+      logLevel: 'silent',
+      build: { outDir },
+      preview: { port: 0, host: '127.0.0.1' },
+    });
     try {
       const response = await fetch(server.resolvedUrls!.local[0]!);
       expect(response.headers.get('content-security-policy')).toBe(policy);

@@ -75,8 +75,26 @@ describe('generation parameters text', () => {
 
   it('writes LoRAs as the desktop UIs do, <lora:name:scale> and Lora hashes, and reads them back out of the prompt', () => {
     const sha = 'a007610646348180628687c97a16abf6115349d70b59ce8326f2705ac0eb5389';
-    const request = { prompt: 'a pink circle on a blue background', negativePrompt: '', seed: 1, steps: 20, guidance: 2, scheduler: 'ddim', width: 64, height: 64 } as const;
-    const text = formatParameters({ ...request, loras: [{ model: '/pink.json', name: 'pink', scale: 0.8, sha256: sha }, { model: 'cyan', name: 'cyan', scale: 1, sha256: sha }] }, 'tiny-shapes');
+    const request = {
+      prompt: 'a pink circle on a blue background',
+      negativePrompt: '',
+      seed: 1,
+      steps: 20,
+      guidance: 2,
+      scheduler: 'ddim',
+      width: 64,
+      height: 64,
+    } as const;
+    const text = formatParameters(
+      {
+        ...request,
+        loras: [
+          { model: '/pink.json', name: 'pink', scale: 0.8, sha256: sha },
+          { model: 'cyan', name: 'cyan', scale: 1, sha256: sha },
+        ],
+      },
+      'tiny-shapes',
+    );
     expect(text.split('\n')[0]).toBe('a pink circle on a blue background <lora:pink:0.8> <lora:cyan:1>');
     expect(text).toContain('Lora hashes: "pink: a00761064634, cyan: a00761064634"');
     const parsed = parseParameters(text);

@@ -120,17 +120,20 @@ describe('PNG text chunks', () => {
           return bytes;
         case 1: // cut short
           return bytes.subarray(0, below(bytes.length));
-        case 2: { // a chunk length set to something large
+        case 2: {
+          // a chunk length set to something large
           const at = 8 + below(bytes.length - 11);
           new DataView(bytes.buffer).setUint32(at, below(2 ** 32));
           return bytes;
         }
-        case 3: { // random bytes inserted
+        case 3: {
+          // random bytes inserted
           const at = 8 + below(bytes.length - 8);
           const noise = Uint8Array.from({ length: 1 + below(64) }, () => below(256));
           return Uint8Array.from([...bytes.subarray(0, at), ...noise, ...bytes.subarray(at)]);
         }
-        default: { // a zTXt body byte changed: bad deflate streams
+        default: {
+          // a zTXt body byte changed: bad deflate streams
           const at = 33 + 8 + 12 + below(ztxt.length - 24);
           bytes[at] = bytes[at]! ^ (1 + below(255));
           return bytes;

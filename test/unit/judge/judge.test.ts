@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  PALETTE_COLORS,
-  SHAPE_KINDS,
-  judgeImage,
-  parsePrompt,
-  scoreJudgement,
-  type PaletteColor,
-} from '../../support/judge.ts';
+import { PALETTE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement, type PaletteColor } from '../../support/judge.ts';
 import { createRandom, gaussianNoise } from '../../../src/pipeline/prng.ts';
 import { drawScene, type Scene } from './draw.ts';
 
@@ -14,10 +7,7 @@ const SIZE = 64;
 
 /** Every ordered pair of different palette colours, as the training data draws them. */
 const COLOR_PAIRS: [PaletteColor, PaletteColor][] = PALETTE_COLORS.flatMap((color) =>
-  PALETTE_COLORS.filter((background) => background !== color).map((background): [PaletteColor, PaletteColor] => [
-    color,
-    background,
-  ]),
+  PALETTE_COLORS.filter((background) => background !== color).map((background): [PaletteColor, PaletteColor] => [color, background]),
 );
 
 describe('judgeImage on clean pictures', () => {
@@ -33,9 +23,7 @@ describe('judgeImage on clean pictures', () => {
         fy: random.nextUniform(),
       };
       const judged = judgeImage(drawScene(scene), SIZE, SIZE);
-      expect({ color: judged.color, shape: judged.shape, background: judged.background }, JSON.stringify(scene)).toEqual(
-        { color, shape, background },
-      );
+      expect({ color: judged.color, shape: judged.shape, background: judged.background }, JSON.stringify(scene)).toEqual({ color, shape, background });
     }
   });
 
@@ -72,7 +60,13 @@ describe('judgeImage on imperfect pictures', () => {
   it('is not fooled by a few stray pixels far from the shape', () => {
     const scene: Scene = { color: 'white', shape: 'circle', background: 'blue', sizeFraction: 0.4, fx: 0.2, fy: 0.2 };
     const pixels = drawScene(scene);
-    for (const [x, y] of [[60, 60], [58, 5], [5, 58], [61, 30]] as const) pixels.set([240, 240, 240], 4 * (y * SIZE + x));
+    for (const [x, y] of [
+      [60, 60],
+      [58, 5],
+      [5, 58],
+      [61, 30],
+    ] as const)
+      pixels.set([240, 240, 240], 4 * (y * SIZE + x));
     const judged = judgeImage(pixels, SIZE, SIZE);
     expect(judged.shape).toBe('circle');
   });

@@ -25,7 +25,8 @@ describe('module paths from node names', () => {
 
 describe('the LoRA rewrite of the tiny-shapes graphs', () => {
   it('finds the same attention targets in fp32, q8 and q4, from their float, DequantizeLinear and MatMulNBits weights', async () => {
-    const attention = (targets: readonly LoraTarget[]) => targets.filter((t) => /^(a1|a2|am|b1|b2)\./.test(t.module)).map((t) => `${t.module} ${t.inFeatures}x${t.outFeatures}`);
+    const attention = (targets: readonly LoraTarget[]) =>
+      targets.filter((t) => /^(a1|a2|am|b1|b2)\./.test(t.module)).map((t) => `${t.module} ${t.inFeatures}x${t.outFeatures}`);
     const fp32 = await graph('models/tiny-shapes/unet/model.onnx');
     const q8 = await graph('models/tiny-shapes-q8/unet/model.onnx');
     const q4 = await graph('models/tiny-shapes-q4/unet/model.onnx');
@@ -40,7 +41,16 @@ describe('the LoRA rewrite of the tiny-shapes graphs', () => {
     expect(fp32.model.size - size).toBeGreaterThan(0);
     expect(fp32.model.size - size).toBeLessThan(40_000);
     const text = await graph('models/tiny-shapes/text_encoder/model.onnx');
-    expect(text.targets.map((t) => t.module)).toEqual(['layers.0.qkv', 'layers.0.proj', 'layers.0.mlp.0', 'layers.0.mlp.2', 'layers.1.qkv', 'layers.1.proj', 'layers.1.mlp.0', 'layers.1.mlp.2']);
+    expect(text.targets.map((t) => t.module)).toEqual([
+      'layers.0.qkv',
+      'layers.0.proj',
+      'layers.0.mlp.0',
+      'layers.0.mlp.2',
+      'layers.1.qkv',
+      'layers.1.proj',
+      'layers.1.mlp.0',
+      'layers.1.mlp.2',
+    ]);
   });
 });
 
@@ -50,15 +60,25 @@ describe('reading and matching LoRA files', () => {
     [`unet.${module}.lora_B.weight`]: { shape: [rows, rank], values: ramp(rows * rank, 3) },
   });
 
-  it('reads the diffusers/PEFT layout and kohya\'s with alpha', () => {
+  it("reads the diffusers/PEFT layout and kohya's with alpha", () => {
     const a = readLora(parseSafetensors(safetensorsOf(peft('a1.q', 64, 64, 4)), 'a'), 'a');
-    expect(a).toMatchObject({ layout: 'peft', rank: 4, modules: [{ component: 'unet', module: 'a1.q', kohya: false, rank: 4, inFeatures: 64, outFeatures: 64, scale: 1 }] });
-    const kohya = safetensorsOf({
-      'lora_te_layers_0_qkv.lora_down.weight': { shape: [2, 64], values: ramp(128) },
-      'lora_te_layers_0_qkv.lora_up.weight': { shape: [192, 2], values: ramp(384) },
-      'lora_te_layers_0_qkv.alpha': { shape: [], values: [1] },
-    }, 'F16');
-    expect(readLora(parseSafetensors(kohya, 'k'), 'k')).toMatchObject({ layout: 'kohya', modules: [{ component: 'text_encoder', module: 'layers_0_qkv', kohya: true, rank: 2, scale: 0.5 }] });
+    expect(a).toMatchObject({
+      layout: 'peft',
+      rank: 4,
+      modules: [{ component: 'unet', module: 'a1.q', kohya: false, rank: 4, inFeatures: 64, outFeatures: 64, scale: 1 }],
+    });
+    const kohya = safetensorsOf(
+      {
+        'lora_te_layers_0_qkv.lora_down.weight': { shape: [2, 64], values: ramp(128) },
+        'lora_te_layers_0_qkv.lora_up.weight': { shape: [192, 2], values: ramp(384) },
+        'lora_te_layers_0_qkv.alpha': { shape: [], values: [1] },
+      },
+      'F16',
+    );
+    expect(readLora(parseSafetensors(kohya, 'k'), 'k')).toMatchObject({
+      layout: 'kohya',
+      modules: [{ component: 'text_encoder', module: 'layers_0_qkv', kohya: true, rank: 2, scale: 0.5 }],
+    });
   });
 
   it('gives typed errors naming the keys: no LoRA keys, keys matching nothing, shapes of another model', async () => {
@@ -72,9 +92,15 @@ describe('reading and matching LoRA files', () => {
       }
       throw new Error('did not throw');
     };
-    expect(error(() => readLora(parseSafetensors(safetensorsOf({ 'model.weight': { shape: [2], values: [1, 2] } }), 'x'), 'x')).details).toMatchObject({ reason: 'unknown-keys', keys: ['model.weight'] });
+    expect(error(() => readLora(parseSafetensors(safetensorsOf({ 'model.weight': { shape: [2], values: [1, 2] } }), 'x'), 'x')).details).toMatchObject({
+      reason: 'unknown-keys',
+      keys: ['model.weight'],
+    });
     const sd = readLora(parseSafetensors(safetensorsOf(peft('down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q', 320, 320, 4)), 'sd'), 'sd');
-    expect(error(() => matchLora(sd, targets, 'sd')).details).toMatchObject({ reason: 'no-match', keys: ['unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q'] });
+    expect(error(() => matchLora(sd, targets, 'sd')).details).toMatchObject({
+      reason: 'no-match',
+      keys: ['unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q'],
+    });
     const wide = readLora(parseSafetensors(safetensorsOf(peft('a1.q', 320, 320, 4)), 'wide'), 'wide');
     const mismatch = error(() => matchLora(wide, targets, 'wide'));
     expect(mismatch.details).toMatchObject({ reason: 'shape-mismatch' });
@@ -86,14 +112,26 @@ describe('reading and matching LoRA files', () => {
     const targets = new Map([['unet', [target]]] as const);
     const one = matchLora(readLora(parseSafetensors(safetensorsOf(peft('a1.q', 2, 3, 2)), '1'), '1'), targets, '1');
     const two = matchLora(readLora(parseSafetensors(safetensorsOf(peft('a1.q', 2, 3, 1)), '2'), '2'), targets, '2');
-    const feeds = branchFeeds('unet', [target], [{ lora: one, scale: 0.8 }, { lora: two, scale: -0.5 }]);
+    const feeds = branchFeeds(
+      'unet',
+      [target],
+      [
+        { lora: one, scale: 0.8 },
+        { lora: two, scale: -0.5 },
+      ],
+    );
     expect(feeds.A!.dims).toEqual([3, 3]);
     expect(feeds.B!.dims).toEqual([3, 2]);
     const product = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number) =>
-      Array.from({ length: n * m }, (_, idx) => Array.from({ length: k }, (_, j) => a[Math.floor(idx / m) * k + j]! * b[j * m + (idx % m)]!).reduce((s, v) => s + v, 0));
+      Array.from({ length: n * m }, (_, idx) =>
+        Array.from({ length: k }, (_, j) => a[Math.floor(idx / m) * k + j]! * b[j * m + (idx % m)]!).reduce((s, v) => s + v, 0),
+      );
     // The delta weight W' - W, [in, out]: Σ scale · downᵀ upᵀ.
     const expected = new Array(6).fill(0);
-    for (const [lora, scale] of [[one, 0.8], [two, -0.5]] as const) {
+    for (const [lora, scale] of [
+      [one, 0.8],
+      [two, -0.5],
+    ] as const) {
       const m = lora.weights.modules[0]!;
       const downT = Array.from({ length: 3 * m.rank }, (_, i) => m.down[(i % m.rank) * 3 + Math.floor(i / m.rank)]!);
       const upT = Array.from({ length: m.rank * 2 }, (_, i) => m.up[(i % 2) * m.rank + Math.floor(i / 2)]!);

@@ -34,7 +34,7 @@ describe('relativeTo', () => {
     ['unet/model.onnx', 'weights/unet.bin', '../weights/unet.bin'],
     ['a/b/model.onnx', 'a/c/w.bin', '../c/w.bin'],
     ['model.onnx', 'weights/w.bin', 'weights/w.bin'],
-  ])('names %s\'s %s as %s', (modelFile, path, expected) => {
+  ])("names %s's %s as %s", (modelFile, path, expected) => {
     expect(relativeTo(modelFile, path)).toBe(expected);
   });
 });

@@ -10,8 +10,20 @@ import { SD_UNET } from '../../../src/models/denoiser.ts';
 import { resolveRequest } from '../../../src/pipeline/request.ts';
 import { txt2img } from '../../../src/pipeline/txt2img.ts';
 
-const schedulerConfig = JSON.parse(readFileSync(new URL('../../../models/tiny-shapes/scheduler/scheduler_config.json', import.meta.url), 'utf8')) as DiffusionModel['schedulerConfig'];
-const info = { id: 'tiny-shapes', name: 'tiny-shapes', precision: 'fp32', warnings: [], width: 64, height: 64, defaults: { steps: 4, guidance: 2, scheduler: 'ddim' }, backend: 'wasm', runtime: 'asyncify' } as const;
+const schedulerConfig = JSON.parse(
+  readFileSync(new URL('../../../models/tiny-shapes/scheduler/scheduler_config.json', import.meta.url), 'utf8'),
+) as DiffusionModel['schedulerConfig'];
+const info = {
+  id: 'tiny-shapes',
+  name: 'tiny-shapes',
+  precision: 'fp32',
+  warnings: [],
+  width: 64,
+  height: 64,
+  defaults: { steps: 4, guidance: 2, scheduler: 'ddim' },
+  backend: 'wasm',
+  runtime: 'asyncify',
+} as const;
 
 describe('txt2img validation', () => {
   it('refuses a mask whose bytes do not match its size before the VAE encoder runs', async () => {

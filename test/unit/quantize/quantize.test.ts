@@ -107,7 +107,11 @@ describe.each(['q8', 'q4'] as const)('tiny-shapes-%s', (mode) => {
     const out = path.join(dir, `again-${mode}`);
     await quantizeModel(path.join(MODELS, 'tiny-shapes'), out, { mode });
     const written = filesUnder(out).sort();
-    expect(written).toEqual(filesUnder(shipped).filter((f) => f !== 'README.md').sort());
+    expect(written).toEqual(
+      filesUnder(shipped)
+        .filter((f) => f !== 'README.md')
+        .sort(),
+    );
     for (const file of written) expect(readFileSync(path.join(out, file)).equals(readFileSync(path.join(shipped, file))), file).toBe(true);
   });
 
@@ -134,7 +138,9 @@ describe.each(['q8', 'q4'] as const)('tiny-shapes-%s', (mode) => {
     const originals = initializerMap(originalModel);
     // MatMulNBits takes [N, K]: Gemm's transB weight as it is, a MatMul's [K, N] transposed.
     const laidOutNK = (name: string) =>
-      (originalModel.graph!.node ?? []).some((n) => n.opType === 'Gemm' && n.input![1] === name && n.attribute!.some((a) => a.name === 'transB' && toNumber(a.i) === 1));
+      (originalModel.graph!.node ?? []).some(
+        (n) => n.opType === 'Gemm' && n.input![1] === name && n.attribute!.some((a) => a.name === 'transB' && toNumber(a.i) === 1),
+      );
     const quantizedDir = path.join(shipped, 'unet');
     const quantized = load(path.join(quantizedDir, 'model.onnx'));
     const inits = initializerMap(quantized);
@@ -211,7 +217,10 @@ function unquantizableModel(): Uint8Array {
 
 describe('bad input', () => {
   const rejects = async (work: Promise<unknown>, code: string, message: RegExp) => {
-    const error = await work.then(() => undefined, (e: unknown) => e);
+    const error = await work.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(QuantizeError);
     expect((error as QuantizeError).code).toBe(code);
     expect((error as Error).message).toMatch(message);

@@ -45,7 +45,14 @@ class FakeEngine implements Engine {
       }
       const { loras: _loras, ...asked } = request;
       const full = { negativePrompt: '', seed: 1, steps, guidance: 2, scheduler: 'ddim', width: 8, height: 8, ...asked } as const;
-      return { width: 8, height: 8, pixels: new Uint8ClampedArray(8 * 8 * 4), request: full, droppedTokens: { prompt: 0, negativePrompt: 0 }, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0, totalMs: 0 } };
+      return {
+        width: 8,
+        height: 8,
+        pixels: new Uint8ClampedArray(8 * 8 * 4),
+        request: full,
+        droppedTokens: { prompt: 0, negativePrompt: 0 },
+        timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0, totalMs: 0 },
+      };
     } finally {
       this.inFlight--;
     }

@@ -4,22 +4,19 @@ import { alphasCumprod } from '../../../src/schedulers/schedule.ts';
 import { expectClose, golden } from './golden.ts';
 
 describe('DDIM against the golden numbers of the reference implementation', () => {
-  it.each(golden.ddim.map((c) => [c.steps, c.step.index, c] as const))(
-    '%i steps, step %i',
-    (steps, index, c) => {
-      const scheduler = createScheduler('ddim', golden.config);
-      scheduler.setTimesteps(steps);
-      expect(scheduler.timesteps).toEqual(c.timesteps);
-      expect(scheduler.initNoiseSigma).toBe(c.initNoiseSigma);
+  it.each(golden.ddim.map((c) => [c.steps, c.step.index, c] as const))('%i steps, step %i', (steps, index, c) => {
+    const scheduler = createScheduler('ddim', golden.config);
+    scheduler.setTimesteps(steps);
+    expect(scheduler.timesteps).toEqual(c.timesteps);
+    expect(scheduler.initNoiseSigma).toBe(c.initNoiseSigma);
 
-      const x = Float32Array.from(c.step.sample);
-      const eps = Float32Array.from(c.step.modelOutput);
-      expectClose(scheduler.scaleModelInput(x, index), c.step.scaledInput);
-      const { prevSample, denoised } = scheduler.step(eps, index, x);
-      expectClose(prevSample, c.step.prevSample);
-      expectClose(denoised, c.step.denoised);
-    },
-  );
+    const x = Float32Array.from(c.step.sample);
+    const eps = Float32Array.from(c.step.modelOutput);
+    expectClose(scheduler.scaleModelInput(x, index), c.step.scaledInput);
+    const { prevSample, denoised } = scheduler.step(eps, index, x);
+    expectClose(prevSample, c.step.prevSample);
+    expectClose(denoised, c.step.denoised);
+  });
 });
 
 describe('DDIM behaviour', () => {

@@ -3,23 +3,20 @@ import { EulerScheduler, createScheduler } from '../../../src/schedulers/index.t
 import { expectClose, golden } from './golden.ts';
 
 describe('Euler against the golden numbers of the reference implementation', () => {
-  it.each(golden.euler.map((c) => [c.steps, c.step.index, c] as const))(
-    '%i steps, step %i',
-    (steps, index, c) => {
-      const scheduler = new EulerScheduler(golden.config);
-      scheduler.setTimesteps(steps);
-      expect(scheduler.timesteps).toEqual(c.timesteps);
-      expectClose(scheduler.sigmas, c.sigmas ?? []);
-      expect(scheduler.initNoiseSigma).toBeCloseTo(c.initNoiseSigma, 10);
+  it.each(golden.euler.map((c) => [c.steps, c.step.index, c] as const))('%i steps, step %i', (steps, index, c) => {
+    const scheduler = new EulerScheduler(golden.config);
+    scheduler.setTimesteps(steps);
+    expect(scheduler.timesteps).toEqual(c.timesteps);
+    expectClose(scheduler.sigmas, c.sigmas ?? []);
+    expect(scheduler.initNoiseSigma).toBeCloseTo(c.initNoiseSigma, 10);
 
-      const x = Float32Array.from(c.step.sample);
-      const eps = Float32Array.from(c.step.modelOutput);
-      expectClose(scheduler.scaleModelInput(x, index), c.step.scaledInput);
-      const { prevSample, denoised } = scheduler.step(eps, index, x);
-      expectClose(prevSample, c.step.prevSample);
-      expectClose(denoised, c.step.denoised);
-    },
-  );
+    const x = Float32Array.from(c.step.sample);
+    const eps = Float32Array.from(c.step.modelOutput);
+    expectClose(scheduler.scaleModelInput(x, index), c.step.scaledInput);
+    const { prevSample, denoised } = scheduler.step(eps, index, x);
+    expectClose(prevSample, c.step.prevSample);
+    expectClose(denoised, c.step.denoised);
+  });
 });
 
 describe('Euler behaviour', () => {

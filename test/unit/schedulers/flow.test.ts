@@ -30,7 +30,8 @@ const flux: FlowSchedulerConfig = { _class_name: 'FlowMatchEulerDiscreteSchedule
 describe('the flow time shift', () => {
   it.each(golden.shiftTime)('shift $shift at t = $t', ({ shift, t, shifted }) => expect(shiftTime(t, shift)).toBeCloseTo(shifted, 12));
   it.each(golden.dynamicShift)("FLUX's dynamic shift for $imageTokens tokens", ({ imageTokens, shift }) =>
-    expect(dynamicShift({ ...flux, use_dynamic_shifting: true }, imageTokens)).toBeCloseTo(shift, 12));
+    expect(dynamicShift({ ...flux, use_dynamic_shifting: true }, imageTokens)).toBeCloseTo(shift, 12),
+  );
 
   it('dynamic shifting takes the shift from the image token count given to setTimesteps', () => {
     const scheduler = createScheduler('flow_euler', { ...flux, use_dynamic_shifting: true });
@@ -66,7 +67,10 @@ describe('image-to-image on a flow model', () => {
     const scheduler = createScheduler('flow_euler', flux);
     scheduler.setTimesteps(4);
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(scheduler.timesteps.indexOf(t)));
-    expectClose(x0.map((v, k) => fromSource * v + fromNoise * noise[k]!), noised);
+    expectClose(
+      x0.map((v, k) => fromSource * v + fromNoise * noise[k]!),
+      noised,
+    );
   });
 });
 

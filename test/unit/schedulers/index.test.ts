@@ -22,7 +22,7 @@ describe('createScheduler', () => {
     expect(SCHEDULER_LABELS.euler_a).toBe('Euler a');
   });
 
-  it('offers every scheduler, under its label, in the demo page\'s picker', () => {
+  it("offers every scheduler, under its label, in the demo page's picker", () => {
     const html = readFileSync(new URL('../../../index.html', import.meta.url), 'utf8');
     const select = /<select id="scheduler">([\s\S]*?)<\/select>/.exec(html)?.[1] ?? '';
     const options = [...select.matchAll(/<option value="([^"]+)">([^<]+)<\/option>/g)].map(([, value, label]) => [value, label]);

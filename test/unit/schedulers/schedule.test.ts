@@ -43,9 +43,7 @@ describe('timestepSchedule', () => {
     expect(timestepSchedule(SD, 1)).toEqual([999]);
     expect(timestepSchedule(SD, 3)).toEqual([999, 666, 332]);
     expect(timestepSchedule(SD, 4)).toEqual([999, 749, 499, 249]);
-    expect(timestepSchedule(SD, 16)).toEqual([
-      999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61,
-    ]);
+    expect(timestepSchedule(SD, 16)).toEqual([999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61]);
   });
 
   it('leading adds steps_offset (Stable Diffusion 1.x)', () => {
@@ -58,9 +56,7 @@ describe('timestepSchedule', () => {
   it('linspace spans 999..0', () => {
     const config = { ...SD, timestep_spacing: 'linspace' } as const;
     expect(timestepSchedule(config, 10)).toEqual([999, 888, 777, 666, 555, 444, 333, 222, 111, 0]);
-    expect(timestepSchedule(config, 16)).toEqual([
-      999, 932, 866, 799, 733, 666, 599, 533, 466, 400, 333, 266, 200, 133, 67, 0,
-    ]);
+    expect(timestepSchedule(config, 16)).toEqual([999, 932, 866, 799, 733, 666, 599, 533, 466, 400, 333, 266, 200, 133, 67, 0]);
   });
 
   it('rejects step counts outside 1..num_train_timesteps', () => {
