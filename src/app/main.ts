@@ -6,11 +6,12 @@
  * request ended.
  */
 import { CancelledError, createEngine, GenerationQueue } from '../index.ts';
-import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, HistoryEntry, ModelInfo, Progress } from '../index.ts';
+import type { BackendPreference, Engine, GenerateRequest, GeneratedImage, HistoryEntry, Progress } from '../index.ts';
 import { applyDefaults, checkRequest, fieldOf, fields, installSeedControls, readRequest, restoreRequest, setSeed, showProblems } from './form.ts';
 import { createGallery } from './gallery.ts';
 import { downloadText, setUpModelPicker, type ModelPicker } from './model-picker.ts';
 import { installPngDrop } from './png-drop.ts';
+import { installTokenCounters, showWhatTheModelKnows } from './prompt-aids.ts';
 import { createQueuePanel } from './queue-panel.ts';
 import { createResultView, shownPicture, shownPictureFromPng } from './result-view.ts';
 import { createSourcePicture } from './source-picture.ts';
@@ -26,13 +27,6 @@ const BACKEND = ((): BackendPreference => {
 })();
 /** Live mode waits this long after the last keystroke before it queues a request. */
 const LIVE_DELAY_MS = 400;
-
-/** What the bundled models know, said in one line with prompts to try. */
-const BUNDLED_KNOWLEDGE = {
-  colours: ['red', 'green', 'blue', 'yellow', 'purple', 'orange', 'white', 'black'],
-  shapes: ['circle', 'square', 'triangle'],
-  examples: ['a red circle on a blue background', 'a yellow square on a purple background', 'a white triangle on a green background'],
-};
 
 type State = 'loading' | 'ready' | 'generating' | 'done' | 'cancelled' | 'error';
 
@@ -208,14 +202,13 @@ function submit(mode: 'queue' | 'latest'): void {
     ui.error.hidden = true;
     return;
   }
-  const id = queue.submit(request, { mode, previews: true });
+  queue.submit(request, { mode, previews: true });
   if (running === undefined) {
     ui.progress.value = 0;
     ui.progressLabel.textContent = 'Starting…';
   }
   const empty = request.prompt.trim() === '' ? ' The prompt is empty: the model draws whatever it likes.' : '';
   setState('generating', `${queueLength() > 1 ? `Queued (${queueLength()} requests).` : 'Generating…'}${empty}`);
-  void id;
   // On a phone the picture is below the form: bring it into view, so progress is seen.
   const bar = ui.progress.getBoundingClientRect();
   if (bar.bottom > window.innerHeight || bar.top < 0) ui.output.scrollIntoView({ behavior: 'smooth', block: 'start' });
@@ -307,52 +300,6 @@ function cancel(): void {
   engine.idle().then(stopped, stopped);
 }
 
-/** The bundled models' one line on what they know, with prompts to try. */
-function showWhatTheModelKnows(info: ModelInfo): void {
-  ui.modelKnows.replaceChildren();
-  ui.modelKnows.hidden = !info.id.startsWith('tiny-shapes');
-  if (ui.modelKnows.hidden) return;
-  const { colours, shapes, examples } = BUNDLED_KNOWLEDGE;
-  ui.modelKnows.append(`This small model knows ${colours.length} colours (${colours.join(', ')}) and ${shapes.length} shapes (${shapes.join(', ')}). Try: `);
-  for (const [index, example] of examples.entries()) {
-    const button = Object.assign(document.createElement('button'), { type: 'button', className: 'example', textContent: example });
-    button.addEventListener('click', () => {
-      fields.prompt.value = example;
-      fields.prompt.dispatchEvent(new Event('input'));
-      fields.prompt.focus();
-    });
-    ui.modelKnows.append(button, index < examples.length - 1 ? ' ' : '');
-  }
-}
-
-/** The prompt's and negative prompt's token counts against the text encoder's limit, as they are typed. */
-function installTokenCounters(): void {
-  for (const [input, counter] of [
-    [fields.prompt, element('prompt-tokens', HTMLSpanElement)],
-    [fields.negativePrompt, element('negative-prompt-tokens', HTMLSpanElement)],
-  ] as const) {
-    let asked = 0;
-    const count = (): void => {
-      if (engine === undefined) return;
-      const mine = ++asked;
-      engine.countTokens(input.value).then(
-        ({ tokens, limit }) => {
-          if (mine !== asked) return; // a newer count is on its way
-          counter.textContent = tokens > limit ? `${tokens} / ${limit} tokens: the last ${tokens - limit} are left out` : `${tokens} / ${limit} tokens`;
-          counter.dataset.over = String(tokens > limit);
-        },
-        // No model loaded (between loads): no count to show.
-        () => (counter.textContent = ''),
-      );
-    };
-    input.addEventListener('input', count);
-    countTokensNow.push(count);
-  }
-}
-
-/** Recounts both texts (after a model load: another tokenizer). */
-const countTokensNow: (() => void)[] = [];
-
 function installLiveMode(): void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const changed = (): void => {
@@ -382,7 +329,13 @@ async function start(): Promise<void> {
   });
   ui.cancel.addEventListener('click', cancel);
   installLiveMode();
-  installTokenCounters();
+  const recountTokens = installTokenCounters(
+    fields.prompt,
+    element('prompt-tokens', HTMLSpanElement),
+    fields.negativePrompt,
+    element('negative-prompt-tokens', HTMLSpanElement),
+    () => engine,
+  );
   installPngDrop(document.body, {
     restore: ({ request, modelId: from }, fileName) => {
       restoreRequest(request);
@@ -424,10 +377,10 @@ async function start(): Promise<void> {
       ui.progress.value = 0;
       ui.progressLabel.textContent = 'Idle';
       applyDefaults(info);
-      showWhatTheModelKnows(info);
+      showWhatTheModelKnows(ui.modelKnows, info, fields.prompt);
       sourcePicture.setSize(info.width, info.height);
       loading = false;
-      for (const count of countTokensNow) count();
+      recountTokens();
       const warnings = info.warnings.length > 0 ? ` ${info.warnings.join(' ')}` : '';
       setState(
         queueLength() > 0 ? 'generating' : 'ready',
