@@ -81,23 +81,25 @@ const contentTypes: Record<string, string> = {
 };
 
 /**
- * The files a model folder publishes: its manifest and the files the manifest lists. One rule for
- * dev, preview and build, so that training scripts and caches beside the model never ship.
+ * The files a model folder publishes: its manifest and the files its variants list (old-format
+ * manifests list `files` at the top). One rule for dev, preview and build, so that training
+ * scripts and caches beside the model never ship.
  */
 async function publishedModelFiles(): Promise<string[]> {
   const published: string[] = [];
   for (const entry of await readdir(modelsDir, { withFileTypes: true }).catch(() => [])) {
     if (!entry.isDirectory()) continue;
     const manifestPath = join(modelsDir, entry.name, 'manifest.json');
-    // A model's manifest lists `files`; a LoRA's ("webdiffusion-lora/1") names one `file`.
-    let manifest: { files?: { path: string }[]; file?: unknown };
+    // A model's manifest lists files per variant; a LoRA's ("webdiffusion-lora/1") names one `file`.
+    let manifest: { variants?: { files?: { path: string }[] }[]; files?: { path: string }[]; file?: unknown };
     try {
       manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
     } catch {
       continue; // a model folder still being written has no (valid) manifest yet: not published
     }
     published.push(`${entry.name}/manifest.json`);
-    for (const file of manifest.files ?? []) published.push(`${entry.name}/${file.path}`);
+    const files = [...(manifest.files ?? []), ...(manifest.variants ?? []).flatMap((variant) => variant.files ?? [])];
+    for (const path of new Set(files.map((file) => file.path))) published.push(`${entry.name}/${path}`);
     if (typeof manifest.file === 'string') published.push(`${entry.name}/${manifest.file}`);
   }
   return published;
@@ -107,6 +109,8 @@ function modelsMiddleware(): Connect.NextHandleFunction {
   return (req, res, next) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!url.pathname.startsWith('/models/')) return next();
+    // The catalog imports the bundled models' manifest.json as modules: those requests are Vite's.
+    if (url.pathname.endsWith('/manifest.json') && url.searchParams.has('import')) return next();
     const relative = decodeURIComponent(url.pathname.slice('/models/'.length));
     publishedModelFiles()
       .then(async (published) => {

@@ -9,10 +9,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
 import { BASE_COLORS, SHAPE_KINDS, judgeImage, parsePrompt, scoreJudgement } from '../test/support/judge.ts';
-import { parseManifest } from '../src/models/manifest.ts';
+import { parseDescriptor } from '../src/models/model-reference.ts';
 import { REPO_ROOT } from './lib/browser.ts';
 
 const MODELS = ['tiny-shapes', 'tiny-shapes-q8', 'tiny-shapes-q4'] as const;
@@ -58,9 +59,12 @@ async function runBatch(model: string, backend: 'wasm' | 'webgpu', pairs: readon
 
 async function sizes(model: string): Promise<Record<string, number>> {
   const folder = path.join(REPO_ROOT, 'models', model);
-  const manifest = parseManifest(JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')), model);
+  const descriptor = parseDescriptor(
+    JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')),
+    pathToFileURL(path.join(folder, 'manifest.json')).href,
+  );
   const bytes: Record<string, number> = {};
-  for (const file of manifest.files) {
+  for (const file of descriptor.variants[0]!.files) {
     const component = file.path.split('/')[0]!;
     bytes[component] = (bytes[component] ?? 0) + (await stat(path.join(folder, file.path))).size;
   }

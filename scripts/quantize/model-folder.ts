@@ -1,15 +1,16 @@
 /**
  * The quantizer on whole models: one .onnx file, or a model folder (its manifest.json) written
  * out complete — every network quantized with its weights in external-data shards, the
- * tokenizer, scheduler and configuration files copied, and a new manifest with each file's size
- * and SHA-256. A report of what was quantized and what was left (quantization.json) goes beside.
+ * tokenizer, scheduler and configuration files copied, and a new manifest.json (the model's
+ * descriptor, one variant of the new precision) with each file's size and SHA-256. A report of what was quantized and what was left (quantization.json) goes beside.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { externalDataOf } from '../../src/models/layout.ts';
-import { parseManifest, type Manifest } from '../../src/models/manifest.ts';
+import { pathToFileURL } from 'node:url';
+import { CATALOG_FORMAT, type CatalogEntry, type CatalogVariant, type ComponentName, type ComponentSpec } from '../../src/models/catalog.ts';
+import { parseDescriptor } from '../../src/models/model-reference.ts';
 import { QuantizeError } from './errors.ts';
 import { quantizeGraph, type GraphReport, type QuantizeMode } from './graph.ts';
 import { ExternalDataWriter, MAX_SHARD_BYTES, decodeModel, onnx } from './onnx-file.ts';
@@ -101,25 +102,23 @@ export async function quantizeModel(input: string, out: string, options: Quantiz
   if (single) {
     components[path.basename(source, '.onnx')] = await quantizeOne(source, path.basename(source));
   } else {
-    const json = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
-    const manifest = parseManifest(json, manifestFile);
+    const descriptor = parseDescriptor(JSON.parse(await readFile(manifestFile, 'utf8')), pathToFileURL(manifestFile).href);
+    const variant = descriptor.variants[0]!;
     const base = path.dirname(manifestFile);
     const networkFiles = new Set<string>();
-    const models: Record<string, unknown> = { ...(json.models as Record<string, unknown>) };
-    for (const [key, network] of Object.entries(manifest.models)) {
-      if (network === undefined) continue;
-      for (const file of [network.file, ...externalDataOf(manifest, network)]) networkFiles.add(file);
+    const models: Partial<Record<ComponentName, ComponentSpec>> = {};
+    for (const [key, network] of Object.entries(variant.models) as [ComponentName, ComponentSpec][]) {
+      for (const file of [network.file, ...(network.externalData ?? [])]) networkFiles.add(file);
       const report = await quantizeOne(path.join(base, network.file), network.file);
       components[key] = report;
-      const { externalData: _replaced, ...entry } = models[key] as Record<string, unknown>;
-      models[key] = { ...entry, file: network.file, externalData: report.files.slice(1).map((f) => f.path) };
+      models[key] = { ...network, externalData: report.files.slice(1).map((f) => f.path) };
     }
-    for (const file of manifest.files) {
+    for (const file of variant.files) {
       if (networkFiles.has(file.path)) continue;
       await mkdir(path.dirname(path.join(out, file.path)), { recursive: true });
       await copyFile(path.join(base, file.path), path.join(out, file.path));
     }
-    await writeManifest(out, json, manifest, models, options.mode, blockSize);
+    await writeDescriptor(out, descriptor, variant, models as CatalogVariant['models'], components, options.mode, blockSize);
   }
   const report: QuantizationReport = {
     mode: options.mode,
@@ -150,29 +149,48 @@ async function prepareOutput(out: string, inputDir: string, force: boolean): Pro
   await mkdir(out, { recursive: true });
 }
 
-async function writeManifest(
+/** The quantized model's manifest.json: the descriptor with one variant, of the new precision and files. */
+async function writeDescriptor(
   out: string,
-  json: Record<string, unknown>,
-  manifest: Manifest,
-  models: Record<string, unknown>,
+  descriptor: CatalogEntry,
+  variant: CatalogVariant,
+  models: CatalogVariant['models'],
+  components: Record<string, FileReport>,
   mode: QuantizeMode,
   blockSize: number,
 ): Promise<void> {
   const paths = [
-    ...manifest.files.map((f) => f.path).filter((p) => existsSync(path.join(out, p))),
-    ...Object.values(models).flatMap((m) => (m as { externalData: string[] }).externalData),
+    ...variant.files.map((f) => f.path).filter((p) => existsSync(path.join(out, p))),
+    ...Object.values(models).flatMap((m) => m.externalData ?? []),
   ];
   const files = await Promise.all(
     [...new Set(paths)].sort().map(async (p) => ({ path: p, size: (await stat(path.join(out, p))).size, sha256: await sha256(path.join(out, p)) })),
   );
-  const written = {
-    ...json,
-    id: `${manifest.id}-${mode}`,
-    name: `${manifest.name}-${mode}`,
-    description: `${manifest.description} Weights quantized by scripts/quantize.ts (${describeMode(mode, blockSize)}).`,
-    precision: mode,
-    models,
-    files,
+  const networkBytes = Object.values(components).map((report) => report.files.reduce((total, file) => total + file.size, 0));
+  const { source: _servedBeside, ...described } = descriptor;
+  const written: Omit<CatalogEntry, 'source'> & { format: string } = {
+    format: CATALOG_FORMAT,
+    ...described,
+    id: `${descriptor.id}-${mode}`,
+    name: `${descriptor.name}-${mode}`,
+    description: `${descriptor.description} Weights quantized by scripts/quantize.ts (${describeMode(mode, blockSize)}).`,
+    variants: [
+      {
+        ...variant,
+        id: mode,
+        precision: mode,
+        files,
+        filesVerified: true,
+        filesEvidence: 'Written by scripts/quantize.ts from the files in this folder.',
+        models,
+        memory: {
+          ...variant.memory,
+          weightsBytes: networkBytes.reduce((total, bytes) => total + bytes, 0),
+          largestBindingBytes: Math.max(...networkBytes),
+          method: `${variant.memory.method} Weights after quantization: the networks' files as written (exact).`,
+        },
+      },
+    ],
   };
   await writeFile(path.join(out, 'manifest.json'), `${JSON.stringify(written, null, 2)}\n`);
 }

@@ -15,8 +15,8 @@ import type {
   TokenCount,
 } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
-import { CATALOG, huggingFaceRepoOf } from '../models/catalog.ts';
-import { CancelledError, UnknownModelError, WebDiffusionError } from '../errors.ts';
+import { absoluteReference } from '../models/model-reference.ts';
+import { CancelledError, WebDiffusionError } from '../errors.ts';
 import { checkRequestObject } from '../pipeline/request.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';
 import { startWorker } from './start-worker.ts';
@@ -113,7 +113,7 @@ class WorkerEngine implements Engine {
       { signal: unwatch.signal },
     );
     const lifeLock = `webdiffusion-worker/${crypto.randomUUID()}`;
-    const alive = Promise.race([remote.ready(lifeLock), failed]).then(() => undefined);
+    const alive = Promise.race([remote.ready(lifeLock, appBase()), failed]).then(() => undefined);
     alive
       .then(() =>
         globalThis.navigator?.locks?.request(lifeLock, { signal: unwatch.signal }, () =>
@@ -224,22 +224,11 @@ class WorkerEngine implements Engine {
   }
 
   /**
-   * A catalog id or Hugging Face repo id as given, anything else as a URL made absolute: the
-   * worker would resolve a relative one against its own script's address.
+   * The reference with relative URLs made absolute against the page: the worker, which resolves
+   * every reference, would resolve them against its own script's address.
    */
   private reference(model: ModelReference): ModelReference {
-    if (typeof model !== 'string') return model;
-    const base = globalThis.document?.baseURI ?? globalThis.location.href;
-    const known = CATALOG.find((entry) => entry.id === model);
-    // A bundled model is published under the app's base (Vite's BASE_URL: '/' in dev, the path
-    // a build was made for), so the app works served from any path.
-    if (known?.source.kind === 'bundled') return new URL(known.source.manifest, new URL(import.meta.env?.BASE_URL ?? '/', base)).href;
-    if (known !== undefined || huggingFaceRepoOf(model) !== undefined) return model;
-    try {
-      return new URL(model, base).href;
-    } catch (error) {
-      throw new UnknownModelError(`"${model}" is neither a catalog id, a Hugging Face repo id nor a URL`, { url: model }, { cause: error });
-    }
+    return typeof model === 'string' ? absoluteReference(model, pageBase()) : model;
   }
 
   /**
@@ -306,4 +295,16 @@ async function postableRequest(request: GenerateRequest): Promise<GenerateReques
   if (request.image === undefined && request.mask === undefined) return request;
   const [image, mask] = await Promise.all([convert(request.image), convert(request.mask)]);
   return { ...request, ...(image !== undefined ? { image } : {}), ...(mask !== undefined ? { mask } : {}) };
+}
+
+function pageBase(): string {
+  return globalThis.document?.baseURI ?? globalThis.location.href;
+}
+
+/**
+ * Where the app is published, which is where its bundled models are (Vite's BASE_URL: '/' in
+ * dev, the path a build was made for), so that the app works served from any path.
+ */
+function appBase(): string {
+  return new URL(import.meta.env?.BASE_URL ?? './', pageBase()).href;
 }

@@ -5,13 +5,14 @@
  * The engine holds one model; loading another replaces it. So elements take turns: each turn
  * (a load, or a load-if-needed followed by a generation) runs after the turns queued before it,
  * and a turn that needs a model other than the loaded one loads it first. Elements that use the
- * same manifest URL share the one copy, and a load asked for while the same load is under way
+ * same model (however the page spells its reference) share the one copy, and a load asked for while the same load is under way
  * joins it (its progress reaches every element waiting on it) instead of loading twice.
  */
 import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../api.ts';
 import { createEngine } from '../client/client-engine.ts';
 import type { Engine } from '../engine.ts';
 import { GpuDeviceLostError } from '../errors.ts';
+import { absoluteReference } from '../models/model-reference.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 export interface HostGenerateOptions {
@@ -37,11 +38,12 @@ export class EngineHost {
   }
 
   /**
-   * Makes `manifestUrl`'s model the loaded one, in turn.
+   * Makes `model`'s model the loaded one, in turn: a catalog id, a Hugging Face repo id or a URL,
+   * as `Engine.loadModel` takes.
    * @throws whatever `Engine.loadModel` throws
    */
-  loadModel(manifestUrl: string, onProgress?: (progress: Progress) => void): Promise<ModelInfo> {
-    const url = absolute(manifestUrl);
+  loadModel(model: string, onProgress?: (progress: Progress) => void): Promise<ModelInfo> {
+    const url = absolute(model);
     let load = this.pending.get(url);
     if (load === undefined) {
       const listeners = new Set<(progress: Progress) => void>();
@@ -56,11 +58,11 @@ export class EngineHost {
   }
 
   /**
-   * Generates with `manifestUrl`'s model, in turn, loading it first if another is loaded.
+   * Generates with `model`, in turn, loading it first if another is loaded.
    * @throws whatever `Engine.loadModel` and `Engine.generate` throw
    */
-  generate(manifestUrl: string, request: GenerateRequest, options: HostGenerateOptions = {}): Promise<GeneratedImage> {
-    const url = absolute(manifestUrl);
+  generate(model: string, request: GenerateRequest, options: HostGenerateOptions = {}): Promise<GeneratedImage> {
+    const url = absolute(model);
     return this.turns.run(async () => {
       await this.ensureLoaded(url, options.onModelProgress);
       const engine = await this.engine;
@@ -95,13 +97,13 @@ export class EngineHost {
   }
 }
 
-/** One model per manifest URL however a page spells it: resolved against the page. */
-function absolute(manifestUrl: string): string {
+/** One model per reference however a page spells it: URLs resolved against the page. */
+function absolute(model: string): string {
   try {
-    return new URL(manifestUrl, document.baseURI).href;
+    return absoluteReference(model, document.baseURI);
   } catch {
-    // Not a URL: the engine refuses it with its typed error.
-    return manifestUrl;
+    // Not a reference: the engine refuses it with its typed error.
+    return model;
   }
 }
 

@@ -2,7 +2,7 @@
  * `<web-diffusion>`: a picture generator any page can embed with one module script.
  *
  *   <script type="module" src="https://cdn.example/webdiffusion/webdiffusion.js"></script>
- *   <web-diffusion model="/models/tiny-shapes/manifest.json" prompt="a red circle on a blue background"></web-diffusion>
+ *   <web-diffusion model="tiny-shapes" prompt="a red circle on a blue background"></web-diffusion>
  *
  * Every element on a page shares one engine (one worker, one GPU device) and one copy of each
  * model (engine-host.ts). Its insides live in a shadow root: the page's styles do not reach in
@@ -52,8 +52,9 @@ function part<K extends keyof HTMLElementTagNameMap>(tag: K, name: string, attri
 }
 
 /**
- * The `<web-diffusion>` element. Attributes (and the same-named properties): `model` (URL of a
- * model's manifest.json), `prompt`, `negative-prompt` (`negativePrompt`), `seed`, `steps`,
+ * The `<web-diffusion>` element. Attributes (and the same-named properties): `model` (what
+ * `loadModel` takes: a catalog id, a Hugging Face repo id, or the URL of a model's folder or
+ * manifest.json), `prompt`, `negative-prompt` (`negativePrompt`), `seed`, `steps`,
  * `guidance`, `width`, `height`, `scheduler`; the model's defaults fill what is left out.
  * `lora`: LoRAs as "url:0.8, url2:0.5" (a URL relative to the page starts with / ./ or ../;
  * also a Hugging Face file "owner/repo/file.safetensors" or a registered name; scale default 1).
@@ -94,7 +95,7 @@ export class WebDiffusionElement extends HTMLElement {
     root.append(this.canvas, this.progressBar, this.status, controls);
   }
 
-  /** URL of the model's manifest.json, resolved against the page. */
+  /** The model: a catalog id, a Hugging Face repo id, or a URL (resolved against the page). */
   get model(): string {
     return this.getAttribute('model') ?? '';
   }
@@ -255,7 +256,10 @@ export class WebDiffusionElement extends HTMLElement {
   }
 
   private requireModel(): string {
-    if (this.model === '') throw new InvalidRequestError('<web-diffusion> has no model: set its model attribute to the URL of a manifest.json');
+    if (this.model === '')
+      throw new InvalidRequestError(
+        '<web-diffusion> has no model: set its model attribute to a catalog id (such as "tiny-shapes"), a Hugging Face repo id or the URL of a manifest.json',
+      );
     return this.model;
   }
 

@@ -4,16 +4,19 @@
  * support and how much memory they need. The data is checked once, when this module loads, so a
  * bad edit fails every test instead of one user's download.
  *
- * A user's own model is described by a catalog entry of the same format, served as
- * `manifest.json` next to its files; `resolveModelSource` turns a base URL or a Hugging Face repo
- * id into that manifest's URL (fetching it is the weight store's job).
+ * Every model is described so: a bundled model or a user's own by one entry of the same format,
+ * served as `manifest.json` next to its files (model-reference.ts reads references and those).
  */
 import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
+import tinyShapesFlow from '../../models/tiny-shapes-flow/manifest.json' with { type: 'json' };
+import tinyShapesQ4 from '../../models/tiny-shapes-q4/manifest.json' with { type: 'json' };
+import tinyShapesQ8 from '../../models/tiny-shapes-q8/manifest.json' with { type: 'json' };
+import tinyShapesTurbo from '../../models/tiny-shapes-turbo/manifest.json' with { type: 'json' };
+import tinyShapes from '../../models/tiny-shapes/manifest.json' with { type: 'json' };
 import type { AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { DenoiserSpec } from './denoiser.ts';
-import { fieldReaders, type Json } from './json-fields.ts';
-import type { LatentSpace } from './manifest.ts';
+import { fieldReaders, type Fail, type Json } from './json-fields.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
@@ -54,7 +57,28 @@ export interface CatalogFile {
   readonly size?: number;
   /** Approximate byte count, as published; only where `size` is not known. */
   readonly approxBytes?: number;
+  /** Lower-case hex SHA-256 of the file's bytes; without it, the digest the host reports is pinned on first download. */
+  readonly sha256?: string;
 }
+
+/**
+ * The latent space: its channels, the VAE's downsampling and scaling factor, and optionally the
+ * linear latent-to-RGB map cheap previews use (rgb = rgbBias + sum over channels c of z[c] *
+ * rgbFactors[c], z times the scaling factor, rgb in [-1, 1]).
+ */
+export interface LatentSpace {
+  readonly channels: number;
+  readonly downsample: number;
+  readonly scalingFactor: number;
+  readonly rgbFactors?: readonly (readonly number[])[];
+  readonly rgbBias?: readonly number[];
+}
+
+/**
+ * The scheduler configuration: scheduler_config.json's values, for exports that ship none; or
+ * the file among the model's that holds them. Checked by the schedulers at load.
+ */
+export type SchedulerSource = { readonly config: AnySchedulerConfig; readonly evidence: string } | { readonly file: string };
 
 export interface MemoryEstimate {
   /** Bytes of weights the GPU (or the CPU) holds. */
@@ -109,12 +133,8 @@ export interface CatalogEntry {
    * it is implemented); `timestep` pins the single timestep of one-step models (SD-Turbo: 999).
    */
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: string; readonly timestep?: number };
-  /**
-   * The scheduler configuration (scheduler_config.json's values), for exports that ship none.
-   * Without it the model's own `scheduler/scheduler_config.json` (the diffusers layout) is
-   * fetched; a bundled model's manifest names its own file. Checked by the schedulers at load.
-   */
-  readonly scheduler?: { readonly config: AnySchedulerConfig; readonly evidence: string };
+  /** Without it, the model's own `scheduler/scheduler_config.json` (the diffusers layout). */
+  readonly scheduler?: SchedulerSource;
   /** Stable Diffusion's UNet when absent. */
   readonly denoiser?: DenoiserSpec;
   /** In order of preference: device fitting takes the first that can run. */
@@ -122,43 +142,80 @@ export interface CatalogEntry {
 }
 
 
+/** Where a parsed entry came from, for messages, and the base its files resolve against when it names none. */
+export interface EntryOrigin {
+  /** Names the entry in messages: "catalog.json models[2]", a manifest's URL, … */
+  readonly where: string;
+  /**
+   * The base URL of a model described next to its files (a manifest.json served with them):
+   * its `source` may then be left out. Without it, `source` is required.
+   */
+  readonly baseUrl?: string;
+}
+
 /**
- * Checks one catalog entry (or a user's manifest.json in the same format) and returns it typed.
- * @param where names the entry in messages: "catalog.json models[2]", a manifest URL, …
+ * Checks one catalog entry (or a model's manifest.json, which has the same format) and returns it typed.
+ * @param origin names the entry in messages (a string is taken as `{ where }`)
  * @throws ManifestError naming the entry and the first field that is missing or malformed
  */
-export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
+export function parseCatalogEntry(json: unknown, origin: string | EntryOrigin): CatalogEntry {
+  const { where, baseUrl } = typeof origin === 'string' ? { where: origin, baseUrl: undefined } : origin;
   const entryName = typeof (json as Json | null)?.id === 'string' ? `"${(json as Json).id as string}"` : where;
-  const fail = (field: string, expected: string, got: unknown): never => {
+  const read = entryReaders((field, expected, got) => {
     throw new ManifestError(`Model ${entryName} (${where}): "${field}" must be ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`, {
       source: where,
       entry: entryName,
       field,
     });
+  });
+  const root = read.object(json, '(root)');
+  if (root.format !== undefined && root.format !== CATALOG_FORMAT) read.fail('format', `"${CATALOG_FORMAT}" (or left out)`, root.format);
+  const denoiser = read.denoiser(root.denoiser);
+  const resolutions = read.array(root.resolutions, 'resolutions').map((r, i) => read.resolution(r, `resolutions[${i}]`));
+  if (resolutions.length === 0) read.fail('resolutions', 'a non-empty array', resolutions);
+  const variants = read.array(root.variants, 'variants').map((v, i) => read.variant(v, `variants[${i}]`, denoiser));
+  if (variants.length === 0) read.fail('variants', 'a non-empty array', variants);
+  const source =
+    root.source === undefined && baseUrl !== undefined ? { kind: 'url' as const, baseUrl: new URL('./', baseUrl).href } : read.source(root.source);
+  const scheduler = read.optional(root.scheduler, (value) => read.scheduler(value));
+  return {
+    id: read.string(root.id, 'id'),
+    name: read.string(root.name, 'name'),
+    description: typeof root.description === 'string' ? root.description : '',
+    source,
+    resolutions,
+    latent: read.latent(root.latent),
+    textEncoder: read.textEncoder(root.textEncoder),
+    tokenizer: read.tokenizer(root.tokenizer),
+    defaults: read.defaults(root.defaults),
+    ...(scheduler !== undefined ? { scheduler } : {}),
+    ...(root.denoiser !== undefined ? { denoiser } : {}),
+    variants,
   };
-  const { object, array, string, boolean, positiveInteger, nonNegative, positive, oneOf, ...read } = fieldReaders(fail);
-  const optional = <T>(value: unknown, read: (value: unknown) => T): T | undefined => (value === undefined ? undefined : read(value));
+}
 
-  const tensor = (value: unknown, field: string): TensorSpec => {
+/** The readers of an entry's parts, each failing through `fail` with the field's path. */
+function entryReaders(fail: Fail) {
+  const fields = fieldReaders(fail);
+  const { object, array, string, boolean, positiveInteger, nonNegative, positive, oneOf } = fields;
+  const optional = <T>(value: unknown, read: (value: unknown) => T): T | undefined => (value === undefined ? undefined : read(value));
+  const byteCount = (value: unknown, field: string): number =>
+    Number.isInteger(value) && (value as number) >= 0 ? (value as number) : fail(field, 'a byte count', value);
+
+  const tensor = (value: unknown, field: string, componentVerified: boolean): TensorSpec => {
     const t = object(value, field);
     return {
       name: string(t.name, `${field}.name`),
       dtype: oneOf(t.dtype, `${field}.dtype`, TENSOR_DTYPES),
-      shape: array(t.shape, `${field}.shape`).map((dim, i) =>
-        typeof dim === 'string' && dim !== '' ? dim : positiveInteger(dim, `${field}.shape[${i}]`),
-      ),
-      // A tensor is as verified as its component unless it says otherwise.
-      verified: t.verified === undefined ? true : boolean(t.verified, `${field}.verified`),
+      shape: array(t.shape, `${field}.shape`).map((dim, i) => (typeof dim === 'string' && dim !== '' ? dim : positiveInteger(dim, `${field}.shape[${i}]`))),
+      // A tensor is as verified as its component unless it says otherwise; never more.
+      verified: componentVerified && (t.verified === undefined ? true : boolean(t.verified, `${field}.verified`)),
     };
   };
   const component = (value: unknown, field: string): ComponentSpec => {
     const c = object(value, field);
     const verified = boolean(c.verified, `${field}.verified`);
-    const tensors = (key: 'inputs' | 'outputs') =>
-      array(c[key], `${field}.${key}`).map((t, i) => {
-        const spec = tensor(t, `${field}.${key}[${i}]`);
-        return verified ? spec : { ...spec, verified: false };
-      });
+    const tensors = (key: 'inputs' | 'outputs') => array(c[key], `${field}.${key}`).map((t, i) => tensor(t, `${field}.${key}[${i}]`, verified));
     const externalData = optional(c.externalData, (v) => array(v, `${field}.externalData`).map((p, i) => string(p, `${field}.externalData[${i}]`)));
     return {
       file: string(c.file, `${field}.file`),
@@ -169,40 +226,49 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       evidence: string(c.evidence, `${field}.evidence`),
     };
   };
-  const denoiser = read.denoiser((json as Json | null)?.denoiser);
-  const required: readonly ComponentName[] = [...REQUIRED_COMPONENTS, denoiser.kind === 'transformer' ? 'transformer' : 'unet'];
-  const variant = (value: unknown, field: string): CatalogVariant => {
-    const v = object(value, field);
-    const modelsJson = object(v.models, `${field}.models`);
-    for (const key of Object.keys(modelsJson)) {
-      oneOf(key, `${field}.models (key)`, [...required, ...OPTIONAL_COMPONENTS]);
-    }
-    const models: Partial<Record<ComponentName, ComponentSpec>> = {};
+  const file = (value: unknown, field: string): CatalogFile => {
+    const f = object(value, field);
+    const size = optional(f.size, (s) => byteCount(s, `${field}.size`));
+    const approxBytes = optional(f.approxBytes, (b) => positive(b, `${field}.approxBytes`));
+    if (size !== undefined && approxBytes !== undefined) fail(field, 'either size or approxBytes, not both', f);
+    const sha256 = optional(f.sha256, (d) => (typeof d === 'string' && /^[0-9a-f]{64}$/.test(d) ? d : fail(`${field}.sha256`, '64 lower-case hex digits', d)));
+    return {
+      path: string(f.path, `${field}.path`),
+      ...(size !== undefined ? { size } : {}),
+      ...(approxBytes !== undefined ? { approxBytes } : {}),
+      ...(sha256 !== undefined ? { sha256 } : {}),
+    };
+  };
+  /** The networks a variant has: the required ones (the denoiser's kind decides unet or transformer) and any optional ones. */
+  const models = (value: unknown, field: string, denoiser: DenoiserSpec): CatalogVariant['models'] => {
+    const json = object(value, field);
+    const required: readonly ComponentName[] = [...REQUIRED_COMPONENTS, denoiser.kind === 'transformer' ? 'transformer' : 'unet'];
+    for (const key of Object.keys(json)) oneOf(key, `${field} (key)`, [...required, ...OPTIONAL_COMPONENTS]);
+    const specs: Partial<Record<ComponentName, ComponentSpec>> = {};
     for (const key of [...required, ...OPTIONAL_COMPONENTS]) {
-      if (modelsJson[key] !== undefined || required.includes(key)) {
-        models[key] = component(modelsJson[key], `${field}.models.${key}`);
-      }
+      if (json[key] !== undefined || required.includes(key)) specs[key] = component(json[key], `${field}.${key}`);
     }
-    const files = array(v.files, `${field}.files`).map((f, i): CatalogFile => {
-      const file = object(f, `${field}.files[${i}]`);
-      const size = optional(file.size, (s) =>
-        Number.isInteger(s) && (s as number) >= 0 ? (s as number) : fail(`${field}.files[${i}].size`, 'a byte count', s),
-      );
-      const approxBytes = optional(file.approxBytes, (b) => positive(b, `${field}.files[${i}].approxBytes`));
-      if (size !== undefined && approxBytes !== undefined) fail(`${field}.files[${i}]`, 'either size or approxBytes, not both', file);
-      return {
-        path: string(file.path, `${field}.files[${i}].path`),
-        ...(size !== undefined ? { size } : {}),
-        ...(approxBytes !== undefined ? { approxBytes } : {}),
-      };
-    });
+    return specs as CatalogVariant['models'];
+  };
+  const memory = (value: unknown, field: string): MemoryEstimate => {
+    const m = object(value, field);
+    return {
+      weightsBytes: positive(m.weightsBytes, `${field}.weightsBytes`),
+      activationsBytes: positive(m.activationsBytes, `${field}.activationsBytes`),
+      largestBindingBytes: positive(m.largestBindingBytes, `${field}.largestBindingBytes`),
+      method: string(m.method, `${field}.method`),
+    };
+  };
+  const variant = (value: unknown, field: string, denoiser: DenoiserSpec): CatalogVariant => {
+    const v = object(value, field);
+    const files = array(v.files, `${field}.files`).map((f, i) => file(f, `${field}.files[${i}]`));
+    const networks = models(v.models, `${field}.models`, denoiser);
     const listed = new Set(files.map((f) => f.path));
-    for (const [key, spec] of Object.entries(models)) {
+    for (const [key, spec] of Object.entries(networks)) {
       for (const path of [spec.file, ...(spec.externalData ?? [])]) {
         if (!listed.has(path)) fail(`${field}.models.${key}`, `a file listed in ${field}.files`, path);
       }
     }
-    const memory = object(v.memory, `${field}.memory`);
     return {
       id: string(v.id, `${field}.id`),
       precision: oneOf(v.precision, `${field}.precision`, PRECISIONS),
@@ -210,13 +276,8 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
       files,
       filesVerified: boolean(v.filesVerified, `${field}.filesVerified`),
       filesEvidence: string(v.filesEvidence, `${field}.filesEvidence`),
-      models: models as CatalogVariant['models'],
-      memory: {
-        weightsBytes: positive(memory.weightsBytes, `${field}.memory.weightsBytes`),
-        activationsBytes: positive(memory.activationsBytes, `${field}.memory.activationsBytes`),
-        largestBindingBytes: positive(memory.largestBindingBytes, `${field}.memory.largestBindingBytes`),
-        method: string(memory.method, `${field}.memory.method`),
-      },
+      models: networks,
+      memory: memory(v.memory, `${field}.memory`),
     };
   };
   const source = (value: unknown): CatalogSource => {
@@ -234,56 +295,41 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
     if (kind === 'bundled') return { kind, manifest: string(s.manifest, 'source.manifest'), baseUrl };
     return { kind, baseUrl };
   };
-
-  const root = object(json, '(root)');
-  const resolutions = array(root.resolutions, 'resolutions').map((r, i) => {
-    const res = object(r, `resolutions[${i}]`);
-    return { width: positiveInteger(res.width, `resolutions[${i}].width`), height: positiveInteger(res.height, `resolutions[${i}].height`) };
-  });
-  if (resolutions.length === 0) fail('resolutions', 'a non-empty array', resolutions);
-  const tokenizer = object(root.tokenizer, 'tokenizer');
-  const defaults = object(root.defaults, 'defaults');
-  const padToken = optional(tokenizer.padToken, (v) => string(v, 'tokenizer.padToken'));
-  const padTokenId = optional(tokenizer.padTokenId, (v) =>
-    Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail('tokenizer.padTokenId', 'an integer >= 0', v),
-  );
-  const timestep = optional(defaults.timestep, (v) => nonNegative(v, 'defaults.timestep'));
-  const variants = array(root.variants, 'variants').map((v, i) => variant(v, `variants[${i}]`));
-  const parsedSource = source(root.source);
-  const scheduler = optional(root.scheduler, (v) => {
-    const s = object(v, 'scheduler');
+  const tokenizer = (value: unknown): CatalogEntry['tokenizer'] => {
+    const t = object(value, 'tokenizer');
+    const padToken = optional(t.padToken, (v) => string(v, 'tokenizer.padToken'));
+    const padTokenId = optional(t.padTokenId, (v) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail('tokenizer.padTokenId', 'an integer >= 0', v)));
+    return {
+      vocab: string(t.vocab, 'tokenizer.vocab'),
+      merges: string(t.merges, 'tokenizer.merges'),
+      ...(padToken !== undefined ? { padToken } : {}),
+      ...(padTokenId !== undefined ? { padTokenId } : {}),
+      verified: boolean(t.verified, 'tokenizer.verified'),
+      evidence: string(t.evidence, 'tokenizer.evidence'),
+    };
+  };
+  const defaults = (value: unknown): CatalogEntry['defaults'] => {
+    const d = object(value, 'defaults');
+    const timestep = optional(d.timestep, (v) => nonNegative(v, 'defaults.timestep'));
+    return {
+      steps: positiveInteger(d.steps, 'defaults.steps'),
+      guidance: nonNegative(d.guidance, 'defaults.guidance'),
+      scheduler: string(d.scheduler, 'defaults.scheduler'),
+      ...(timestep !== undefined ? { timestep } : {}),
+    };
+  };
+  const scheduler = (value: unknown): SchedulerSource => {
+    const s = object(value, 'scheduler');
+    if (s.file !== undefined) return { file: string(s.file, 'scheduler.file') };
     const config = object(s.config, 'scheduler.config');
     positiveInteger(config.num_train_timesteps, 'scheduler.config.num_train_timesteps');
     return { config: config as unknown as AnySchedulerConfig, evidence: string(s.evidence, 'scheduler.evidence') };
-  });
-  if (variants.length === 0) fail('variants', 'a non-empty array', variants);
-
-  return {
-    id: string(root.id, 'id'),
-    name: string(root.name, 'name'),
-    description: typeof root.description === 'string' ? root.description : '',
-    source: parsedSource,
-    resolutions,
-    latent: read.latent(root.latent),
-    textEncoder: read.textEncoder(root.textEncoder),
-    tokenizer: {
-      vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
-      merges: string(tokenizer.merges, 'tokenizer.merges'),
-      ...(padToken !== undefined ? { padToken } : {}),
-      ...(padTokenId !== undefined ? { padTokenId } : {}),
-      verified: boolean(tokenizer.verified, 'tokenizer.verified'),
-      evidence: string(tokenizer.evidence, 'tokenizer.evidence'),
-    },
-    defaults: {
-      steps: positiveInteger(defaults.steps, 'defaults.steps'),
-      guidance: nonNegative(defaults.guidance, 'defaults.guidance'),
-      scheduler: string(defaults.scheduler, 'defaults.scheduler'),
-      ...(timestep !== undefined ? { timestep } : {}),
-    },
-    ...(scheduler !== undefined ? { scheduler } : {}),
-    ...(root.denoiser !== undefined ? { denoiser } : {}),
-    variants,
   };
+  const resolution = (value: unknown, field: string) => {
+    const r = object(value, field);
+    return { width: positiveInteger(r.width, `${field}.width`), height: positiveInteger(r.height, `${field}.height`) };
+  };
+  return { ...fields, fail, optional, variant, source, tokenizer, defaults, scheduler, resolution };
 }
 
 /**
@@ -312,8 +358,24 @@ export function parseCatalog(json: unknown, where: string): readonly CatalogEntr
   return entries;
 }
 
-/** The built-in catalog, checked when this module loads. */
-export const CATALOG: readonly CatalogEntry[] = parseCatalog(catalogJson, 'catalog.json');
+/**
+ * The models this repository ships (models/<id>/), described by their own manifest.json: they
+ * are served from the app, beside its pages (`source.manifest` resolves against the app's base).
+ */
+const BUNDLED: readonly CatalogEntry[] = Object.entries({
+  'tiny-shapes': tinyShapes,
+  'tiny-shapes-turbo': tinyShapesTurbo,
+  'tiny-shapes-flow': tinyShapesFlow,
+  'tiny-shapes-q8': tinyShapesQ8,
+  'tiny-shapes-q4': tinyShapesQ4,
+}).map(([folder, json]) => {
+  const manifest = `models/${folder}/manifest.json`;
+  const entry = parseCatalogEntry(json, { where: manifest, baseUrl: 'https://bundled.invalid/' });
+  return { ...entry, source: { kind: 'bundled', manifest, baseUrl: `models/${folder}/` } };
+});
+
+/** The built-in catalog — real models' exports, then the bundled models — checked when this module loads. */
+export const CATALOG: readonly CatalogEntry[] = [...parseCatalog(catalogJson, 'catalog.json'), ...BUNDLED];
 
 /**
  * The catalog entry with this id.
@@ -328,17 +390,36 @@ export function getCatalogEntry(id: string, catalog: readonly CatalogEntry[] = C
   return entry;
 }
 
+/** Where the diffusers layout keeps the scheduler's configuration. */
+export const SCHEDULER_CONFIG_FILE = 'scheduler/scheduler_config.json';
+
+/** Where the entry's scheduler configuration is: given in the entry, or a file among the model's. */
+export function schedulerOf(entry: CatalogEntry): { readonly file: string } | { readonly config: AnySchedulerConfig } {
+  if (entry.scheduler === undefined) return { file: SCHEDULER_CONFIG_FILE };
+  return 'file' in entry.scheduler ? { file: entry.scheduler.file } : { config: entry.scheduler.config };
+}
+
+/**
+ * The files to store for a variant: its own, and the tokenizer's and scheduler configuration's
+ * where it does not list them. Exact sizes and digests where the entry gives them; the others
+ * are what the host reports, pinned on first download.
+ */
+export function variantFiles(entry: CatalogEntry, variant: CatalogVariant): { path: string; size?: number; sha256?: string }[] {
+  const files = variant.files.map(({ path, size, sha256 }) => ({ path, ...(size !== undefined ? { size } : {}), ...(sha256 !== undefined ? { sha256 } : {}) }));
+  const listed = new Set(files.map((file) => file.path));
+  const scheduler = schedulerOf(entry);
+  for (const path of [entry.tokenizer.vocab, entry.tokenizer.merges, ...('file' in scheduler ? [scheduler.file] : [])]) {
+    if (!listed.has(path)) {
+      files.push({ path });
+      listed.add(path);
+    }
+  }
+  return files;
+}
+
 /** `https://huggingface.co/<repo>/resolve/<revision>/`, where a repo's files are served from. */
 export function huggingFaceBaseUrl(repo: string, revision = 'main'): string {
   return `https://huggingface.co/${repo}/resolve/${encodeURIComponent(revision)}/`;
-}
-
-/** Where a user's model lives: the manifest.json to fetch, and the base its paths resolve against. */
-export interface ModelLocation {
-  readonly manifestUrl: string;
-  readonly baseUrl: string;
-  readonly repo?: string;
-  readonly revision?: string;
 }
 
 const HF_REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -352,37 +433,4 @@ export function huggingFaceRepoOf(text: string): { readonly repo: string; readon
   const [repo, revision = 'main', extra] = text.trim().split('@');
   if (repo === undefined || extra !== undefined || text.includes('://') || repo.endsWith('.json') || !HF_REPO_ID.test(repo)) return undefined;
   return { repo, revision };
-}
-
-/**
- * Resolves what a user typed to add a model: a Hugging Face repo id ("owner/name", optionally
- * "owner/name@revision"), a base URL ("https://host/models/mine/"), or the manifest's own URL
- * ("…/manifest.json"). Relative URLs resolve against `pageUrl`.
- * @throws ManifestError when the text is neither a repo id nor an http(s) URL
- */
-export function resolveModelSource(reference: string, pageUrl?: string): ModelLocation {
-  const text = reference.trim();
-  const hub = huggingFaceRepoOf(text);
-  if (hub !== undefined) {
-    const baseUrl = huggingFaceBaseUrl(hub.repo, hub.revision);
-    return { manifestUrl: `${baseUrl}manifest.json`, baseUrl, ...hub };
-  }
-  let url: URL;
-  try {
-    url = new URL(text, pageUrl);
-  } catch (cause) {
-    throw new ManifestError(
-      `"${reference}" is neither a Hugging Face repo id ("owner/name" or "owner/name@revision") nor a URL`,
-      { source: reference, field: 'source' },
-      { cause },
-    );
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ManifestError(`"${reference}": a model URL must use http or https, not ${url.protocol}`, { source: reference, field: 'source' });
-  }
-  if (url.pathname.endsWith('.json')) {
-    return { manifestUrl: url.href, baseUrl: new URL('./', url).href };
-  }
-  if (!url.pathname.endsWith('/')) url.pathname += '/';
-  return { manifestUrl: new URL('manifest.json', url).href, baseUrl: url.href };
 }

@@ -1,16 +1,14 @@
 /**
  * A model's layout: everything loading needs — where each network, the tokenizer and the
- * scheduler configuration are among its files, and its defaults — from either description we
- * have: a manifest ("webdiffusion-manifest/1", our own models, with sizes and digests) or a
- * catalog entry's variant (real exports, whose digests and sizes the host reports).
+ * scheduler configuration are among its files, and its defaults — from its descriptor (a catalog
+ * entry) and the variant of it that device fitting chose.
  */
 import { ManifestError } from '../errors.ts';
 import { isSchedulerName } from '../schedulers/index.ts';
 import type { AnySchedulerConfig, SchedulerName } from '../schedulers/scheduler.ts';
-import type { FileListSource, ListedFile } from '../storage/model-source.ts';
-import type { CatalogEntry, CatalogVariant, ComponentName, ComponentSpec, Precision } from './catalog.ts';
+import type { FileListSource } from '../storage/model-source.ts';
+import { schedulerOf, variantFiles, type CatalogEntry, type CatalogVariant, type ComponentName, type ComponentSpec, type LatentSpace, type Precision } from './catalog.ts';
 import { SD_UNET, type DenoiserSpec } from './denoiser.ts';
-import type { LatentSpace, Manifest, ManifestModel } from './manifest.ts';
 
 /** One network: its .onnx file and external-data files, relative to the model's base. */
 export interface ModelComponent {
@@ -21,11 +19,11 @@ export interface ModelComponent {
 export interface ModelLayout {
   /** The id the weight store keeps the files under. */
   readonly storeId: string;
-  /** The model's id as users name it (the catalog's or the manifest's). */
+  /** The model's id as users name it (its descriptor's). */
   readonly modelId: string;
   readonly name: string;
-  /** The catalog variant, when loaded from the catalog. */
-  readonly variant: string | undefined;
+  /** The descriptor's variant. */
+  readonly variant: string;
   readonly precision: Precision;
   readonly resolution: { readonly width: number; readonly height: number };
   readonly latent: LatentSpace;
@@ -53,42 +51,6 @@ export function denoiserComponent(layout: ModelLayout): ModelComponent {
   return component;
 }
 
-/** Where the diffusers layout keeps the scheduler's configuration. */
-export const SCHEDULER_CONFIG_FILE = 'scheduler/scheduler_config.json';
-
-/** A manifest's layout; the store id is the manifest's id. */
-export function layoutFromManifest(manifest: Manifest): ModelLayout {
-  const component = (network: ManifestModel): ModelComponent => ({ file: network.file, externalData: externalDataOf(manifest, network) });
-  const { text_encoder, unet, transformer, vae_decoder, vae_encoder } = manifest.models;
-  return {
-    storeId: manifest.id,
-    modelId: manifest.id,
-    name: manifest.name,
-    variant: undefined,
-    precision: manifest.precision ?? 'fp32',
-    resolution: manifest.resolution,
-    latent: manifest.latent,
-    textEncoder: manifest.textEncoder,
-    tokenizer: manifest.tokenizer,
-    scheduler: { file: manifest.scheduler.config },
-    defaults: manifest.defaults,
-    denoiser: manifest.denoiser,
-    components: {
-      text_encoder: component(text_encoder),
-      ...(unet !== undefined ? { unet: component(unet) } : {}),
-      ...(transformer !== undefined ? { transformer: component(transformer) } : {}),
-      vae_decoder: component(vae_decoder),
-      ...(vae_encoder !== undefined ? { vae_encoder: component(vae_encoder) } : {}),
-    },
-  };
-}
-
-/** A network's external-data files: those the manifest names, else a listed `<file>_data`. */
-export function externalDataOf(manifest: Manifest, network: ManifestModel): readonly string[] {
-  if (network.externalData !== undefined) return network.externalData;
-  const conventional = `${network.file}_data`;
-  return manifest.files.some((file) => file.path === conventional) ? [conventional] : [];
-}
 
 /** The weight store's id for a catalog variant: "<entry id>@<variant id>". */
 export function catalogStoreId(entry: CatalogEntry, variant: CatalogVariant): string {
@@ -96,11 +58,12 @@ export function catalogStoreId(entry: CatalogEntry, variant: CatalogVariant): st
 }
 
 /**
- * A catalog variant's layout; stored as "<entry id>@<variant id>", so that variants of one model
- * are cached side by side.
+ * A variant's layout. `storeId` is what the weight store keeps its files under: a catalog
+ * variant's "<entry id>@<variant id>" (variants of one model are cached side by side) unless
+ * given (a descriptor fetched from a URL is kept under that URL).
  * @throws ManifestError when the entry's default scheduler is not one we have
  */
-export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant): ModelLayout {
+export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant, storeId = catalogStoreId(entry, variant)): ModelLayout {
   if (!isSchedulerName(entry.defaults.scheduler)) {
     throw new ManifestError(`Model "${entry.id}": its default scheduler "${entry.defaults.scheduler}" is not one this runtime has`, {
       entry: entry.id,
@@ -113,7 +76,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
   }
   const [resolution] = entry.resolutions;
   return {
-    storeId: catalogStoreId(entry, variant),
+    storeId,
     modelId: entry.id,
     name: entry.name,
     variant: variant.id,
@@ -127,7 +90,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
       ...(entry.tokenizer.padToken !== undefined ? { padToken: entry.tokenizer.padToken } : {}),
       ...(entry.tokenizer.padTokenId !== undefined ? { padTokenId: entry.tokenizer.padTokenId } : {}),
     },
-    scheduler: entry.scheduler !== undefined ? { config: entry.scheduler.config } : { file: SCHEDULER_CONFIG_FILE },
+    scheduler: schedulerOf(entry),
     defaults: { steps: entry.defaults.steps, guidance: entry.defaults.guidance, scheduler: entry.defaults.scheduler },
     denoiser: entry.denoiser ?? SD_UNET,
     components: components as ModelLayout['components'],
@@ -135,20 +98,9 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
 }
 
 /**
- * The files the weight store fetches for a catalog variant: the variant's, the tokenizer's and,
- * when the entry carries no scheduler configuration, the model's own. Exact sizes where the
- * catalog knows them; digests (and the other sizes) are what the host reports, pinned on first
- * download.
+ * The file list the weight store fetches for a catalog variant (see `variantFiles`), under
+ * "<entry id>@<variant id>".
  */
 export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): FileListSource {
-  const files: ListedFile[] = variant.files.map((file) => ({ path: file.path, ...(file.size !== undefined ? { size: file.size } : {}) }));
-  const listed = new Set(files.map((file) => file.path));
-  const extra = [entry.tokenizer.vocab, entry.tokenizer.merges, ...(entry.scheduler === undefined ? [SCHEDULER_CONFIG_FILE] : [])];
-  for (const path of extra) {
-    if (!listed.has(path)) {
-      files.push({ path });
-      listed.add(path);
-    }
-  }
-  return { id: catalogStoreId(entry, variant), baseUrl: entry.source.baseUrl, files };
+  return { id: catalogStoreId(entry, variant), baseUrl: entry.source.baseUrl, files: variantFiles(entry, variant) };
 }

@@ -1,9 +1,19 @@
 /**
- * What `ensureModel` is given — a manifest's URL, or a file list with a base URL — turned into
- * one shape: an id, and the files with the URLs to fetch them from.
+ * What `ensureModel` is given — a model descriptor's URL (its manifest.json), or a file list with
+ * a base URL — turned into one shape: an id, and the files with the URLs to fetch them from.
  */
 import { ManifestError, NetworkError, UnknownModelError } from '../errors.ts';
-import { parseManifest, type Manifest, type ManifestFile } from '../models/manifest.ts';
+import { variantFiles, type CatalogEntry, type CatalogVariant } from '../models/catalog.ts';
+import { migrateManifest } from '../models/manifest.ts';
+import { parseDescriptor } from '../models/model-reference.ts';
+
+/** A file as the store keeps it: its path in the model, and what its bytes must be. */
+export interface StoredFile {
+  readonly path: string;
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the file's bytes. */
+  readonly sha256: string;
+}
 
 /** A set of files to store under `id`, fetched from `baseUrl` + each file's path. */
 export interface FileListSource {
@@ -24,37 +34,58 @@ export interface ListedFile {
   readonly sha256?: string;
 }
 
-/** A manifest's URL (absolute, or relative to the page or worker), or a file list. */
+/** A descriptor's URL (absolute, or relative to the page or worker), or a file list. */
 export type ModelSource = string | URL | FileListSource;
 
 /** A source resolved: everything the store keeps about a model (models/<id>.json). */
 export interface ModelRecord {
-  /** The id the manifest (or file list) gives the model: a name, not what the store keys it by. */
+  /** The id the descriptor (or file list) gives the model: a name, not what the store keys it by. */
   readonly id: string;
   /**
-   * What the store keys the model by: the manifest's URL without query or fragment (origin and
-   * path), or a file list's id (a catalog variant's "<entry>@<variant>"). A manifest decides its
-   * `id`, but not where it is served from.
+   * What the store keys the model by: the descriptor's URL without query or fragment (origin and
+   * path, and "#<variant>" when it has several), or a file list's id (a catalog variant's
+   * "<entry>@<variant>"). A descriptor decides its `id`, but not where it is served from.
    */
   readonly key: string;
-  /** The manifest's URL; null for a file list. */
+  /** The descriptor's URL; null for a file list. */
   readonly manifestUrl: string | null;
   /** Files' paths are relative to this URL. */
   readonly baseUrl: string;
-  /** The manifest as fetched, so that an offline visit can still read it; null for a file list. */
-  readonly manifest: Manifest | null;
-  readonly files: readonly ManifestFile[];
+  /** The descriptor as fetched, so that an offline visit can still read it; null for a file list. */
+  readonly descriptor: CatalogEntry | null;
+  /** The id of the descriptor's variant whose files these are; null for a file list. */
+  readonly variant: string | null;
+  readonly files: readonly StoredFile[];
+}
+
+/**
+ * A stored record's descriptor: the one it keeps, or, for a record kept before descriptors
+ * (which kept the old-format manifest as `manifest`), that manifest migrated.
+ */
+export function recordDescriptor(record: ModelRecord): CatalogEntry | null {
+  if (record.descriptor !== undefined) return record.descriptor;
+  const legacy = (record as { manifest?: unknown }).manifest;
+  if (legacy === undefined || legacy === null || record.manifestUrl === null) return null;
+  try {
+    return migrateManifest(legacy, record.manifestUrl);
+  } catch {
+    return null;
+  }
 }
 
 /** Where a file of the model is fetched from. */
-export function fileUrl(record: ModelRecord, file: ManifestFile): string {
+export function fileUrl(record: ModelRecord, file: StoredFile): string {
   return new URL(file.path, record.baseUrl).href;
 }
 
-/** The store's key for a model stored from the manifest at `url`. */
-export function manifestKey(url: string | URL): string {
+/**
+ * The store's key for a model stored from the descriptor at `url`: its origin and path, and the
+ * variant's id when the descriptor has several.
+ */
+export function manifestKey(url: string | URL, descriptor?: CatalogEntry, variant?: CatalogVariant): string {
   const { origin, pathname } = new URL(url);
-  return `${origin}${pathname}`;
+  const several = descriptor !== undefined && variant !== undefined && descriptor.variants.length > 1;
+  return `${origin}${pathname}${several ? `#${variant.id}` : ''}`;
 }
 
 /** A record's key; records stored before keys existed have none and get the one they would have. */
@@ -68,14 +99,14 @@ export function absoluteUrl(source: string | URL): URL {
 }
 
 /**
- * Fetches and checks the manifest at `url`. Like a file's transfer, a response that delivers
- * nothing for `stallTimeoutMs` (no headers, or a body that stops) is cut: a server that never
- * answers must not hold a load forever.
+ * Fetches and checks the descriptor (manifest.json) at `url`. Like a file's transfer, a response
+ * that delivers nothing for `stallTimeoutMs` (no headers, or a body that stops) is cut: a server
+ * that never answers must not hold a load forever.
  * @throws UnknownModelError when the server says there is none (HTTP 404 or 410)
  * @throws NetworkError when it cannot be fetched (offline, unreachable, stalled, another HTTP error)
- * @throws ManifestError when it is not a valid "webdiffusion-manifest/1" document
+ * @throws ManifestError when it is not a valid descriptor (see `parseDescriptor`)
  */
-export async function fetchManifest(url: URL, signal: AbortSignal | undefined, stallTimeoutMs: number): Promise<ModelRecord> {
+export async function fetchDescriptor(url: URL, signal: AbortSignal | undefined, stallTimeoutMs: number): Promise<CatalogEntry> {
   const controller = new AbortController();
   const abort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener('abort', abort);
@@ -119,9 +150,7 @@ export async function fetchManifest(url: URL, signal: AbortSignal | undefined, s
   } catch (error) {
     throw new ManifestError(`${url.href} is not JSON: ${(error as Error).message}`, { source: url.href }, { cause: error });
   }
-  const manifest = parseManifest(json, url.href);
-  checkFiles(manifest.files, url.href);
-  return { id: manifest.id, key: manifestKey(url), manifestUrl: url.href, baseUrl: url.href, manifest, files: manifest.files };
+  return parseDescriptor(json, url.href);
 }
 
 /** A response's body as text, calling `arrived` at each piece (the stall watch restarts). */
@@ -144,11 +173,7 @@ async function readText(response: Response, arrived: () => void): Promise<string
  * @throws ManifestError naming the first bad entry, or a file with no digest or size given, pinned or reported
  * @throws NetworkError when the host cannot be asked for a digest or size
  */
-export async function fileListRecord(
-  source: FileListSource,
-  pinned: (file: ListedFile) => ManifestFile | undefined,
-  signal?: AbortSignal,
-): Promise<ModelRecord> {
+export async function fileListRecord(source: FileListSource, pinned: (file: ListedFile) => StoredFile | undefined, signal?: AbortSignal): Promise<ModelRecord> {
   const base = absoluteUrl(source.baseUrl).href;
   // Paths resolve against the base as against a directory, with or without its trailing slash.
   const baseUrl = base.endsWith('/') ? base : `${base}/`;
@@ -156,7 +181,7 @@ export async function fileListRecord(
     throw new ManifestError(`A file list needs a non-empty id, got ${JSON.stringify(source.id)}`, { source: baseUrl, field: 'id' });
   }
   const files = await Promise.all(
-    source.files.map(async (file): Promise<ManifestFile> => {
+    source.files.map(async (file): Promise<StoredFile> => {
       const known = pinned(file);
       let size = file.size ?? known?.size;
       let sha256 = file.sha256 ?? known?.sha256;
@@ -169,7 +194,23 @@ export async function fileListRecord(
     }),
   );
   checkFiles(files, baseUrl);
-  return { id: source.id, key: source.id, manifestUrl: null, baseUrl, manifest: null, files };
+  return { id: source.id, key: source.id, manifestUrl: null, baseUrl, descriptor: null, variant: null, files };
+}
+
+/**
+ * The record of a descriptor's variant, fetched from `url`: its files (sizes and digests as the
+ * descriptor gives them, else pinned or reported, as for a file list) under the descriptor's base.
+ * @throws as `fileListRecord`
+ */
+export async function descriptorRecord(
+  url: URL,
+  descriptor: CatalogEntry,
+  variant: CatalogVariant,
+  pinned: (file: ListedFile) => StoredFile | undefined,
+  signal?: AbortSignal,
+): Promise<ModelRecord> {
+  const listed = await fileListRecord({ id: descriptor.id, baseUrl: descriptor.source.baseUrl, files: variantFiles(descriptor, variant) }, pinned, signal);
+  return { ...listed, key: manifestKey(url, descriptor, variant), manifestUrl: url.href, descriptor, variant: variant.id };
 }
 
 /** What a host says of a file without sending it. */
@@ -225,7 +266,7 @@ function noFact(file: ListedFile, baseUrl: string, field: 'sha256' | 'size'): ne
  * send the store to another host, or to files of another model beside it (`../other/…`); a
  * catalog entry names its host in its base URL, so the same rule holds for its files.
  */
-function checkFiles(files: readonly ManifestFile[], source: string): void {
+function checkFiles(files: readonly StoredFile[], source: string): void {
   const seen = new Set<string>();
   const folder = new URL('./', source).href;
   files.forEach((file, index) => {

@@ -5,24 +5,27 @@
  *
  *   const store = createWeightStore();
  *   const model = await store.ensureModel('/models/tiny-shapes/manifest.json', { onProgress, signal });
- *   const unet = await store.open(model.key, model.manifest!.models.unet.file);
+ *   const unet = await store.open(model.key, model.variant!.models.unet!.file);
  *
  * Works in pages and in workers (OPFS, the Cache API, IndexedDB, fetch and Web Locks are in both).
  */
 import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
-import type { Manifest, ManifestFile } from '../models/manifest.ts';
+import type { CatalogEntry, CatalogVariant } from '../models/catalog.ts';
 import { BlobStore, withFileLock } from './blob-store.ts';
 import {
   absoluteUrl,
-  fetchManifest,
+  descriptorRecord,
+  fetchDescriptor,
   fileListRecord,
   fileUrl,
   manifestKey,
+  recordDescriptor,
   recordKey,
   type ListedFile,
   type ModelRecord,
   type ModelSource,
+  type StoredFile,
 } from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
@@ -32,7 +35,7 @@ import { StoreIndex, filesOf, type ModelEntry } from './store-index.ts';
 
 // The whole public surface of the store comes from this file.
 export type { DownloadProgress } from './progress.ts';
-export type { FileListSource, ListedFile, ModelSource } from './model-source.ts';
+export type { FileListSource, ListedFile, ModelSource, StoredFile } from './model-source.ts';
 
 export interface WeightStoreOptions {
   /**
@@ -58,19 +61,26 @@ export interface WeightStoreOptions {
 
 export interface EnsureOptions {
   readonly onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Which of a descriptor's variants to store, once the descriptor is fetched (or, offline, read
+   * from the store) and before any file is; default its first. Device fitting goes here: what it
+   * throws is what `ensureModel` throws. Not asked for a file list.
+   */
+  readonly variant?: (descriptor: CatalogEntry) => CatalogVariant | Promise<CatalogVariant>;
   /** Aborting stops the download; what is committed stays for the next call. */
   readonly signal?: AbortSignal;
 }
 
 /** A model whose files are all stored and verified. */
 export interface StoredModel {
-  /** The id its manifest or file list gives it. */
+  /** The id its descriptor or file list gives it. */
   readonly id: string;
-  /** What the store knows it by (its manifest's URL, or the file list's id): `open` takes it. */
+  /** What the store knows it by (its descriptor's URL, or the file list's id): `open` takes it. */
   readonly key: string;
-  /** The parsed manifest; null when the model was given as a file list. */
-  readonly manifest: Manifest | null;
-  readonly files: readonly ManifestFile[];
+  /** The descriptor, and the variant of it whose files were stored; null for a file list. */
+  readonly descriptor: CatalogEntry | null;
+  readonly variant: CatalogVariant | null;
+  readonly files: readonly StoredFile[];
   /** Bytes this call received from the network; 0 when everything was stored already. */
   readonly downloadedBytes: number;
   /** True when the manifest could not be fetched and the stored copy of it was used. */
@@ -173,10 +183,10 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
     },
   });
 
-  async function ensureModel(source: ModelSource, { onProgress, signal }: EnsureOptions = {}): Promise<StoredModel> {
+  async function ensureModel(source: ModelSource, { onProgress, signal, variant }: EnsureOptions = {}): Promise<StoredModel> {
     throwIfCancelled(signal);
     const stores = await context();
-    const { record, offline } = await resolve(stores.index, source, signal, transfer.stallTimeoutMs);
+    const { record, offline } = await resolve(stores.index, source, variant, signal, transfer.stallTimeoutMs);
     const controller = new AbortController();
     const abort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', abort);
@@ -335,7 +345,9 @@ async function storeModel(
     lastUsed: Date.now(),
   }));
   await removeUnused(blobs, index);
-  return { id: record.id, key: record.key, manifest: record.manifest, files: record.files, downloadedBytes, offline };
+  const descriptor = recordDescriptor(record);
+  const variant = descriptor?.variants.find((v) => v.id === record.variant) ?? null;
+  return { id: record.id, key: record.key, descriptor, variant, files: record.files, downloadedBytes, offline };
 }
 
 /**
@@ -345,7 +357,7 @@ async function storeModel(
 async function downloadAll(
   { blobs, transfer, concurrency }: StoreContext,
   record: ModelRecord,
-  missing: readonly ManifestFile[],
+  missing: readonly StoredFile[],
   reporter: ProgressReporter,
   signal: AbortSignal,
 ): Promise<number> {
@@ -431,33 +443,56 @@ function sameFiles(a: ModelRecord, b: ModelRecord): boolean {
 }
 
 /**
- * The model `source` names. A manifest that cannot be fetched falls back to the copy stored the
+ * The model `source` names. A descriptor that cannot be fetched falls back to the copy stored the
  * last time it was (the complete version's, if any), which is what makes an offline visit work.
  */
 async function resolve(
   index: StoreIndex,
   source: ModelSource,
+  choose: EnsureOptions['variant'],
   signal: AbortSignal | undefined,
   stallTimeoutMs: number,
 ): Promise<{ record: ModelRecord; offline: boolean }> {
+  const pinnedIn = (entry: ModelEntry | undefined) => {
+    const stored = entry === undefined ? [] : filesOf(entry);
+    return (file: ListedFile) => stored.find((s) => s.path === file.path && (file.size === undefined || s.size === file.size));
+  };
   if (typeof source !== 'string' && !(source instanceof URL)) {
-    const entry = await index.model(source.id);
-    const stored = [...(entry?.complete?.files ?? []), ...(entry?.pending?.files ?? [])];
-    const pinned = (file: ListedFile) => stored.find((s) => s.path === file.path && (file.size === undefined || s.size === file.size));
-    return { record: await fileListRecord(source, pinned, signal), offline: false };
+    return { record: await fileListRecord(source, pinnedIn(await index.model(source.id)), signal), offline: false };
   }
   const url = absoluteUrl(source);
+  let descriptor: CatalogEntry;
+  let fetchError: unknown;
   try {
-    return { record: await fetchManifest(url, signal, stallTimeoutMs), offline: false };
+    descriptor = await fetchDescriptor(url, signal, stallTimeoutMs);
   } catch (error) {
     throwIfCancelled(signal);
     if (!(error instanceof NetworkError)) throw error;
-    const entry = await index.model(manifestKey(url));
-    const stored = entry?.complete ?? entry?.pending;
-    if (stored === undefined || stored === null) throw error;
-    // Stored before records carried their key.
-    return { record: { ...stored, key: recordKey(stored) }, offline: true };
+    const kept = await storedDescriptor(index, url);
+    if (kept === null) throw error;
+    descriptor = kept;
+    fetchError = error;
   }
+  const variant = choose !== undefined ? await choose(descriptor) : descriptor.variants[0]!;
+  const entry = await index.model(manifestKey(url, descriptor, variant));
+  if (fetchError === undefined) return { record: await descriptorRecord(url, descriptor, variant, pinnedIn(entry), signal), offline: false };
+  const stored = entry?.complete ?? entry?.pending;
+  if (stored === undefined || stored === null) throw fetchError;
+  // Stored before records carried their key, or their descriptor.
+  return { record: { ...stored, key: recordKey(stored), descriptor, variant: variant.id }, offline: true };
+}
+
+/** The descriptor stored with a model fetched from `url` (any of its variants), if one is. */
+async function storedDescriptor(index: StoreIndex, url: URL): Promise<CatalogEntry | null> {
+  const base = manifestKey(url);
+  const entries = await index.models();
+  const matching = entries.filter((entry) => entry.key === base || entry.key.startsWith(`${base}#`));
+  for (const entry of matching.sort((a, b) => (b.lastUsed ?? 0) - (a.lastUsed ?? 0))) {
+    const record = entry.complete ?? entry.pending;
+    const descriptor = record === null ? null : recordDescriptor(record);
+    if (descriptor !== null) return descriptor;
+  }
+  return null;
 }
 
 /** Removes stored files no model version lists (an older version's, an abandoned download's). */
@@ -475,7 +510,7 @@ async function removeUnused(blobs: BlobStore, index: StoreIndex): Promise<void> 
 }
 
 /** Bytes stored of each file. */
-async function storedBytes(blobs: BlobStore, files: readonly ManifestFile[]): Promise<number[]> {
+async function storedBytes(blobs: BlobStore, files: readonly StoredFile[]): Promise<number[]> {
   return Promise.all(files.map(async (file) => BlobStore.storedBytes(await blobs.progress(file.sha256))));
 }
 
@@ -483,7 +518,7 @@ async function storedBytes(blobs: BlobStore, files: readonly ManifestFile[]): Pr
  * Whether each file is completely stored and verified, at the size listed: a manifest that lists
  * a stored digest with another size lists a file that cannot exist, and must not count as stored.
  */
-async function completeFiles(blobs: BlobStore, files: readonly ManifestFile[]): Promise<boolean[]> {
+async function completeFiles(blobs: BlobStore, files: readonly StoredFile[]): Promise<boolean[]> {
   return Promise.all(
     files.map(async (file) => {
       const record = await blobs.progress(file.sha256);
@@ -503,13 +538,13 @@ function sum(values: readonly number[]): number {
 }
 
 /** Files with the same digest (two identical configs, say) are stored and counted once. */
-function distinctFiles(files: readonly ManifestFile[]): ManifestFile[] {
-  const bySha = new Map<string, ManifestFile>();
+function distinctFiles(files: readonly StoredFile[]): StoredFile[] {
+  const bySha = new Map<string, StoredFile>();
   for (const file of files) if (!bySha.has(file.sha256)) bySha.set(file.sha256, file);
   return [...bySha.values()];
 }
 
-function quotaError(id: string, needed: number, available: number, files: readonly ManifestFile[], cause?: unknown): QuotaError {
+function quotaError(id: string, needed: number, available: number, files: readonly StoredFile[], cause?: unknown): QuotaError {
   const free = Math.max(0, available);
   return new QuotaError(
     `${id} needs ${megabytes(needed)} more, but the browser lets this site store only ${megabytes(free)}: free ${megabytes(needed - free)} (delete another model, or clear site data) and try again`,

@@ -15,11 +15,12 @@ import type {
   TokenCount,
 } from '../api.ts';
 import type { BackendPreference, DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
-import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, ManifestError, WebDiffusionError } from '../errors.ts';
+import { CancelledError, CapabilityError, GpuDeviceLostError, GpuUnavailableError, InvalidRequestError, WebDiffusionError } from '../errors.ts';
 import { requestGpuDevice } from '../gpu/device.ts';
-import { CATALOG, computesInFloat32, parseCatalogEntry, resolveModelSource, type CatalogEntry } from '../models/catalog.ts';
-import { fitModel, probeAdapter, shortfallSummary, softwareGpuReason, type AdapterProfile, type Shortfall } from '../models/device-fit.ts';
-import { catalogFileList, catalogStoreId, layoutFromCatalog, layoutFromManifest, type ModelLayout } from '../models/layout.ts';
+import { CATALOG, parseCatalogEntry, type CatalogEntry, type CatalogVariant } from '../models/catalog.ts';
+import { fitModel, probeAdapter, shortfallSummary, type AdapterProfile, type DeviceFit, type Shortfall } from '../models/device-fit.ts';
+import { catalogFileList, catalogStoreId, layoutFromCatalog, type ModelLayout } from '../models/layout.ts';
+import { resolveReference } from '../models/model-reference.ts';
 import type { Backend } from '../ort/ort.ts';
 import { matchLora, type GraphTargets } from '../lora/lora-feeds.ts';
 import type { LoraComponent } from '../lora/lora-file.ts';
@@ -30,21 +31,15 @@ import { loadDiffusionModel, loraGraphs, releaseDiffusionModel, type DiffusionMo
 import { checkLoras, checkRequestObject, resolveRequest, shown } from '../pipeline/request.ts';
 import { txt2img } from '../pipeline/txt2img.ts';
 import { warmUp } from '../pipeline/warm-up.ts';
-import { createWeightStore, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
+import { manifestKey } from '../storage/model-source.ts';
+import { createWeightStore, type EnsureOptions, type ModelSource, type StoredModel, type WeightStore } from '../storage/weight-store.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
-/** What a model reference turned out to be. */
-type Target = { readonly kind: 'manifest'; readonly url: string } | { readonly kind: 'catalog'; readonly entry: CatalogEntry };
-
-/** What loading or prefetching a model fetches, and how it then loads. */
-interface Plan {
-  readonly source: ModelSource;
-  readonly backend: Backend;
-  readonly warnings: readonly string[];
-  /** A manifest's model put on the CPU because the GPU is a software one: back on it if the model is not fp32. */
-  readonly softwareGpu?: boolean;
-  /** The catalog variant's layout; for a manifest, read from the stored manifest. */
-  readonly layout?: ModelLayout;
+/** A model stored, and where it will run: its layout, and device fitting's backend and warnings. */
+interface Fetched {
+  readonly stored: StoredModel;
+  readonly layout: ModelLayout;
+  readonly fit: DeviceFit;
 }
 
 export interface LocalEngineOptions {
@@ -55,6 +50,12 @@ export interface LocalEngineOptions {
    * waiting, as before pacing: progress then runs ahead of the GPU. For measurements only.
    */
   readonly stepsInFlight?: number;
+  /**
+   * Where the app publishes the bundled models ("models/<id>/" under it), and what relative
+   * model URLs resolve against; default this script's address. The client engine passes the
+   * page's base.
+   */
+  readonly baseUrl?: string;
 }
 
 export class LocalEngine implements Engine {
@@ -68,6 +69,7 @@ export class LocalEngine implements Engine {
   private disposed = false;
   private readonly store: WeightStore;
   private readonly stepsInFlight: number | undefined;
+  private readonly baseUrl: string | undefined;
   private readonly loras: LoraLibrary;
   /**
    * How the loaded model was loaded, for loading it again with LoRA support; and its graphs
@@ -78,6 +80,7 @@ export class LocalEngine implements Engine {
   constructor(options: LocalEngineOptions = {}) {
     this.store = options.store ?? createWeightStore();
     this.stepsInFlight = options.stepsInFlight;
+    this.baseUrl = options.baseUrl ?? globalThis.location?.href;
     this.loras = new LoraLibrary(this.store);
   }
 
@@ -88,28 +91,11 @@ export class LocalEngine implements Engine {
     return this.loads.run(async () => {
       this.checkUsable();
       const started = performance.now();
-      // Before downloading: what cannot run here, or has no GPU, is better said before gigabytes arrive.
-      const preference = options.backend ?? 'auto';
-      let plan = await this.plan(model, preference);
-      let device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
-      let stored: StoredModel;
-      try {
-        stored = await this.download(plan.source, options, started);
-      } catch (error) {
-        // A manifest.json that is a catalog entry (a user's model): fitted, then fetched as one.
-        const entry = await catalogEntryInstead(plan.source, error, options.signal);
-        plan = await this.plan(entry, preference);
-        device = plan.backend === 'webgpu' ? await this.gpuDevice() : undefined;
-        stored = await this.download(plan.source, options, started);
-      }
-      const layout = plan.layout ?? manifestLayout(stored);
+      const { stored, layout, fit } = await this.fetch(model, options.backend ?? 'auto', options, started);
+      // Before the sessions: a lost or missing device is better said now than halfway.
+      const device = fit.backend === 'webgpu' ? await this.gpuDevice() : undefined;
       return this.jobs.run(async () => {
         this.checkUsable();
-        if (plan.softwareGpu === true && !computesInFloat32(layout.precision)) {
-          // The CPU backend runs models that compute in float32 only (fp32, q8, q4): a half-precision one stays on the (software) GPU.
-          plan = { ...plan, backend: 'webgpu', warnings: [] };
-          device = await this.gpuDevice();
-        }
         // The old model goes first: the new one's sessions need not fit beside it.
         if (this.model !== undefined) await releaseDiffusionModel(this.model);
         this.model = undefined;
@@ -119,7 +105,7 @@ export class LocalEngine implements Engine {
         };
         this.loadedFrom = undefined;
         stage('sessions');
-        const loadOptions: LoadOptions = { backend: plan.backend, ...(device !== undefined ? { device } : {}), warnings: plan.warnings };
+        const loadOptions: LoadOptions = { backend: fit.backend, ...(device !== undefined ? { device } : {}), warnings: fit.warnings };
         const loaded = await this.createModel(stored, layout, loadOptions, () => stage('warm-up'), options.signal);
         this.model = loaded;
         this.loadedFrom = { stored, layout, options: loadOptions };
@@ -212,15 +198,7 @@ export class LocalEngine implements Engine {
   /** Not queued behind generations: a download goes on while pictures are made. */
   async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
     this.checkUsable();
-    const started = performance.now();
-    let plan = await this.plan(model, 'auto', false);
-    let stored: StoredModel;
-    try {
-      stored = await this.download(plan.source, options, started);
-    } catch (error) {
-      plan = await this.plan(await catalogEntryInstead(plan.source, error, options.signal), 'auto', false);
-      stored = await this.download(plan.source, options, started);
-    }
+    const { stored } = await this.fetch(model, 'auto', options, performance.now());
     const cached = (await this.store.list()).find((m) => m.key === stored.key);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
@@ -244,10 +222,11 @@ export class LocalEngine implements Engine {
         notes = [...new Set(missing.map((m) => m.message))];
         reason = missing[0] !== undefined ? shortfallSummary(missing[0]) : 'not on this device';
       }
-      // A bundled model is stored under its manifest's URL on this origin (a manifest elsewhere may declare the same id).
+      // A bundled model is stored under its manifest's URL (a manifest elsewhere may declare the same id).
+      const target = resolveReference(entry.id, this.baseUrl);
       const isStored = (model: CachedModel): boolean =>
-        entry.source.kind === 'bundled'
-          ? model.manifestUrl !== null && new URL(model.manifestUrl).origin === globalThis.location?.origin && model.id === entry.id
+        target.kind === 'descriptor'
+          ? model.manifestUrl !== null && manifestKey(model.manifestUrl) === manifestKey(target.url)
           : model.key === catalogStoreId(entry, variant);
       const sizes = variant.files.map((file) => file.size ?? file.approxBytes);
       return {
@@ -336,42 +315,43 @@ export class LocalEngine implements Engine {
   }
 
   /**
-   * What `model` is and where it will run: a catalog model fitted to this device (its variant,
-   * backend and warnings), or a manifest's model on the preferred backend.
-   * @throws CapabilityError when a catalog model cannot run on this device
-   * @throws GpuUnavailableError when 'webgpu' is asked for a manifest's model and there is no WebGPU
+   * Resolves `model` (the one place references are resolved), fits it to this device and stores
+   * the variant that fits: a catalog model is fitted before anything is fetched; a model
+   * described by a manifest.json once that is fetched (or, offline, read from the store), before
+   * any of its files is.
+   * @throws UnknownModelError for an id the catalog does not have, or no descriptor at a URL
+   * @throws CapabilityError when the model cannot run on this device
+   * @throws GpuUnavailableError when 'webgpu' is asked for and there is no WebGPU
    */
-  private async plan(model: ModelReference, preference: BackendPreference, forLoad = true): Promise<Plan> {
-    const target = resolveTarget(model);
-    if (target.kind === 'catalog') {
-      const profile = preference === 'wasm' ? null : await probeGpu();
-      const fit = fitModel(profile, target.entry, CATALOG, preference);
-      return {
-        source: catalogFileList(target.entry, fit.variant),
-        backend: fit.backend,
-        warnings: fit.warnings,
-        layout: layoutFromCatalog(target.entry, fit.variant),
-      };
+  private async fetch(model: ModelReference, preference: BackendPreference, options: DownloadOptions, started: number): Promise<Fetched> {
+    if (preference === 'webgpu') await this.gpuDevice();
+    const target =
+      typeof model === 'string'
+        ? resolveReference(model, this.baseUrl)
+        : { kind: 'entry' as const, entry: parseCatalogEntry(model, 'the catalog entry given') };
+    const profile = preference === 'wasm' ? null : await probeGpu();
+    const fitTo = (entry: CatalogEntry): DeviceFit => fitModel(profile, entry, CATALOG, preference);
+    if (target.kind === 'entry') {
+      const fit = fitTo(target.entry);
+      const stored = await this.download(catalogFileList(target.entry, fit.variant), options, started);
+      return { stored, layout: layoutFromCatalog(target.entry, fit.variant), fit };
     }
-    // A prefetch only stores files: no device is needed to know which.
-    if (!forLoad) return { source: target.url, backend: 'wasm', warnings: [] };
-    const software = preference === 'auto' ? softwareGpuReason(await probeGpu()) : undefined;
-    if (software !== undefined) {
-      return { source: target.url, backend: 'wasm', warnings: [`${software}, so the model runs on the CPU (WebAssembly).`], softwareGpu: true };
-    }
-    const backend = await this.pickBackend(preference);
-    const warnings =
-      backend === 'wasm' && preference === 'auto'
-        ? ['WebGPU is not available in this browser, so the model runs on the CPU (WebAssembly), which is much slower.']
-        : [];
-    return { source: target.url, backend, warnings };
+    let fit: DeviceFit | undefined;
+    const variant = (descriptor: CatalogEntry): CatalogVariant => (fit = fitTo(descriptor)).variant;
+    const stored = await this.download(target.url, { ...options, variant }, started);
+    return { stored, layout: layoutFromCatalog(stored.descriptor!, stored.variant!, stored.key), fit: fit! };
   }
 
   /** Stores the model's files (downloading what is missing), reporting as 'loading' progress. */
-  private async download(source: ModelSource, { onProgress, signal }: DownloadOptions, started: number): Promise<StoredModel> {
+  private async download(
+    source: ModelSource,
+    { onProgress, signal, variant }: DownloadOptions & Pick<EnsureOptions, 'variant'>,
+    started: number,
+  ): Promise<StoredModel> {
     const elapsedMs = (): number => performance.now() - started;
     const stored = await this.store.ensureModel(source, {
       ...(signal !== undefined ? { signal } : {}),
+      ...(variant !== undefined ? { variant } : {}),
       ...(onProgress !== undefined
         ? {
             onProgress: ({ filesDone, fileCount, file, loaded, total, modelLoaded, modelTotal, bytesPerSecond, etaSeconds }) =>
@@ -430,42 +410,6 @@ export class LocalEngine implements Engine {
   }
 }
 
-/**
- * A model reference resolved: a catalog id or entry, or a manifest's URL (a Hugging Face repo
- * id or base URL resolved to its manifest.json). Whether that manifest is ours or a catalog
- * entry shows when the store reads it (`catalogEntryInstead`).
- * @throws ManifestError when a given entry is malformed, or the text is neither an id nor a URL
- */
-function resolveTarget(model: ModelReference): Target {
-  if (typeof model !== 'string') return { kind: 'catalog', entry: parseCatalogEntry(model, 'the catalog entry given') };
-  const known = CATALOG.find((entry) => entry.id === model);
-  if (known !== undefined) {
-    // The client sends a bundled model as its manifest's URL, resolved against the page; used
-    // directly (in a worker of one's own), its path resolves against this script's address.
-    if (known.source.kind === 'bundled') return { kind: 'manifest', url: new URL(known.source.manifest, globalThis.location?.href).href };
-    return { kind: 'catalog', entry: known };
-  }
-  return { kind: 'manifest', url: resolveModelSource(model, globalThis.location?.href).manifestUrl };
-}
-
-/**
- * When the store refused a manifest for its format, the catalog entry it may be instead (a
- * user's model described in the catalog's format); otherwise `error` again.
- */
-async function catalogEntryInstead(source: ModelSource, error: unknown, signal: AbortSignal | undefined): Promise<CatalogEntry> {
-  const formatRefused = error instanceof ManifestError && error.details?.field === 'format';
-  if (!formatRefused || typeof source !== 'string') throw error;
-  let json: unknown;
-  try {
-    const response = await fetch(source, { cache: 'no-cache', ...(signal !== undefined ? { signal } : {}) });
-    json = await response.json();
-  } catch {
-    throw error;
-  }
-  if (typeof json !== 'object' || json === null || !('variants' in json)) throw error;
-  return parseCatalogEntry(json, source);
-}
-
 /** The adapter's profile for device fitting; null without WebGPU. */
 async function probeGpu(): Promise<AdapterProfile | null> {
   const gpu = globalThis.navigator?.gpu;
@@ -490,12 +434,4 @@ function rejectedOnAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): 
     signal.addEventListener('abort', abort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
-}
-
-/** The layout of a model stored from our manifest. */
-function manifestLayout(stored: StoredModel): ModelLayout {
-  if (stored.manifest === null) {
-    throw new ManifestError(`${stored.id} was stored from a file list, not a manifest: a diffusion model needs its manifest`, { modelId: stored.id });
-  }
-  return layoutFromManifest(stored.manifest);
 }

@@ -17,8 +17,9 @@ export interface WorkerApi {
   /**
    * Resolves once the worker's modules have loaded and it holds the Web Lock `lifeLock`, which
    * it keeps until it ends: the page's request for the same lock tells it the worker is gone.
+   * @param baseUrl where the app is published: bundled models are under it (see `LocalEngineOptions.baseUrl`)
    */
-  ready(lifeLock: string): Promise<true>;
+  ready(lifeLock: string, baseUrl: string): Promise<true>;
   loadModel(requestId: number, model: ModelReference, backend: BackendPreference, onProgress?: (progress: Progress) => void): Promise<ModelInfo>;
   prefetchModel(requestId: number, model: ModelReference, onProgress?: (progress: Progress) => void): Promise<CachedModel>;
   generate(requestId: number, request: GenerateRequest, onProgress?: (progress: Progress) => void, previews?: boolean): Promise<GeneratedImage>;

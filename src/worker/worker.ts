@@ -9,7 +9,8 @@ import { installErrorTransfer, type WorkerApi } from './protocol.ts';
 
 installErrorTransfer();
 
-const engine = new LocalEngine();
+/** Made anew by `ready` (the client's first call), which says where the app's bundled models are. */
+let engine = new LocalEngine();
 const running = new Map<number, AbortController>();
 
 /**
@@ -41,8 +42,9 @@ async function cancellable<T>(
 }
 
 const api: WorkerApi = {
-  ready: (lifeLock) =>
+  ready: (lifeLock, baseUrl) =>
     new Promise<true>((resolve) => {
+      engine = new LocalEngine({ baseUrl });
       const locks = globalThis.navigator?.locks;
       if (locks === undefined) {
         resolve(true);

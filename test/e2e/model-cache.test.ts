@@ -22,10 +22,10 @@ import { fileSource, startFileServer, type FileServer } from '../support/file-se
 
 const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
 const manifestText = readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8');
-const manifest = JSON.parse(manifestText) as { id: string; files: { path: string; size: number; sha256: string }[] };
-const DISTINCT = manifest.files.filter((file, index) => manifest.files.findIndex((other) => other.sha256 === file.sha256) === index);
+const manifest = JSON.parse(manifestText) as { id: string; variants: { files: { path: string; size: number; sha256: string }[] }[] };
+const DISTINCT = manifest.variants[0]!.files.filter((file, index) => manifest.variants[0]!.files.findIndex((other) => other.sha256 === file.sha256) === index);
 const MODEL_BYTES = DISTINCT.reduce((sum, file) => sum + file.size, 0);
-const UNET = manifest.files.find((file) => file.path === 'unet/model.onnx')!;
+const UNET = manifest.variants[0]!.files.find((file) => file.path === 'unet/model.onnx')!;
 const GENERATION_MS = 300_000;
 
 const session = useBrowserPage('/src/cli/page.html', {
@@ -40,7 +40,7 @@ beforeAll(async () => {
   };
   const twin = Buffer.from(JSON.stringify({ ...manifest, id: 'twin' }));
   files['/twin/manifest.json'] = { size: twin.byteLength, read: (offset, length) => twin.subarray(offset, offset + length) };
-  for (const file of manifest.files) {
+  for (const file of manifest.variants[0]!.files) {
     files[`/tiny-shapes/${file.path}`] = fileSource(join(MODEL_DIR, file.path));
     files[`/twin/${file.path}`] = files[`/tiny-shapes/${file.path}`]!;
   }
@@ -197,7 +197,9 @@ describe('model cache through the engine', () => {
       const fromDevServer = async (route: Route): Promise<void> => {
         const request = route.request();
         routed += 1;
-        if (new URL(request.url()).pathname.startsWith('/models/')) return route.abort('internetdisconnected');
+        // The catalog's own modules (a bundled model's manifest.json imported by the dev server) are the page's.
+        const url = new URL(request.url());
+        if (url.pathname.startsWith('/models/') && !url.searchParams.has('import')) return route.abort('internetdisconnected');
         const response = await fetch(request.url(), { method: request.method(), headers: request.headers() });
         const headers = Object.fromEntries(
           [...response.headers].filter(([name]) => !['content-encoding', 'content-length', 'transfer-encoding'].includes(name)),

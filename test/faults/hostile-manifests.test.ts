@@ -18,11 +18,11 @@ const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
 const MANIFEST_TEXT = readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8');
 interface ManifestJson {
   id: string;
-  files: { path: string; size: number; sha256: string }[];
+  variants: { files: { path: string; size: number; sha256: string }[]; models: { unet: { file: string } } }[];
 }
 const manifest = JSON.parse(MANIFEST_TEXT) as ManifestJson;
-const UNET = manifest.files.find((file) => file.path === 'unet/model.onnx')!;
-const SCHEDULER = manifest.files.find((file) => file.path === 'scheduler/scheduler_config.json')!;
+const UNET = manifest.variants[0]!.files.find((file) => file.path === 'unet/model.onnx')!;
+const SCHEDULER = manifest.variants[0]!.files.find((file) => file.path === 'scheduler/scheduler_config.json')!;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const BIG = syntheticSource(10 * GiB);
@@ -34,9 +34,15 @@ function variant(change: (copy: ManifestJson) => void): FileSource {
   return bytesSource(JSON.stringify(copy));
 }
 
+/** Points the descriptor's UNet (its file entry and its network) at `path`. */
+function moveUnet(m: ManifestJson, path: string): void {
+  m.variants[0]!.files.find((f) => f.path === UNET.path)!.path = path;
+  m.variants[0]!.models.unet.file = path;
+}
+
 /** tiny-shapes' files under `folder`. */
 function modelFiles(folder: string): [string, FileSource][] {
-  return manifest.files.map((file) => [`${folder}/${file.path}`, fileSource(join(MODEL_DIR, file.path))]);
+  return manifest.variants[0]!.files.map((file) => [`${folder}/${file.path}`, fileSource(join(MODEL_DIR, file.path))]);
 }
 
 const EDITED_SCHEDULER = `${readFileSync(join(MODEL_DIR, SCHEDULER.path), 'utf8')} `;
@@ -52,13 +58,13 @@ beforeAll(async () => {
       ['/tiny-shapes/manifest.json', bytesSource(MANIFEST_TEXT)],
       ...modelFiles('/tiny-shapes'),
       // The UNet's digest with one byte more: a file that cannot exist.
-      ['/liar/manifest.json', variant((m) => ((m.id = 'liar'), (m.files.find((f) => f.path === UNET.path)!.size += 1)))],
+      ['/liar/manifest.json', variant((m) => ((m.id = 'liar'), (m.variants[0]!.files.find((f) => f.path === UNET.path)!.size += 1)))],
       ...modelFiles('/liar'),
       // Another origin's model that calls itself tiny-shapes, with a scheduler file of its own.
       [
         '/squatter/manifest.json',
         variant((m) => {
-          const file = m.files.find((f) => f.path === SCHEDULER.path)!;
+          const file = m.variants[0]!.files.find((f) => f.path === SCHEDULER.path)!;
           file.size = Buffer.byteLength(EDITED_SCHEDULER);
           file.sha256 = createHash('sha256').update(EDITED_SCHEDULER).digest('hex');
         }),
@@ -66,8 +72,8 @@ beforeAll(async () => {
       ...modelFiles('/squatter'),
       ['/squatter/scheduler/scheduler_config.json', bytesSource(EDITED_SCHEDULER)],
       // Files outside the manifest's folder: another model's, by "..", and by an absolute URL.
-      ['/outside/nested/manifest.json', variant((m) => (m.files.find((f) => f.path === UNET.path)!.path = `../../tiny-shapes/${UNET.path}`))],
-      ['/absolute/manifest.json', variant((m) => (m.files.find((f) => f.path === UNET.path)!.path = `http://127.0.0.1:1/${UNET.path}`))],
+      ['/outside/nested/manifest.json', variant((m) => moveUnet(m, `../../tiny-shapes/${UNET.path}`))],
+      ['/absolute/manifest.json', variant((m) => moveUnet(m, `http://127.0.0.1:1/${UNET.path}`))],
       ['/big/file.bin', BIG],
     ]),
   );
@@ -87,7 +93,7 @@ function ensure(source: Parameters<NonNullable<Window['storagePage']>['ensure']>
 
 /** Every file of the tiny-shapes model stored under `key` reads back with its listed digest. */
 async function expectIntact(store: StoreSettings, key: string): Promise<void> {
-  for (const file of manifest.files) {
+  for (const file of manifest.variants[0]!.files) {
     const stored = await browser.page.evaluate(([s, k, p]) => window.storagePage!.digest(s, k, p), [store, key, file.path] as const);
     expect({ path: file.path, sha256: stored.sha256 }).toEqual({ path: file.path, sha256: file.sha256 });
   }

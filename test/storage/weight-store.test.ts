@@ -17,11 +17,11 @@ import type { StoreSettings } from './storage-page.ts';
 const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
 const manifest = JSON.parse(readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
   id: string;
-  files: { path: string; size: number; sha256: string }[];
+  variants: { files: { path: string; size: number; sha256: string }[] }[];
 };
-const UNET = manifest.files.find((file) => file.path === 'unet/model.onnx')!;
+const UNET = manifest.variants[0]!.files.find((file) => file.path === 'unet/model.onnx')!;
 /** The model's distinct files (two configs are identical): what the store keeps. */
-const DISTINCT = manifest.files.filter((file, index) => manifest.files.findIndex((other) => other.sha256 === file.sha256) === index);
+const DISTINCT = manifest.variants[0]!.files.filter((file, index) => manifest.variants[0]!.files.findIndex((other) => other.sha256 === file.sha256) === index);
 const MODEL_BYTES = DISTINCT.reduce((sum, file) => sum + file.size, 0);
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -34,7 +34,7 @@ let server: FileServer;
 beforeAll(async () => {
   const files = Object.fromEntries([
     ['/tiny-shapes/manifest.json', fileSource(join(MODEL_DIR, 'manifest.json'))],
-    ...manifest.files.map((file) => [`/tiny-shapes/${file.path}`, fileSource(join(MODEL_DIR, file.path))]),
+    ...manifest.variants[0]!.files.map((file) => [`/tiny-shapes/${file.path}`, fileSource(join(MODEL_DIR, file.path))]),
     // The same UNet from a host that reports its SHA-256 (X-Linked-ETag), and a file from one that does not.
     ['/reported/unet/model.onnx', { ...fileSource(join(MODEL_DIR, UNET.path)), reportedSha256: UNET.sha256 }],
     ['/reported/vae_decoder/config.json', fileSource(join(MODEL_DIR, 'vae_decoder/config.json'))],
@@ -64,7 +64,7 @@ async function keyOf(store: StoreSettings, id: string): Promise<string> {
   return listed.find((model) => model.id === id)!.key;
 }
 
-async function expectModelIntact(store: StoreSettings, id = manifest.id, files = manifest.files): Promise<void> {
+async function expectModelIntact(store: StoreSettings, id = manifest.id, files = manifest.variants[0]!.files): Promise<void> {
   const key = await keyOf(store, id);
   for (const file of files) {
     const stored = await browser.page.evaluate(([s, k, p]) => window.storagePage!.digest(s, k, p), [store, key, file.path] as const);
@@ -220,7 +220,7 @@ describe('weight store', () => {
 
   it('refuses with QuotaError before downloading when the browser says the model will not fit, keeping the models stored', async () => {
     const store = settings('too-small');
-    const configs = manifest.files.filter((file) => file.path.endsWith('/config.json'));
+    const configs = manifest.variants[0]!.files.filter((file) => file.path.endsWith('/config.json'));
     const other = { id: 'configs', baseUrl: `${server.origin}/tiny-shapes/`, files: configs };
     expect(await ensure(other, store)).toMatchObject({ ok: true });
     server.reset();
@@ -302,7 +302,7 @@ describe('weight store', () => {
     const store = settings('shared');
     expect(await ensure(manifestUrl(), store)).toMatchObject({ ok: true });
     // vae_decoder/config.json and vae_encoder/config.json: two paths, one file.
-    const configs = manifest.files.filter((file) => file.path.endsWith('/config.json'));
+    const configs = manifest.variants[0]!.files.filter((file) => file.path.endsWith('/config.json'));
     const fileList = { id: 'configs', baseUrl: `${server.origin}/tiny-shapes/`, files: configs };
     server.reset();
     expect(await ensure(fileList, store)).toMatchObject({ ok: true, downloadedBytes: 0 });
@@ -327,7 +327,7 @@ describe('weight store', () => {
 
   it('keeps a complete version until a new one is complete: an unfinished download evicts nothing', async () => {
     const store = settings('versions', { retries: 0 });
-    const byPath = (path: string) => manifest.files.find((file) => file.path === path)!;
+    const byPath = (path: string) => manifest.variants[0]!.files.find((file) => file.path === path)!;
     const v1 = { id: 'model', baseUrl: `${server.origin}/tiny-shapes/`, files: [byPath('tokenizer/vocab.json'), byPath('text_encoder/model.onnx')] };
     const v2 = { ...v1, files: [byPath('tokenizer/vocab.json'), UNET] };
     expect(await ensure(v1, store)).toMatchObject({ ok: true });
@@ -372,7 +372,7 @@ describe('weight store', () => {
     expect(await ensure(sized, store)).toMatchObject({ ok: true });
     await expectModelIntact(store, 'sized', [UNET, { path: 'empty.bin', size: 0, sha256: EMPTY_SHA256 }]);
 
-    const config = manifest.files.find((file) => file.path === 'vae_decoder/config.json')!;
+    const config = manifest.variants[0]!.files.find((file) => file.path === 'vae_decoder/config.json')!;
     const unreported = await ensure({ ...source, id: 'unreported', files: [{ path: config.path, size: config.size }] }, store);
     expect(unreported.error).toMatchObject({ name: 'ManifestError', code: 'bad-manifest', details: { path: config.path } });
     expect(unreported.error!.message).toMatch(/no sha256/);

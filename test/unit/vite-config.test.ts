@@ -28,8 +28,8 @@ describe('dev server', () => {
     expect(manifest.headers.get('content-type')).toBe('application/json');
     expect(manifest.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
     expect(manifest.headers.get('cross-origin-opener-policy')).toBe('same-origin');
-    const { files } = (await manifest.json()) as { files: { path: string; size: number }[] };
-    const unet = files.find((file) => file.path === 'unet/model.onnx')!;
+    const { variants } = (await manifest.json()) as { variants: { files: { path: string; size: number }[] }[] };
+    const unet = variants[0]!.files.find((file) => file.path === 'unet/model.onnx')!;
     const response = await get('/models/tiny-shapes/unet/model.onnx');
     expect(response.status).toBe(200);
     expect((await response.arrayBuffer()).byteLength).toBe(unet.size);

@@ -69,31 +69,29 @@ def export_all(model, out: Path):
 
 
 def write_manifest(out: Path):
+    """The descriptor (manifest.json, webdiffusion-catalog/1): tiny-shapes' own, with the transformer for the UNet."""
     base = json.loads((frozen.SHAPES / "manifest.json").read_text())
     files = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
         if path.is_file() and rel.split("/")[0] in {"tokenizer", "text_encoder", "transformer", "vae_decoder", "vae_encoder", "scheduler"}:
             files.append({"path": rel, "size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-    models = {name: spec for name, spec in base["models"].items() if name != "unet"}
+    variant = base["variants"][0]
+    models = {name: spec for name, spec in variant["models"].items() if name != "unet"}
+    models["transformer"] = {"file": "transformer/model.onnx", **TRANSFORMER, "verified": True,
+                             "evidence": "models/tiny-shapes-flow/manifest.json (exported in this repository)"}
+    network_bytes = [(out / spec["file"]).stat().st_size for spec in models.values()]
     manifest = {
-        "format": "webdiffusion-manifest/1",
+        **base,
         "id": "tiny-shapes-flow",
         "name": "tiny-shapes-flow",
         "description": ("64x64 pictures of one coloured circle, square or triangle on a plain background: a small "
                         "diffusion transformer trained with rectified flow on tiny-shapes' latents and text encoder."),
-        "resolution": base["resolution"],
-        "latent": base["latent"],
-        "textEncoder": base["textEncoder"],
-        "tokenizer": base["tokenizer"],
-        "scheduler": {"config": "scheduler/scheduler_config.json"},
         "denoiser": {"kind": "transformer", "prediction": "flow", "timestep": "sigma", "patchSize": PATCH,
                      "packing": "patches", "guidance": "cfg"},
         "defaults": DEFAULTS,
-        "models": {"text_encoder": models["text_encoder"],
-                   "transformer": {"file": "transformer/model.onnx", **TRANSFORMER},
-                   "vae_decoder": models["vae_decoder"], "vae_encoder": models["vae_encoder"]},
-        "files": files,
+        "variants": [{**variant, "files": files, "models": models,
+                      "memory": {**variant["memory"], "weightsBytes": sum(network_bytes), "largestBindingBytes": max(network_bytes)}}],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 

@@ -87,25 +87,48 @@ DESCRIPTION = ("64x64 pictures of one coloured circle, square or triangle on a p
                "trained in this repository with Stable Diffusion's structure.")
 
 
-def write_manifest(out: Path, scaling_factor, model_id="tiny-shapes", description=DESCRIPTION, defaults=DEFAULTS):
+def write_manifest(out: Path, scaling_factor, model_id="tiny-shapes", description=DESCRIPTION, defaults=DEFAULTS,
+                   models=None, denoiser=None, latent=None):
+    """The model's descriptor (manifest.json, format webdiffusion-catalog/1): one fp32 variant listing
+    every file with its size and sha256, the networks' contracts, and device fitting's memory figures."""
+    models = MODELS if models is None else models
     files = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
-        if path.is_file() and rel.split("/")[0] in {"tokenizer", "text_encoder", "unet", "vae_decoder", "vae_encoder", "scheduler"}:
+        if path.is_file() and rel.split("/")[0] in {"tokenizer", "scheduler", *models}:
             files.append({"path": rel, "size": path.stat().st_size,
                           "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    network_bytes = [(out / name / "model.onnx").stat().st_size for name in models]
+    evidence = f"models/{model_id}/manifest.json (exported in this repository)"
     manifest = {
-        "format": "webdiffusion-manifest/1",
+        "format": "webdiffusion-catalog/1",
         "id": model_id,
         "name": model_id,
         "description": description,
-        "resolution": {"width": SIZE, "height": SIZE},
-        "latent": {"channels": LATENT_CHANNELS, "downsample": 8, "scalingFactor": scaling_factor},
+        "resolutions": [{"width": SIZE, "height": SIZE}],
+        "latent": latent or {"channels": LATENT_CHANNELS, "downsample": 8, "scalingFactor": scaling_factor},
         "textEncoder": {"hiddenSize": TEXT_WIDTH, "maxLength": MAX_LENGTH},
-        "tokenizer": {"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt", "padToken": "<|endoftext|>"},
-        "scheduler": {"config": "scheduler/scheduler_config.json"},
+        "tokenizer": {"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt", "padToken": "<|endoftext|>",
+                      "verified": True, "evidence": f"models/{model_id}/manifest.json"},
         "defaults": defaults,
-        "models": {name: {"file": f"{name}/model.onnx", **spec} for name, spec in MODELS.items()},
-        "files": files,
+        **({"denoiser": denoiser} if denoiser else {}),
+        "variants": [{
+            "id": "fp32",
+            "precision": "fp32",
+            "requiredFeatures": [],
+            "files": files,
+            "filesVerified": True,
+            "filesEvidence": "The files in this folder; test/unit/models/bundled-model.test.ts checks their sizes and digests.",
+            "models": {name: {"file": f"{name}/model.onnx", **spec, "verified": True, "evidence": evidence}
+                       for name, spec in models.items()},
+            "memory": {
+                "weightsBytes": sum(network_bytes),
+                "activationsBytes": 16 * 1024 * 1024,
+                "largestBindingBytes": max(network_bytes),
+                "method": ("Weights: sum of the .onnx files (exact). Largest binding: no initializer can be larger than the "
+                           "largest file. Activations: the largest map is the VAE decoder's 64x64 output stage (at most 128 "
+                           "channels x 64^2 x 4 bytes = 2 MiB per tensor); 16 MiB is a generous bound."),
+            },
+        }],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -20,7 +20,8 @@ function fakeStore(): { store: WeightStore; asked: FileListSource[] } {
       return {
         id: source.id,
         key: source.id,
-        manifest: null,
+        descriptor: null,
+        variant: null,
         files: [{ path: file.path, size: PINK.length, sha256: file.sha256 ?? 'f'.repeat(64) }],
         downloadedBytes: 0,
         offline: false,

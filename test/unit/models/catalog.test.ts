@@ -1,6 +1,6 @@
 /**
  * The model catalog: the shipped data passes its own validation, bad data names the entry and
- * field, the bundled model's entry agrees with its manifest, and user models resolve to a URL.
+ * field (bundled-model.test.ts checks the bundled models' own descriptors).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -9,12 +9,9 @@ import {
   computesInFloat32,
   CATALOG,
   getCatalogEntry,
-  huggingFaceBaseUrl,
   parseCatalog,
   parseCatalogEntry,
-  resolveModelSource,
 } from '../../../src/models/catalog.ts';
-import { parseManifest } from '../../../src/models/manifest.ts';
 
 const rawCatalog = JSON.parse(readFileSync(new URL('../../../src/models/catalog.json', import.meta.url), 'utf8'));
 
@@ -112,42 +109,6 @@ describe('catalog download sizes (what the model picker shows before a download)
   });
 });
 
-describe.each(['tiny-shapes', 'tiny-shapes-flow'])('the %s entry agrees with its manifest', (id) => {
-  const tinyRoot = new URL(`../../../models/${id}/`, import.meta.url);
-  const raw = JSON.parse(readFileSync(new URL('manifest.json', tinyRoot), 'utf8'));
-  const tinyManifest = parseManifest(raw, `${id} manifest`);
-  const entry = getCatalogEntry(id);
-  const variant = entry.variants[0]!;
-  const manifestModels = raw.models;
-
-  it('in resolution, latent, text encoder and defaults', () => {
-    expect(entry.resolutions).toEqual([tinyManifest.resolution]);
-    expect(entry.latent).toEqual(tinyManifest.latent);
-    expect(entry.textEncoder).toEqual(tinyManifest.textEncoder);
-    expect(entry.defaults).toEqual(tinyManifest.defaults);
-    expect(entry.tokenizer).toMatchObject(tinyManifest.tokenizer);
-  });
-
-  it('in every model file, input and output (names, dtypes, shapes)', () => {
-    expect(Object.keys(variant.models).sort()).toEqual(Object.keys(manifestModels).sort());
-    for (const [name, spec] of Object.entries(variant.models)) {
-      const strip = (tensors: readonly object[]) => tensors.map(({ verified: _, ...t }: any) => t);
-      expect(spec.file).toBe(manifestModels[name].file);
-      expect(strip(spec.inputs)).toEqual(manifestModels[name].inputs);
-      expect(strip(spec.outputs)).toEqual(manifestModels[name].outputs);
-    }
-  });
-
-  it('in the file list and sizes', () => {
-    expect(variant.files).toEqual(tinyManifest.files.map(({ path, size }) => ({ path, size })));
-  });
-
-  it('and points at the bundled manifest', () => {
-    expect(entry.source).toEqual({ kind: 'bundled', manifest: `models/${id}/manifest.json`, baseUrl: `models/${id}/` });
-    expect(entry.denoiser ?? tinyManifest.denoiser).toEqual(tinyManifest.denoiser);
-  });
-});
-
 describe('bad catalog data', () => {
   const cases: [string, (e: Record<string, any>) => void, string][] = [
     ['a missing name', (e) => delete e.name, 'name'],
@@ -177,9 +138,9 @@ describe('bad catalog data', () => {
   });
 
   it('rejects a catalog with a duplicate id or the wrong format', () => {
-    const tiny = rawCatalog.models.find((m: { id: string }) => m.id === 'tiny-shapes');
-    const twice = { ...rawCatalog, models: [tiny, tiny] };
-    expect(() => parseCatalog(twice, 'test')).toThrow(/"tiny-shapes" appears twice/);
+    const turbo = rawCatalog.models.find((m: { id: string }) => m.id === 'sd-turbo-fp16');
+    const twice = { ...rawCatalog, models: [turbo, turbo] };
+    expect(() => parseCatalog(twice, 'test')).toThrow(/"sd-turbo-fp16" appears twice/);
     expect(() => parseCatalog({ ...rawCatalog, format: 'other/1' }, 'test')).toThrow(ManifestError);
   });
 });
@@ -200,38 +161,26 @@ describe('getCatalogEntry', () => {
   });
 });
 
-describe('resolveModelSource (adding a user model)', () => {
-  it('turns a Hugging Face repo id into its manifest URL', () => {
-    expect(resolveModelSource('me/my-model')).toEqual({
-      manifestUrl: 'https://huggingface.co/me/my-model/resolve/main/manifest.json',
-      baseUrl: 'https://huggingface.co/me/my-model/resolve/main/',
-      repo: 'me/my-model',
-      revision: 'main',
-    });
-    expect(resolveModelSource('me/my-model@v2').manifestUrl).toBe('https://huggingface.co/me/my-model/resolve/v2/manifest.json');
-    expect(huggingFaceBaseUrl('a/b')).toBe('https://huggingface.co/a/b/resolve/main/');
+describe('a model described next to its files', () => {
+  const mine = brokenEntry('sd-turbo-fp16', (e) => {
+    e.id = 'my-turbo';
+    delete e.source;
   });
 
-  it('takes a base URL with or without the trailing slash, or the manifest URL itself', () => {
-    const expected = { manifestUrl: 'https://example.com/models/mine/manifest.json', baseUrl: 'https://example.com/models/mine/' };
-    expect(resolveModelSource('https://example.com/models/mine/')).toEqual(expected);
-    expect(resolveModelSource('https://example.com/models/mine')).toEqual(expected);
-    expect(resolveModelSource('https://example.com/models/mine/manifest.json')).toEqual(expected);
-    expect(resolveModelSource('/models/tiny-shapes/', 'https://app.example/').manifestUrl).toBe(
-      'https://app.example/models/tiny-shapes/manifest.json',
-    );
+  it('needs no source when its base is known: its files resolve against the folder it was fetched from', () => {
+    const entry = parseCatalogEntry(mine, { where: 'https://example.com/models/mine/manifest.json', baseUrl: 'https://example.com/models/mine/manifest.json' });
+    expect(entry.source).toEqual({ kind: 'url', baseUrl: 'https://example.com/models/mine/' });
   });
 
-  it('rejects text that is neither, and non-http URLs', () => {
-    expect(() => resolveModelSource('not a model')).toThrow(ManifestError);
-    expect(() => resolveModelSource('file:///etc/models/')).toThrow(/http or https/);
+  it('must name a source otherwise', () => {
+    expect(() => parseCatalogEntry(mine, 'test')).toThrow(/"source" must be an object/);
   });
 
-  it('accepts a user manifest in the catalog format', () => {
-    const mine = brokenEntry('tiny-shapes', (e) => {
-      e.id = 'my-shapes';
-      e.source = { kind: 'url', baseUrl: 'https://example.com/models/mine/' };
-    });
-    expect(parseCatalogEntry(mine, 'https://example.com/models/mine/manifest.json').id).toBe('my-shapes');
+  it('may carry each file\'s digest, which must be SHA-256 in hex', () => {
+    const digest = 'ab'.repeat(32);
+    const withDigest = brokenEntry('sd-turbo-fp16', (e) => (e.variants[0].files[0].sha256 = digest));
+    expect(parseCatalogEntry(withDigest, 'test').variants[0]!.files[0]!.sha256).toBe(digest);
+    const bad = brokenEntry('sd-turbo-fp16', (e) => (e.variants[0].files[0].sha256 = 'AB'));
+    expect(() => parseCatalogEntry(bad, 'test')).toThrow(/"variants\[0\].files\[0\].sha256" must be 64 lower-case hex digits/);
   });
 });

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../../../src/errors.ts';
-import { getCatalogEntry } from '../../../src/models/catalog.ts';
-import { catalogFileList, layoutFromCatalog, SCHEDULER_CONFIG_FILE } from '../../../src/models/layout.ts';
+import { getCatalogEntry, SCHEDULER_CONFIG_FILE } from '../../../src/models/catalog.ts';
+import { catalogFileList, layoutFromCatalog } from '../../../src/models/layout.ts';
 
 describe('catalogFileList', () => {
   it("lists the variant's files and the tokenizer's, with sizes only where the catalog knows them exactly", () => {
@@ -23,7 +23,7 @@ describe('catalogFileList', () => {
     const { scheduler: _, ...withoutScheduler } = entry;
     expect(catalogFileList(withoutScheduler, entry.variants[0]!).files.map((f) => f.path)).toContain(SCHEDULER_CONFIG_FILE);
     expect(layoutFromCatalog(withoutScheduler, entry.variants[0]!).scheduler).toEqual({ file: SCHEDULER_CONFIG_FILE });
-    expect(layoutFromCatalog(entry, entry.variants[0]!).scheduler).toEqual({ config: entry.scheduler!.config });
+    expect(layoutFromCatalog(entry, entry.variants[0]!).scheduler).toEqual({ config: (entry.scheduler as { config: unknown }).config });
   });
 
   it("keeps external data with its network, and SDXL's second text encoder", () => {
