@@ -5,6 +5,7 @@ import type { GeneratedImage, Phase, Progress, RequestAsRun } from '../api.ts';
 import { CancelledError, InvalidRequestError } from '../errors.ts';
 import type { Tensor } from '../ort/ort.ts';
 import { createScheduler } from '../schedulers/index.ts';
+import type { Scheduler } from '../schedulers/scheduler.ts';
 import { CpuLatents } from './cpu-latents.ts';
 import { GpuLatents } from './gpu-latents.ts';
 import type { Latents, LatentsSetup } from './latents.ts';
@@ -83,51 +84,110 @@ export async function txt2img(model: DiffusionModel, request: ResolvedRequest, o
   return images;
 }
 
-async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n: number, options: RunOptions): Promise<GeneratedImage[]> {
-  const started = performance.now();
-  const { steps, width, height } = request;
-  const seeds = Array.from({ length: n }, (_, k) => pictureSeed(request.seed, k));
-  // From a picture, only the last max(1, floor(steps * strength)) steps run (and are reported).
-  const first = request.strength !== undefined ? steps - Math.max(1, Math.floor(steps * request.strength)) : 0;
-  const report = (phase: Phase, step: number) => options.onProgress?.({ phase, step, steps: steps - first, elapsedMs: performance.now() - started });
-  const checkCancelled = (when: string) => {
-    if (options.signal?.aborted === true) throw new CancelledError(`Generation cancelled ${when}`, { when });
-  };
+/** One run's shared state: its clock, the steps it runs and reports, and the caller's options. */
+interface Run {
+  readonly model: DiffusionModel;
+  readonly request: ResolvedRequest;
+  readonly n: number;
+  readonly seeds: readonly number[];
+  readonly started: number;
+  /** The first step run: 0, or later from a picture (only the last max(1, floor(steps * strength)) run). */
+  readonly first: number;
+  readonly options: RunOptions;
+}
 
-  // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per
-  //    step; a UNet built for a batch of 2 always gets both passes (at scale 1 the result is the
-  //    conditional one), and a UNet that embeds guidance (LCM) gets it as an input, in one pass.
+/** The pictures' text and what else the denoiser is conditioned on, ready for every step. */
+interface Conditioning {
+  readonly context: Tensor;
+  readonly feeds: Record<string, Tensor>;
+  readonly droppedTokens: GeneratedImage['droppedTokens'];
+  /** When the text was encoded (performance.now()). */
+  readonly encodedAt: number;
+}
+
+/** Picture-space inputs kept for after decoding: inpainting's source and mask. */
+interface Kept {
+  readonly rgba: Uint8ClampedArray;
+  readonly weights: Float32Array;
+}
+
+function checkCancelled(run: Run, when: string): void {
+  if (run.options.signal?.aborted === true) throw new CancelledError(`Generation cancelled ${when}`, { when });
+}
+
+function reported(run: Run, phase: Phase, step: number): void | Promise<void> {
+  return run.options.onProgress?.({ phase, step, steps: run.request.steps - run.first, elapsedMs: performance.now() - run.started });
+}
+
+async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n: number, options: RunOptions): Promise<GeneratedImage[]> {
+  const { steps } = request;
+  const run: Run = {
+    model,
+    request,
+    n,
+    seeds: Array.from({ length: n }, (_, k) => pictureSeed(request.seed, k)),
+    started: performance.now(),
+    first: request.strength !== undefined ? steps - Math.max(1, Math.floor(steps * request.strength)) : 0,
+    options,
+  };
+  const scheduler = schedule(run);
+  const { setup, kept } = await initialLatents(run, scheduler);
+  checkCancelled(run, 'before it started');
+  const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
+  let conditioning: Conditioning | undefined;
+  try {
+    conditioning = await conditionOnText(run, latents, setup.packing);
+    await denoise(run, latents, scheduler, conditioning);
+    return await decode(run, latents, conditioning, kept);
+  } finally {
+    // A cancel or an error leaves work queued: the engine is busy until it is done, so that the
+    // next request's work does not queue behind it.
+    await latents.settle();
+    conditioning?.context.dispose();
+    for (const tensor of Object.values(conditioning?.feeds ?? {})) tensor.dispose();
+    latents.dispose();
+  }
+}
+
+/**
+ * 1. The schedule, for the request's steps and (flow models) its size.
+ * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: its distillation's 50)
+ */
+function schedule({ model, request }: Run): Scheduler {
   const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
   try {
-    scheduler.setTimesteps(steps, { imageTokens: imageTokens(model.layout, width, height) });
+    scheduler.setTimesteps(request.steps, { imageTokens: imageTokens(model.layout, request.width, request.height) });
   } catch (error) {
-    // A scheduler may take fewer steps than a request may ask for (LCM: its distillation's 50).
     if (!(error instanceof RangeError)) throw error;
     throw new InvalidRequestError(
       `steps: ${error.message} with scheduler ${request.scheduler}`,
-      { field: 'steps', got: steps, scheduler: request.scheduler },
+      { field: 'steps', got: request.steps, scheduler: request.scheduler },
       { cause: error },
     );
   }
-  const { denoiser } = model;
-  const guided = twoPasses(model, request);
-  const guidance = Math.max(1, request.guidance);
+  return scheduler;
+}
 
-  // 2. Seeded initial noise, scaled to the schedule's first noise level; from a picture, the
-  //    picture's latent noised to the level of the first step run (and for inpainting, the mask).
+/**
+ * 2. Seeded initial noise, scaled to the schedule's first noise level; from a picture, the
+ *    picture's latent noised to the level of the first step run (and for inpainting, the mask).
+ *    Guidance at or below 1 is the conditional prediction alone (see `twoPasses`).
+ */
+async function initialLatents(run: Run, scheduler: Scheduler): Promise<{ setup: LatentsSetup; kept?: Kept }> {
+  const { model, request, n, seeds, first } = run;
+  const { width, height } = request;
   const { channels, downsample, scalingFactor } = model.layout.latent;
-  const latentDims = [n, channels, height / downsample, width / downsample];
   const perPicture = channels * (height / downsample) * (width / downsample);
   const noise = new Float32Array(n * perPicture);
   seeds.forEach((seed, k) => noise.set(gaussianNoise(seed, perPicture), k * perPicture));
   const initial = noise.slice();
   let source: LatentsSetup['source'];
-  let keep: { rgba: Uint8ClampedArray; weights: Float32Array } | undefined;
+  let kept: Kept | undefined;
   if (request.image !== undefined) {
     const rgba = await rgbaAt(request.image, width, height, 'image');
     // Read (and its size checked) before the encoder runs: a wrong mask costs no GPU work.
     const maskRgba = request.mask !== undefined ? await rgbaAt(request.mask, width, height, 'mask') : undefined;
-    checkCancelled('before it started');
+    checkCancelled(run, 'before it started');
     const encoder = await model.vaeEncoder();
     const encoded = await encoder.encode(rgbaToPlanar(rgba, width, height), width, height, channels);
     if (encoded.length !== perPicture) throw new Error(`the VAE encoder gave ${encoded.length} values, expected ${perPicture}`);
@@ -140,141 +200,150 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     if (maskRgba !== undefined) {
       const weights = maskWeights(maskRgba, width * height);
       mask = latentMask(weights, width, height, downsample);
-      keep = { rgba, weights };
+      kept = { rgba, weights };
     }
     source = { latent, noise, ...(mask !== undefined ? { mask } : {}) };
   } else {
     for (let k = 0; k < initial.length; k++) initial[k]! *= scheduler.initNoiseSigma;
   }
-
-  checkCancelled('before it started');
   const setup: LatentsSetup = {
     scheduler,
-    guidance: guided ? guidance : undefined,
-    latentDims,
+    guidance: twoPasses(model, request) ? Math.max(1, request.guidance) : undefined,
+    latentDims: [n, channels, height / downsample, width / downsample],
     packing: packingOf(model, width, height),
     initial,
     scalingFactor,
     seeds,
     ...(source !== undefined ? { source } : {}),
   };
-  const latents: Latents = model.backend === 'webgpu' ? new GpuLatents(model.device!, setup) : new CpuLatents(setup);
-  let context: Tensor | undefined;
-  let feeds: Record<string, Tensor> = {};
+  return { setup, ...(kept !== undefined ? { kept } : {}) };
+}
+
+/**
+ * 3. Text conditioning: [negative prompt, prompt] with guidance (the denoiser's batch order), else
+ *    the prompt; and what else the denoiser is conditioned on (SDXL's pooled text and sizes).
+ */
+async function conditionOnText(run: Run, latents: Latents, packing: Packing): Promise<Conditioning> {
+  const { model, request, n } = run;
+  const { denoiser } = model;
+  await reported(run, 'encoding', 0);
+  const guided = twoPasses(model, request);
+  const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
+  const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
+  const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
+  const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
+  // One per batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
+  const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
+  let context: Tensor;
   try {
-    // 3. Text conditioning: [negative prompt, prompt] with guidance (the UNet's batch order), else
-    //    the prompt; and what else the UNet is conditioned on (SDXL's pooled text and sizes).
-    await report('encoding', 0);
-    const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
-    const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
-    const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
-    const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
-    // One per UNet batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
-    const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
-    try {
-      const joined = latents.conditioning(encodings.map((encoding) => encoding.hidden));
-      context = denoiser.prepareContext(joined);
-      if (context !== joined) joined.dispose();
-    } finally {
-      // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
-      // only in work it submits later, which the GPU queue orders after the copy.
-      for (const { hidden } of texts) hidden.dispose();
-    }
-    const { height: rows, width: columns, patch } = setup.packing;
+    const joined = latents.conditioning(encodings.map((encoding) => encoding.hidden));
+    context = denoiser.prepareContext(joined);
+    if (context !== joined) joined.dispose();
+  } finally {
+    // Safe right after the copy is queued: ONNX Runtime reuses a disposed output's buffer
+    // only in work it submits later, which the GPU queue orders after the copy.
+    for (const { hidden } of texts) hidden.dispose();
+  }
+  let feeds: Record<string, Tensor>;
+  try {
+    const { height: rows, width: columns, patch } = packing;
     feeds = denoiser.conditionFeeds({
       pooled: encodings.map((e) => e.pooled),
-      width,
-      height,
+      width: request.width,
+      height: request.height,
       guidance: request.guidance,
       batch: latents.batch,
       patches: { rows: rows / Math.max(1, patch), columns: columns / Math.max(1, patch) },
     });
     await latents.settle();
-    const encoded = performance.now();
-
-    // 4. Denoising: each step predicts the noise for the whole batch, then guidance and the
-    //    scheduler update the latent in place. Nothing is read back. At most `stepsInFlight`
-    //    steps are queued on the GPU; a step is reported once its work is done, and a cancel
-    //    stops the loop before it queues another.
-    const pacer = new StepPacer(() => latents.settle(), options.stepsInFlight);
-    const map = model.layout.latent;
-    const previews = options.previews === true && map.rgbFactors !== undefined && map.rgbBias !== undefined && options.onProgress !== undefined;
-    const reportSteps = async (finished: readonly FinishedStep[]): Promise<void> => {
-      for (const { step: i, stepMs } of finished) {
-        checkCancelled(`after ${i - first + 1} of ${steps - first} steps`);
-        const progress: Progress = { phase: 'denoising', step: i - first + 1, steps: steps - first, elapsedMs: performance.now() - started, stepMs };
-        if (previews && i < steps - 1) {
-          // The estimate read is this step's: with previews, the loop drains after each step.
-          const pixels = await latents.preview({ rgbFactors: map.rgbFactors!, rgbBias: map.rgbBias! });
-          await options.onProgress!({ ...progress, preview: { width: width / downsample, height: height / downsample, pixels, kind: 'latent' } });
-        } else {
-          await options.onProgress?.(progress);
-        }
-      }
-    };
-    for (let i = first; i < steps; i++) {
-      checkCancelled(`after ${i - first} of ${steps - first} steps`);
-      const prediction = await denoiser.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
-      try {
-        latents.step(prediction, i);
-      } finally {
-        prediction.dispose();
-      }
-      // A preview must read this step's estimate before the next step overwrites it.
-      await reportSteps(previews && i < steps - 1 ? [...(await pacer.submitted(i)), ...(await pacer.drain())] : await pacer.submitted(i));
-    }
-    await reportSteps(await pacer.drain());
-    const denoised = performance.now();
-
-    // 5. Decoding, picture by picture: latent / scaling factor through the VAE, to RGBA, read
-    //    back once each.
-    const images: GeneratedImage[] = [];
-    for (let k = 0; k < n; k++) {
-      checkCancelled('before decoding');
-      await options.onProgress?.({ phase: 'decoding', step: 0, steps: steps - first, elapsedMs: performance.now() - started, ...(n > 1 ? { index: k } : {}) });
-      const input = latents.decoderInput(k);
-      let decoded: Tensor;
-      try {
-        decoded = await model.vaeDecoder.decode(input);
-      } finally {
-        input.dispose();
-      }
-      let pixels: Uint8ClampedArray<ArrayBuffer>;
-      try {
-        const [, planes, decodedHeight, decodedWidth] = decoded.dims;
-        if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
-          throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
-        }
-        pixels = await latents.pixels(decoded, width, height);
-      } finally {
-        decoded.dispose();
-      }
-      // Inpainting: the kept pixels are the picture's own, not its trip through the VAE.
-      if (keep !== undefined) pixels = compositeMasked(pixels, keep.rgba, keep.weights);
-      const finished = performance.now();
-      images.push({
-        width,
-        height,
-        pixels,
-        request: asRun({ ...request, seed: seeds[k]! }),
-        droppedTokens,
-        timings: {
-          encodeMs: encoded - started,
-          denoiseMs: denoised - encoded,
-          decodeMs: finished - denoised,
-          totalMs: finished - started,
-        },
-      });
-    }
-    return images;
-  } finally {
-    // A cancel or an error leaves work queued: the engine is busy until it is done, so that the
-    // next request's work does not queue behind it.
-    await latents.settle();
-    context?.dispose();
-    for (const tensor of Object.values(feeds)) tensor.dispose();
-    latents.dispose();
+  } catch (error) {
+    context.dispose();
+    throw error;
   }
+  return { context, feeds, droppedTokens, encodedAt: performance.now() };
+}
+
+/**
+ * 4. Denoising: each step predicts for the whole batch, then guidance and the scheduler update
+ *    the latent in place. Nothing is read back. At most `stepsInFlight` steps are queued on the
+ *    GPU; a step is reported once its work is done, and a cancel stops the loop before it queues
+ *    another.
+ */
+async function denoise(run: Run, latents: Latents, scheduler: Scheduler, { context, feeds }: Conditioning): Promise<void> {
+  const { model, request, first, options } = run;
+  const { steps, width, height } = request;
+  const pacer = new StepPacer(() => latents.settle(), options.stepsInFlight);
+  const map = model.layout.latent;
+  const previews = options.previews === true && map.rgbFactors !== undefined && map.rgbBias !== undefined && options.onProgress !== undefined;
+  const reportSteps = async (finished: readonly FinishedStep[]): Promise<void> => {
+    for (const { step: i, stepMs } of finished) {
+      checkCancelled(run, `after ${i - first + 1} of ${steps - first} steps`);
+      const progress: Progress = { phase: 'denoising', step: i - first + 1, steps: steps - first, elapsedMs: performance.now() - run.started, stepMs };
+      if (previews && i < steps - 1) {
+        // The estimate read is this step's: with previews, the loop drains after each step.
+        const pixels = await latents.preview({ rgbFactors: map.rgbFactors!, rgbBias: map.rgbBias! });
+        const { downsample } = map;
+        await options.onProgress!({ ...progress, preview: { width: width / downsample, height: height / downsample, pixels, kind: 'latent' } });
+      } else {
+        await options.onProgress?.(progress);
+      }
+    }
+  };
+  for (let i = first; i < steps; i++) {
+    checkCancelled(run, `after ${i - first} of ${steps - first} steps`);
+    const prediction = await model.denoiser.predict(latents.modelInput(i), scheduler.coefficients(i).timestep, context, latents.batch, feeds);
+    try {
+      latents.step(prediction, i);
+    } finally {
+      prediction.dispose();
+    }
+    // A preview must read this step's estimate before the next step overwrites it.
+    await reportSteps(previews && i < steps - 1 ? [...(await pacer.submitted(i)), ...(await pacer.drain())] : await pacer.submitted(i));
+  }
+  await reportSteps(await pacer.drain());
+}
+
+/**
+ * 5. Decoding, picture by picture: latent / scaling factor through the VAE, to RGBA, read back
+ *    once each; for inpainting, the kept pixels are the picture's own, not its trip through the VAE.
+ */
+async function decode(run: Run, latents: Latents, { droppedTokens, encodedAt }: Conditioning, kept: Kept | undefined): Promise<GeneratedImage[]> {
+  const { model, request, n, seeds, started, first, options } = run;
+  const { steps, width, height } = request;
+  const denoisedAt = performance.now();
+  const images: GeneratedImage[] = [];
+  for (let k = 0; k < n; k++) {
+    checkCancelled(run, 'before decoding');
+    await options.onProgress?.({ phase: 'decoding', step: 0, steps: steps - first, elapsedMs: performance.now() - started, ...(n > 1 ? { index: k } : {}) });
+    const input = latents.decoderInput(k);
+    let decoded: Tensor;
+    try {
+      decoded = await model.vaeDecoder.decode(input);
+    } finally {
+      input.dispose();
+    }
+    let pixels: Uint8ClampedArray<ArrayBuffer>;
+    try {
+      const [, planes, decodedHeight, decodedWidth] = decoded.dims;
+      if (planes !== 3 || decodedHeight !== height || decodedWidth !== width) {
+        throw new Error(`the VAE decoder gave [${decoded.dims.join(', ')}], expected [1, 3, ${height}, ${width}]`);
+      }
+      pixels = await latents.pixels(decoded, width, height);
+    } finally {
+      decoded.dispose();
+    }
+    if (kept !== undefined) pixels = compositeMasked(pixels, kept.rgba, kept.weights);
+    const finished = performance.now();
+    images.push({
+      width,
+      height,
+      pixels,
+      request: asRun({ ...request, seed: seeds[k]! }),
+      droppedTokens,
+      timings: { encodeMs: encodedAt - started, denoiseMs: denoisedAt - encodedAt, decodeMs: finished - denoisedAt, totalMs: finished - started },
+    });
+  }
+  return images;
 }
 
 /** The request without the pictures it started from (they need not travel back with the result). */
