@@ -7,6 +7,7 @@
  */
 import { LoraError } from '../errors.ts';
 import { float32ToFloat16 } from '../util/float16.ts';
+import { diffusersModuleOf } from './ldm-names.ts';
 import type { LoraTarget } from './lora-graph.ts';
 import type { LoraComponent, LoraModule, LoraWeights } from './lora-file.ts';
 
@@ -39,7 +40,7 @@ export function matchLora(weights: LoraWeights, graphs: GraphTargets, source: st
   }
   for (const module of weights.modules) {
     const index = indexes.get(module.component);
-    const target = module.kohya ? index?.kohya.get(module.module) : index?.dotted.get(module.module);
+    const target = module.kohya ? kohyaTarget(index?.kohya, module) : index?.dotted.get(module.module);
     if (target === undefined) {
       unmatched.push(module.key);
       continue;
@@ -84,6 +85,14 @@ export function matchLora(weights: LoraWeights, graphs: GraphTargets, source: st
     );
   }
   return { weights, byTarget, unmatched };
+}
+
+/** A kohya module's target: by its name, or, for the UNet, by the diffusers name of an original-code block. */
+function kohyaTarget(index: ReadonlyMap<string, LoraTarget> | undefined, module: LoraModule): LoraTarget | undefined {
+  const direct = index?.get(module.module);
+  if (direct !== undefined || module.component !== 'unet') return direct;
+  const renamed = diffusersModuleOf(module.module);
+  return renamed !== undefined ? index?.get(renamed) : undefined;
 }
 
 /** A branch input's values: float32, or half-precision bits for a float16 model. */

@@ -6,7 +6,8 @@
  *   UNet), scale 1 unless an `.alpha` is given;
  * - kohya: `lora_unet_<module path, dots as underscores>.lora_down.weight` / `.lora_up.weight`
  *   with `.alpha` (scale alpha / rank); `lora_te_` (or `lora_te1_`) and `lora_te2_` for the text
- *   encoders.
+ *   encoders. The UNet's module path in diffusers' names or in Stable Diffusion's original
+ *   code's (`input_blocks_4_1_…`, ldm-names.ts), as the kohya trainer writes for SD 1.5 and SDXL.
  * A 1x1 convolution's [rank, in, 1, 1] is read as [rank, in].
  */
 import { LoraError } from '../errors.ts';
