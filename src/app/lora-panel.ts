@@ -26,7 +26,12 @@ let instances = 0;
  * @param engine the engine, or a function that returns it once there is one (the demo makes its
  *   engine after the page is built)
  */
-export function createLoraPanel(container: HTMLElement, engine: Pick<Engine, 'loadLora'> | (() => Pick<Engine, 'loadLora'> | undefined)): LoraPanel {
+export function createLoraPanel(
+  container: HTMLElement,
+  engine: Pick<Engine, 'loadLora'> | (() => Pick<Engine, 'loadLora'> | undefined),
+  /** Called once a LoRA is stored and read (the models panel lists the stored ones). */
+  onStored?: () => void,
+): LoraPanel {
   const currentEngine = typeof engine === 'function' ? engine : () => engine;
   const id = `lora-panel-${++instances}`;
   const entries: Entry[] = [];
@@ -115,6 +120,7 @@ export function createLoraPanel(container: HTMLElement, engine: Pick<Engine, 'lo
       const skipped = info.unmatched.length > 0 ? `; ${info.unmatched.length} of its layers are not in this model` : '';
       say(`${info.name}: ${info.layout === 'kohya' ? 'kohya' : 'diffusers/PEFT'} LoRA, rank ${info.rank}${skipped}.`);
       render();
+      onStored?.();
     } catch (error) {
       say(`${what}: ${(error as Error).message}`, true);
     } finally {

@@ -133,7 +133,14 @@ const sourcePicture = createSourcePicture(element('source-picture', HTMLDivEleme
   onError: (message) => showError(new Error(message)),
 });
 
-const loraPanel = createLoraPanel(element('lora-panel', HTMLDivElement), () => engine);
+/** The models panel, once the engine has started and it has listed the catalog. */
+let picker: ModelPicker | undefined;
+
+const loraPanel = createLoraPanel(
+  element('lora-panel', HTMLDivElement),
+  () => engine,
+  () => void picker?.refresh().catch(() => undefined),
+);
 
 const results = createResultView(
   {
@@ -364,7 +371,6 @@ async function start(): Promise<void> {
     setState('error', 'The engine could not start.');
     return;
   }
-  let picker: ModelPicker | undefined;
   const load = async (model: string): Promise<void> => {
     loading = true;
     setState('loading', 'Loading the model…');

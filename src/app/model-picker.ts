@@ -81,6 +81,7 @@ interface Parts {
   readonly cache: HTMLElement;
   readonly storage: HTMLElement;
   readonly offline: HTMLElement;
+  readonly loras: HTMLDetailsElement;
 }
 
 function make<K extends keyof HTMLElementTagNameMap>(
@@ -105,6 +106,7 @@ function build(container: HTMLElement): Parts {
   const storage = make('p', { className: 'model-storage', id: 'model-storage' });
   storage.setAttribute('aria-live', 'polite');
   const offline = make('p', { className: 'model-offline', id: 'model-offline', hidden: true, textContent: 'Ready offline' });
+  const loras = make('details', { className: 'model-loras', id: 'model-loras', hidden: true });
   offline.setAttribute('role', 'status');
   container.classList.add('model-picker');
   container.replaceChildren(
@@ -113,9 +115,10 @@ function build(container: HTMLElement): Parts {
     notes,
     cache,
     unrunnable,
+    loras,
     make('div', { className: 'model-state' }, storage, offline),
   );
-  return { select, load, notes, unrunnable, cache, storage, offline };
+  return { select, load, notes, unrunnable, cache, storage, offline, loras };
 }
 
 function storageText(estimate: StorageEstimate | undefined, persisted: string): string {
@@ -172,6 +175,32 @@ export async function setUpModelPicker(container: HTMLElement, engine: Engine, o
     );
   };
 
+  /** The LoRA files stored on this device (the weight store keeps them as "lora:<url>"), each deletable. */
+  const showLoras = async (): Promise<void> => {
+    const stored = (await engine.listCachedModels().catch(() => [])).filter((m) => m.id.startsWith('lora:'));
+    parts.loras.hidden = stored.length === 0;
+    const row = (lora: (typeof stored)[number]): HTMLLIElement => {
+      const name = decodeURIComponent(lora.id.slice('lora:'.length).split('/').slice(-2).join('/'));
+      const remove = make('button', { type: 'button', className: 'model-delete', textContent: 'Delete' });
+      remove.setAttribute('aria-label', `Delete ${name} from this device`);
+      remove.addEventListener('click', () => {
+        remove.disabled = true;
+        void engine
+          .deleteCachedModel(lora.key)
+          .then(() => picker.refresh())
+          .catch((error: unknown) => {
+            remove.disabled = false;
+            remove.after(make('span', { className: 'why-not', textContent: ` Not deleted: ${error instanceof Error ? error.message : String(error)}` }));
+          });
+      });
+      return make('li', {}, `${name} · ${formatSize(lora.totalBytes, true)} `, remove);
+    };
+    parts.loras.replaceChildren(
+      make('summary', { textContent: `${stored.length} ${stored.length === 1 ? 'LoRA' : 'LoRAs'} stored on this device` }),
+      make('ul', {}, ...stored.map(row)),
+    );
+  };
+
   const showStorage = async (): Promise<void> => {
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     parts.storage.textContent = storageText(estimate, persistence);
@@ -216,7 +245,7 @@ export async function setUpModelPicker(container: HTMLElement, engine: Engine, o
       showChosen();
       showUnrunnable();
       showOffline();
-      await showStorage();
+      await Promise.all([showStorage(), showLoras()]);
     },
     async loaded(id) {
       loadedId = id;

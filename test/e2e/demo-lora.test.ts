@@ -1,6 +1,7 @@
 /**
  * The demo's LoRA panel as a user drives it: add the pink LoRA by URL, generate, the picture is
- * pink; switch it off, and the same seed is the base model's picture again.
+ * pink; switch it off, and the same seed is the base model's picture again. The models panel
+ * lists the stored LoRA, and deletes it.
  */
 import { describe, expect, it } from 'vitest';
 import { judgeImage } from '../support/judge.ts';
@@ -43,6 +44,17 @@ describe('demo page LoRA panel', () => {
       await page.getByLabel('tiny-shapes-lora-pink (rank 8)').uncheck();
       const off = await generated();
       expect(off.pixels).not.toEqual(pink.pixels);
+
+      // The models panel lists it as stored on this device, with its size, and deletes it.
+      const stored = page.locator('#model-loras');
+      await stored.getByText('1 LoRA stored on this device').click();
+      await expect.poll(() => stored.locator('li').innerText()).toMatch(/tiny-shapes-lora-pink\/lora\.safetensors · [\d.]+ (kB|MB)/);
+      await stored.getByRole('button', { name: 'Delete tiny-shapes-lora-pink/lora.safetensors from this device' }).click();
+      await expect.poll(() => stored.isHidden()).toBe(true);
+      // Listed again from the store after the delete: nothing of it is left there.
+      await page.reload();
+      await page.waitForSelector('body[data-state="ready"]', { timeout: MODEL_LOAD_MS });
+      expect(await stored.isHidden()).toBe(true);
       expect(session.pageErrors).toEqual([]);
     },
     GENERATION_MS * 2,

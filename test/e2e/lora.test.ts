@@ -55,11 +55,11 @@ const BASE_PROMPTS = Array.from({ length: 12 }, (_, i) => {
   return `a ${color} ${SHAPE_KINDS[i % 3]!} on a ${background} background`;
 });
 
-/** fp32 gets the full tests; the quantized models the pink test on fewer seeds and the scale-0 identity. */
+/** fp32 gets the full tests; the quantized models the pink test on fewer seeds, the base prompts and the scale-0 identity. */
 const MODELS = [
   { model: 'tiny-shapes', seeds: 24, basePrompts: BASE_PROMPTS.length },
-  { model: 'tiny-shapes-q8', seeds: 8, basePrompts: 0 },
-  { model: 'tiny-shapes-q4', seeds: 8, basePrompts: 0 },
+  { model: 'tiny-shapes-q8', seeds: 8, basePrompts: BASE_PROMPTS.length },
+  { model: 'tiny-shapes-q4', seeds: 8, basePrompts: BASE_PROMPTS.length },
 ] as const;
 
 describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts }) => {
