@@ -146,7 +146,7 @@ beforeAll(async () => {
   await writeFile(join(app, 'index.html'), '<!doctype html>\n<title>app</title>\n<script type="module" src="./main.js"></script>\n');
   await writeFile(
     join(app, 'main.js'),
-    `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('tiny-shapes', '/models/tiny-shapes/manifest.json')}`,
+    `import { createEngine } from 'webdiffusion';\nimport 'webdiffusion/element';\n${pageScript('tiny-shapes', 'tiny-shapes')}`,
   );
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = 'production';
