@@ -15,6 +15,7 @@ import type { DenoiserSpec } from './denoiser.ts';
 import { fieldReaders, type Json } from './json-fields.ts';
 import type { LatentSpace } from './manifest.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
+import type { TextEncoderSpec, TokenizerSpec } from './text-spec.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
 
@@ -95,15 +96,8 @@ export interface CatalogEntry {
   readonly source: CatalogSource;
   readonly resolutions: readonly { readonly width: number; readonly height: number }[];
   readonly latent: LatentSpace;
-  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
-  readonly tokenizer: {
-    readonly vocab: string;
-    readonly merges: string;
-    readonly padToken?: string;
-    readonly padTokenId?: number;
-    readonly verified: boolean;
-    readonly evidence: string;
-  };
+  readonly textEncoder: TextEncoderSpec;
+  readonly tokenizer: TokenizerSpec & { readonly verified: boolean; readonly evidence: string };
   /**
    * `scheduler` is a name the engine checks when it loads the model ('lcm' is in the data before
    * it is implemented); `timestep` pins the single timestep of one-step models (SD-Turbo: 999).
@@ -243,10 +237,6 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
   if (resolutions.length === 0) fail('resolutions', 'a non-empty array', resolutions);
   const tokenizer = object(root.tokenizer, 'tokenizer');
   const defaults = object(root.defaults, 'defaults');
-  const padToken = optional(tokenizer.padToken, (v) => string(v, 'tokenizer.padToken'));
-  const padTokenId = optional(tokenizer.padTokenId, (v) =>
-    Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail('tokenizer.padTokenId', 'an integer >= 0', v),
-  );
   const timestep = optional(defaults.timestep, (v) => nonNegative(v, 'defaults.timestep'));
   const variants = array(root.variants, 'variants').map((v, i) => variant(v, `variants[${i}]`));
   const parsedSource = source(root.source);
@@ -267,10 +257,7 @@ export function parseCatalogEntry(json: unknown, where: string): CatalogEntry {
     latent: read.latent(root.latent),
     textEncoder: read.textEncoder(root.textEncoder),
     tokenizer: {
-      vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
-      merges: string(tokenizer.merges, 'tokenizer.merges'),
-      ...(padToken !== undefined ? { padToken } : {}),
-      ...(padTokenId !== undefined ? { padTokenId } : {}),
+      ...read.tokenizer(tokenizer),
       verified: boolean(tokenizer.verified, 'tokenizer.verified'),
       evidence: string(tokenizer.evidence, 'tokenizer.evidence'),
     },

@@ -3,6 +3,7 @@
  * the field's path and what was expected, through the caller's `fail` (which names the source).
  */
 import { DENOISER_KINDS, GUIDANCE_MODES, PACKINGS, PREDICTIONS, SD_UNET, TIMESTEP_INPUTS, type DenoiserSpec } from './denoiser.ts';
+import { TEXT_ENCODER_KINDS, TEXT_PADDINGS, TOKENIZER_FORMATS, type TextEncoderSpec, type TokenizerSpec } from './text-spec.ts';
 
 export type Json = Record<string, unknown>;
 export type Fail = (field: string, expected: string, got: unknown) => never;
@@ -71,12 +72,61 @@ export function fieldReaders(fail: Fail) {
         ...preview,
       };
     },
-    /** `textEncoder`: the width of its hidden states and the token count it takes. */
-    textEncoder: (value: unknown) => {
+    /**
+     * `textEncoder`: the width of its conditioning and the token count it takes; its kind (CLIP,
+     * the default, or a decoder language model), which hidden layers, and whether padding
+     * reaches the denoiser ('keep', the default; 'drop' only for a decoder).
+     */
+    textEncoder: (value: unknown): TextEncoderSpec => {
       const textEncoder = object(value, 'textEncoder');
+      const kind = textEncoder.kind === undefined ? 'clip' : oneOf(textEncoder.kind, 'textEncoder.kind', TEXT_ENCODER_KINDS);
+      const padding = textEncoder.padding === undefined ? 'keep' : oneOf(textEncoder.padding, 'textEncoder.padding', TEXT_PADDINGS);
+      if (padding === 'drop' && kind !== 'decoder') fail('textEncoder.padding', '"keep" for a CLIP text encoder (it is trained on padded prompts)', padding);
+      const layers =
+        textEncoder.layers === undefined
+          ? undefined
+          : Array.isArray(textEncoder.layers) && textEncoder.layers.length > 0 && textEncoder.layers.every((k) => Number.isInteger(k))
+            ? (textEncoder.layers as number[])
+            : fail('textEncoder.layers', 'a non-empty array of hidden-state indices (0 the embeddings, -1 the last layer)', textEncoder.layers);
       return {
         hiddenSize: positiveInteger(textEncoder.hiddenSize, 'textEncoder.hiddenSize'),
         maxLength: positiveInteger(textEncoder.maxLength, 'textEncoder.maxLength'),
+        kind,
+        ...(layers !== undefined ? { layers } : {}),
+        padding,
+      };
+    },
+    /**
+     * `tokenizer`: CLIP's vocab.json and merges.txt (`format` "clip", the default), or a
+     * tokenizer.json (`format` "tokenizer_json") with the prompt template the model applies.
+     */
+    tokenizer: (value: unknown): TokenizerSpec => {
+      const tokenizer = object(value, 'tokenizer');
+      const format = tokenizer.format === undefined ? 'clip' : oneOf(tokenizer.format, 'tokenizer.format', TOKENIZER_FORMATS);
+      const text = (v: unknown, field: string): string => (typeof v === 'string' && v !== '' ? v : fail(field, 'a non-empty string', v));
+      const padToken = tokenizer.padToken === undefined ? undefined : text(tokenizer.padToken, 'tokenizer.padToken');
+      if (format === 'tokenizer_json') {
+        const template = tokenizer.template === undefined ? undefined : text(tokenizer.template, 'tokenizer.template');
+        if (template !== undefined && template.split('{prompt}').length !== 2) fail('tokenizer.template', 'a text with "{prompt}" exactly once', template);
+        return {
+          format,
+          file: text(tokenizer.file, 'tokenizer.file'),
+          ...(template !== undefined ? { template } : {}),
+          ...(padToken !== undefined ? { padToken } : {}),
+        };
+      }
+      const padTokenId =
+        tokenizer.padTokenId === undefined
+          ? undefined
+          : Number.isInteger(tokenizer.padTokenId) && (tokenizer.padTokenId as number) >= 0
+            ? (tokenizer.padTokenId as number)
+            : fail('tokenizer.padTokenId', 'an integer >= 0', tokenizer.padTokenId);
+      return {
+        format,
+        vocab: text(tokenizer.vocab, 'tokenizer.vocab'),
+        merges: text(tokenizer.merges, 'tokenizer.merges'),
+        ...(padToken !== undefined ? { padToken } : {}),
+        ...(padTokenId !== undefined ? { padTokenId } : {}),
       };
     },
   };

@@ -11,6 +11,7 @@ import type { FileListSource, ListedFile } from '../storage/model-source.ts';
 import type { CatalogEntry, CatalogVariant, ComponentName, ComponentSpec, Precision } from './catalog.ts';
 import { SD_UNET, type DenoiserSpec } from './denoiser.ts';
 import type { LatentSpace, Manifest, ManifestModel } from './manifest.ts';
+import { tokenizerFiles, type TextEncoderSpec, type TokenizerSpec } from './text-spec.ts';
 
 /** One network: its .onnx file and external-data files, relative to the model's base. */
 export interface ModelComponent {
@@ -29,8 +30,8 @@ export interface ModelLayout {
   readonly precision: Precision;
   readonly resolution: { readonly width: number; readonly height: number };
   readonly latent: LatentSpace;
-  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
-  readonly tokenizer: { readonly vocab: string; readonly merges: string; readonly padToken?: string; readonly padTokenId?: number };
+  readonly textEncoder: TextEncoderSpec;
+  readonly tokenizer: TokenizerSpec;
   /** A file among the model's, or the configuration itself. */
   readonly scheduler: { readonly file: string } | { readonly config: AnySchedulerConfig };
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
@@ -121,12 +122,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
     resolution: resolution!,
     latent: entry.latent,
     textEncoder: entry.textEncoder,
-    tokenizer: {
-      vocab: entry.tokenizer.vocab,
-      merges: entry.tokenizer.merges,
-      ...(entry.tokenizer.padToken !== undefined ? { padToken: entry.tokenizer.padToken } : {}),
-      ...(entry.tokenizer.padTokenId !== undefined ? { padTokenId: entry.tokenizer.padTokenId } : {}),
-    },
+    tokenizer: withoutEvidence(entry.tokenizer),
     scheduler: entry.scheduler !== undefined ? { config: entry.scheduler.config } : { file: SCHEDULER_CONFIG_FILE },
     defaults: { steps: entry.defaults.steps, guidance: entry.defaults.guidance, scheduler: entry.defaults.scheduler },
     denoiser: entry.denoiser ?? SD_UNET,
@@ -143,7 +139,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant):
 export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): FileListSource {
   const files: ListedFile[] = variant.files.map((file) => ({ path: file.path, ...(file.size !== undefined ? { size: file.size } : {}) }));
   const listed = new Set(files.map((file) => file.path));
-  const extra = [entry.tokenizer.vocab, entry.tokenizer.merges, ...(entry.scheduler === undefined ? [SCHEDULER_CONFIG_FILE] : [])];
+  const extra = [...tokenizerFiles(entry.tokenizer), ...(entry.scheduler === undefined ? [SCHEDULER_CONFIG_FILE] : [])];
   for (const path of extra) {
     if (!listed.has(path)) {
       files.push({ path });
@@ -151,4 +147,10 @@ export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): F
     }
   }
   return { id: catalogStoreId(entry, variant), baseUrl: entry.source.baseUrl, files };
+}
+
+/** The tokenizer's description without the catalog's notes on where it was verified. */
+function withoutEvidence(tokenizer: CatalogEntry['tokenizer']): TokenizerSpec {
+  const { verified: _verified, evidence: _evidence, ...spec } = tokenizer;
+  return spec;
 }

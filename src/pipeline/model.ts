@@ -12,7 +12,9 @@ import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler, schedulersFor } from '../schedulers/index.ts';
 import { isFlowConfig, type AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
-import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import { tokenizerFiles } from '../models/text-spec.ts';
+import { loadPromptTokenizer } from '../tokenizer/load-tokenizer.ts';
+import type { PromptTokenizer } from '../tokenizer/prompt-tokenizer.ts';
 import { setBranchFeeds } from './lora-branches.ts';
 import { DenoiserModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
 import { TextConditioner, TextEncoderModel } from './text-encoders.ts';
@@ -23,7 +25,7 @@ export interface DiffusionModel {
   readonly backend: Backend;
   /** The device the sessions run on; undefined on the 'wasm' backend. */
   readonly device: GPUDevice | undefined;
-  readonly tokenizer: ClipTokenizer;
+  readonly tokenizer: PromptTokenizer;
   readonly schedulerConfig: AnySchedulerConfig;
   /** One text encoder, or two (SDXL). */
   readonly text: TextConditioner;
@@ -71,19 +73,14 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   const denoiser = denoiserComponent(layout);
   const networks = Object.values(layout.components) as ModelComponent[];
   checkListed(stored, [
-    layout.tokenizer.vocab,
-    layout.tokenizer.merges,
+    ...tokenizerFiles(layout.tokenizer),
     ...('file' in layout.scheduler ? [layout.scheduler.file] : []),
     ...networks.flatMap((network) => [network.file, ...network.externalData]),
   ]);
 
   const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.key, path));
-  const [vocab, merges] = await Promise.all([text(layout.tokenizer.vocab), text(layout.tokenizer.merges)]);
-  const tokenizer = createClipTokenizer(parseJson(vocab, layout.tokenizer.vocab) as Record<string, number>, merges, {
-    maxLength: layout.textEncoder.maxLength,
-    ...(layout.tokenizer.padToken !== undefined ? { padToken: layout.tokenizer.padToken } : {}),
-    ...(layout.tokenizer.padTokenId !== undefined ? { padTokenId: layout.tokenizer.padTokenId } : {}),
-  });
+  checkTextPadding(layout);
+  const tokenizer = await loadPromptTokenizer(layout.tokenizer, layout.textEncoder, text);
   const config = (
     'file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config
   ) as AnySchedulerConfig;
@@ -127,7 +124,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   };
   try {
     const { text_encoder, text_encoder_2, vae_decoder } = layout.components;
-    const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder')];
+    const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder', layout.textEncoder)];
     if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2, 'text_encoder_2'), 'text_encoder_2'));
     // LoRAs apply to a UNet (the diffusers/kohya layouts name its modules); a transformer takes none yet.
     const denoiserSession = await session(denoiser, layout.denoiser.kind === 'unet' ? 'unet' : undefined);
@@ -211,6 +208,20 @@ function checkPrediction(layout: ModelLayout, config: AnySchedulerConfig): void 
     throw new ManifestError(
       `Model ${layout.modelId}: its denoiser predicts ${prediction === 'flow' ? 'flow velocity' : 'noise'} but its scheduler config is ${isFlowConfig(config) ? 'a flow-matching one' : 'a noise-prediction one'}`,
       { modelId: layout.modelId, field: 'denoiser.prediction' },
+    );
+  }
+}
+
+/**
+ * A text encoder whose padding is dropped gives each prompt its own length, and one guided batch
+ * cannot hold a prompt and a negative prompt of different lengths: such a model must run one pass.
+ * @throws ManifestError when the denoiser is declared for two-pass guidance
+ */
+function checkTextPadding(layout: ModelLayout): void {
+  if (layout.textEncoder.padding === 'drop' && layout.denoiser.guidance === 'cfg') {
+    throw new ManifestError(
+      `Model ${layout.modelId}: its text encoder's padding is dropped (each prompt keeps its own length), which needs a denoiser without two-pass guidance (denoiser.guidance "none" or "embedded")`,
+      { modelId: layout.modelId, field: 'textEncoder.padding' },
     );
   }
 }

@@ -168,7 +168,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
     const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
     const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
-    const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
+    const texts = await model.text.encode(tokenized);
     // One per UNet batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
     const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
     try {

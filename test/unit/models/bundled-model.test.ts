@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { tokenizerFiles } from '../../../src/models/text-spec.ts';
 import { parseManifest } from '../../../src/models/manifest.ts';
 
 for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow']) {
@@ -23,8 +24,7 @@ describe(`bundled ${name} model`, () => {
   it('lists every file the pipeline loads', () => {
     const listed = new Set(manifest.files.map((file) => file.path));
     const needed = [
-      manifest.tokenizer.vocab,
-      manifest.tokenizer.merges,
+      ...tokenizerFiles(manifest.tokenizer),
       manifest.scheduler.config,
       ...Object.values(manifest.models).flatMap((model) => [model.file, ...(model.externalData ?? [])]),
     ];

@@ -75,3 +75,35 @@ describe('the denoiser a manifest declares', () => {
     expect(() => parseManifest({ ...flow, models }, 'bad')).toThrow(/"models.transformer" must be an object/);
   });
 });
+
+describe('the text side a manifest declares', () => {
+  const lm = {
+    textEncoder: { hiddenSize: 64, maxLength: 64, kind: 'decoder', layers: [-2], padding: 'drop' },
+    tokenizer: { format: 'tokenizer_json', file: 'tokenizer/tokenizer.json', template: '<|im_start|>user\n{prompt}<|im_end|>\n' },
+  };
+
+  it("is CLIP's, padded, from vocab.json and merges.txt when the manifest says nothing more", () => {
+    const manifest = parseManifest(bundled, 'tiny-shapes');
+    expect(manifest.textEncoder).toEqual({ hiddenSize: bundled.textEncoder.hiddenSize, maxLength: 77, kind: 'clip', padding: 'keep' });
+    expect(manifest.tokenizer).toMatchObject({ format: 'clip', vocab: 'tokenizer/vocab.json', merges: 'tokenizer/merges.txt' });
+  });
+
+  it('reads a decoder language model with a tokenizer.json and its prompt template', () => {
+    const manifest = parseManifest({ ...bundled, ...lm }, 'm.json');
+    expect(manifest.textEncoder).toEqual(lm.textEncoder);
+    expect(manifest.tokenizer).toEqual(lm.tokenizer);
+  });
+
+  it.each([
+    ['text encoder kind', { textEncoder: { ...lm.textEncoder, kind: 't5' } }, /"textEncoder.kind" must be one of clip, decoder/],
+    ['padding dropped from CLIP', { textEncoder: { hiddenSize: 64, maxLength: 77, padding: 'drop' } }, /"textEncoder.padding" must be "keep" for a CLIP text encoder/],
+    ['layer list', { textEncoder: { ...lm.textEncoder, layers: [1.5] } }, /"textEncoder.layers" must be a non-empty array of hidden-state indices/],
+    ['tokenizer format', { tokenizer: { ...lm.tokenizer, format: 'sentencepiece' } }, /"tokenizer.format" must be one of clip, tokenizer_json/],
+    ['template without the prompt', { tokenizer: { ...lm.tokenizer, template: '<|im_start|>user\n' } }, /"tokenizer.template" must be a text with "\{prompt\}" exactly once/],
+    ['tokenizer.json path', { tokenizer: { format: 'tokenizer_json' } }, /"tokenizer.file" must be a non-empty string/],
+  ])('refuses a bad %s with ManifestError naming the field', (_, change, message) => {
+    const attempt = () => parseManifest({ ...bundled, ...lm, ...change }, 'm.json');
+    expect(attempt).toThrow(ManifestError);
+    expect(attempt).toThrow(message);
+  });
+});
