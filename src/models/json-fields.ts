@@ -29,7 +29,7 @@ export function fieldReaders(fail: Fail) {
       typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(field, 'a finite number >= 0', value),
     oneOf,
     /**
-     * `denoiser`: its kind, prediction, timestep input, latent packing and guidance; absent,
+     * `denoiser`: its kind, prediction, timestep input, latent packing, guidance and output sign; absent,
      * Stable Diffusion's UNet. An unpacked layout has patch size 1.
      */
     denoiser: (value: unknown): DenoiserSpec => {
@@ -47,6 +47,7 @@ export function fieldReaders(fail: Fail) {
         patchSize,
         packing,
         guidance: d.guidance === undefined ? 'cfg' : oneOf(d.guidance, 'denoiser.guidance', GUIDANCE_MODES),
+        outputSign: d.outputSign === undefined || d.outputSign === 1 ? 1 : d.outputSign === -1 ? -1 : fail('denoiser.outputSign', '1 or -1', d.outputSign),
       };
     },
     /** `latent`: the latent space's shape and the VAE scaling factor, as manifests and the catalog write it. */

@@ -86,7 +86,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   ) as AnySchedulerConfig;
   checkPrediction(layout, config);
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
-  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps, {
+  createScheduler(layout.defaults.scheduler, config, layout.denoiser.outputSign).setTimesteps(layout.defaults.steps, {
     imageTokens: imageTokens(layout, layout.resolution.width, layout.resolution.height),
   });
 
@@ -139,6 +139,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         height: layout.resolution.height,
         defaults: layout.defaults,
         schedulers: schedulersFor(config),
+        guidanceMode: layout.denoiser.guidance,
         backend,
         runtime: denoiserSession.runtime,
         precision: layout.precision,
@@ -198,15 +199,11 @@ export async function loraGraphs(stored: StoredModel, store: WeightStore, layout
  */
 function checkPrediction(layout: ModelLayout, config: AnySchedulerConfig): void {
   const { prediction } = layout.denoiser;
-  if (prediction === 'v_prediction') {
-    throw new ManifestError(`Model ${layout.modelId}: v_prediction is not supported yet (epsilon and flow are)`, {
-      modelId: layout.modelId,
-      field: 'denoiser.prediction',
-    });
-  }
-  if ((prediction === 'flow') !== isFlowConfig(config)) {
+  const configured = isFlowConfig(config) ? 'flow' : config.prediction_type;
+  if (prediction !== configured) {
+    const what = { flow: 'flow velocity', epsilon: 'noise', v_prediction: 'v (v_prediction)' } as const;
     throw new ManifestError(
-      `Model ${layout.modelId}: its denoiser predicts ${prediction === 'flow' ? 'flow velocity' : 'noise'} but its scheduler config is ${isFlowConfig(config) ? 'a flow-matching one' : 'a noise-prediction one'}`,
+      `Model ${layout.modelId}: its denoiser predicts ${what[prediction]} but its scheduler config is for ${what[configured as keyof typeof what] ?? String(configured)}`,
       { modelId: layout.modelId, field: 'denoiser.prediction' },
     );
   }

@@ -97,7 +97,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
   // 1. The schedule. Guidance at or below 1 is the conditional prediction alone: one pass per
   //    step; a UNet built for a batch of 2 always gets both passes (at scale 1 the result is the
   //    conditional one), and a UNet that embeds guidance (LCM) gets it as an input, in one pass.
-  const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
+  const scheduler = createScheduler(request.scheduler, model.schedulerConfig, model.denoiser.spec.outputSign);
   try {
     scheduler.setTimesteps(steps, { imageTokens: imageTokens(model.layout, width, height) });
   } catch (error) {

@@ -157,6 +157,28 @@ describe('catalog models on their stand-ins (CPU backend)', () => {
   );
 
   it(
+    'Z-Image-Turbo, distilled without guidance, refuses a guidance scale instead of ignoring it',
+    async () => {
+      const result = await session.page.evaluate(
+        async (entry) => {
+          const e = await window.webdiffusion!.engine;
+          const info = await e.loadModel(entry, { backend: 'wasm' });
+          try {
+            await e.generate({ prompt: 'a red circle', seed: 1, guidance: 4 });
+            return { mode: info.guidanceMode, error: undefined };
+          } catch (error) {
+            const { name, details } = error as Error & { details?: { field?: string } };
+            return { mode: info.guidanceMode, error: { name, field: details?.field } };
+          }
+        },
+        standIns.get('z-image-turbo-q4f16')!.entry as unknown as CatalogEntry,
+      );
+      expect(result).toEqual({ mode: 'none', error: { name: 'InvalidRequestError', field: 'guidance' } });
+    },
+    GENERATION_MS,
+  );
+
+  it(
     'a model whose decoder gives NaN ends in NumericsError, not a black picture',
     async () => {
       const result = await loadAndGenerate(poisoned.entry);

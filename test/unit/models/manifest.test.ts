@@ -50,7 +50,7 @@ describe('the denoiser a manifest declares', () => {
   const flow = JSON.parse(readFileSync(new URL('../../../models/tiny-shapes-flow/manifest.json', import.meta.url), 'utf8'));
 
   it("is Stable Diffusion's UNet when the manifest says nothing", () => {
-    expect(parseManifest(bundled, 'tiny-shapes').denoiser).toEqual({ kind: 'unet', prediction: 'epsilon', timestep: 'index', patchSize: 1, packing: 'none', guidance: 'cfg' });
+    expect(parseManifest(bundled, 'tiny-shapes').denoiser).toEqual({ kind: 'unet', prediction: 'epsilon', timestep: 'index', patchSize: 1, packing: 'none', guidance: 'cfg', outputSign: 1 });
   });
 
   it("reads tiny-shapes-flow's transformer: flow velocity, t as the timestep, packed tokens, its model under models.transformer", () => {
@@ -105,5 +105,15 @@ describe('the text side a manifest declares', () => {
     const attempt = () => parseManifest({ ...bundled, ...lm, ...change }, 'm.json');
     expect(attempt).toThrow(ManifestError);
     expect(attempt).toThrow(message);
+  });
+});
+
+describe("the denoiser's output sign", () => {
+  const flow = JSON.parse(readFileSync(new URL('../../../models/tiny-shapes-flow/manifest.json', import.meta.url), 'utf8'));
+
+  it("is 1 unless declared, -1 for a negated output (Z-Image), and nothing else", () => {
+    expect(parseManifest(flow, 'f').denoiser.outputSign).toBe(1);
+    expect(parseManifest({ ...flow, denoiser: { ...flow.denoiser, outputSign: -1 } }, 'f').denoiser.outputSign).toBe(-1);
+    expect(() => parseManifest({ ...flow, denoiser: { ...flow.denoiser, outputSign: 2 } }, 'f')).toThrow(/"denoiser.outputSign" must be 1 or -1, got 2/);
   });
 });
