@@ -17,6 +17,19 @@ export function fieldReaders(fail: Fail) {
     typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fail(field, 'a positive number', value);
   const oneOf = <T extends string>(value: unknown, field: string, allowed: readonly T[]): T =>
     allowed.includes(value as T) ? (value as T) : fail(field, `one of ${allowed.join(', ')}`, value);
+  /** Batch-norm statistics: as many means as standard deviations (positive), per channel of a square patch. */
+  const latentNormalization = (value: unknown, channels: number) => {
+    const stats = object(value, 'latent.normalization');
+    const finite = (v: unknown, field: string, check: (x: number) => boolean, what: string): number[] =>
+      Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && check(x)) ? (v as number[]) : fail(field, what, v);
+    const mean = finite(stats.mean, 'latent.normalization.mean', () => true, 'a non-empty array of finite numbers');
+    const std = finite(stats.std, 'latent.normalization.std', (x) => x > 0, 'a non-empty array of positive numbers');
+    const patch = Math.round(Math.sqrt(mean.length / channels));
+    if (mean.length !== std.length || patch < 1 || patch * patch * channels !== mean.length) {
+      fail('latent.normalization', `as many means as standard deviations, one per channel of a square patch (${channels} x 1, x 4, x 9, …)`, { mean: mean.length, std: std.length });
+    }
+    return { mean, std };
+  };
   return {
     object,
     positiveInteger,
@@ -66,11 +79,20 @@ export function fieldReaders(fail: Fail) {
                 : fail('latent.rgbFactors', `${channels} rows of 3 numbers (one per latent channel)`, latent.rgbFactors),
               rgbBias: numbers(latent.rgbBias, 'latent.rgbBias', 3),
             };
+      const shiftFactor =
+        latent.shiftFactor === undefined
+          ? undefined
+          : typeof latent.shiftFactor === 'number' && Number.isFinite(latent.shiftFactor)
+            ? latent.shiftFactor
+            : fail('latent.shiftFactor', 'a finite number', latent.shiftFactor);
+      const normalization = latent.normalization === undefined ? undefined : latentNormalization(latent.normalization, channels);
       return {
         channels,
         downsample: positiveInteger(latent.downsample, 'latent.downsample'),
         scalingFactor: positive(latent.scalingFactor, 'latent.scalingFactor'),
         ...preview,
+        ...(shiftFactor !== undefined ? { shiftFactor } : {}),
+        ...(normalization !== undefined ? { normalization } : {}),
       };
     },
     /**

@@ -42,6 +42,14 @@ export interface LatentSpace {
   readonly scalingFactor: number;
   readonly rgbFactors?: readonly (readonly number[])[];
   readonly rgbBias?: readonly number[];
+  /** Added after the division by the scaling factor before decoding (the FLUX.1 VAE's 0.1159, Z-Image's too). */
+  readonly shiftFactor?: number;
+  /**
+   * Batch-norm statistics the latent was normalised with (FLUX.2: the VAE's bn running mean and
+   * sqrt(running_var + eps), per channel of a 2x2 patch, channel-major: 4 x channels values):
+   * decoding takes z * std + mean.
+   */
+  readonly normalization?: { readonly mean: readonly number[]; readonly std: readonly number[] };
 }
 
 export interface Manifest {

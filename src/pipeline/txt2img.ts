@@ -15,6 +15,7 @@ import { gaussianNoise } from './prng.ts';
 import { compositeMasked, latentMask, maskWeights, rgbaAt, rgbaToPlanar } from './image-input.ts';
 import type { ResolvedRequest } from './request.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
+import { decoderAffine, latentFromEncoded } from './latent-space.ts';
 
 export interface RunOptions {
   /** Checked between steps; an aborted signal ends the run with CancelledError. */
@@ -133,7 +134,8 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     if (encoded.length !== perPicture) throw new Error(`the VAE encoder gave ${encoded.length} values, expected ${perPicture}`);
     // Every picture of a batch starts from the same source, each with its own noise.
     const latent = new Float32Array(n * perPicture);
-    for (let k = 0; k < latent.length; k++) latent[k] = encoded[k % perPicture]! * scalingFactor;
+    const sourceLatent = latentFromEncoded(encoded, model.layout.latent, height / downsample, width / downsample);
+    for (let k = 0; k < latent.length; k++) latent[k] = sourceLatent[k % perPicture]!;
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
     for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
     let mask: Float32Array<ArrayBuffer> | undefined;
@@ -155,6 +157,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
     packing: packingOf(model, width, height),
     initial,
     scalingFactor,
+    decoderAffine: decoderAffine(model.layout.latent),
     seeds,
     ...(source !== undefined ? { source } : {}),
   };

@@ -117,3 +117,21 @@ describe("the denoiser's output sign", () => {
     expect(() => parseManifest({ ...flow, denoiser: { ...flow.denoiser, outputSign: 2 } }, 'f')).toThrow(/"denoiser.outputSign" must be 1 or -1, got 2/);
   });
 });
+
+describe("the latent space's shift and statistics", () => {
+  const latent = { channels: 2, downsample: 8, scalingFactor: 0.5 };
+
+  it('reads a shift factor and batch-norm statistics per channel of a square patch', () => {
+    const normalization = { mean: [0, 1, 2, 3, 4, 5, 6, 7], std: [1, 1, 1, 1, 2, 2, 2, 2] };
+    expect(parseManifest({ ...bundled, latent: { ...latent, shiftFactor: 0.1159, normalization } }, 'm.json').latent).toMatchObject({ shiftFactor: 0.1159, normalization });
+  });
+
+  it.each([
+    ['shift factor', { shiftFactor: 'x' }, /"latent.shiftFactor" must be a finite number/],
+    ['std', { normalization: { mean: [0, 0], std: [1, 0] } }, /"latent.normalization.std" must be a non-empty array of positive numbers/],
+    ['statistics count', { normalization: { mean: [0, 0, 0], std: [1, 1, 1] } }, /"latent.normalization" must be as many means as standard deviations, one per channel of a square patch/],
+    ['mean/std lengths', { normalization: { mean: [0, 0], std: [1, 1, 1, 1, 1, 1, 1, 1] } }, /"latent.normalization" must be as many means/],
+  ])('refuses a bad %s', (_, change, message) => {
+    expect(() => parseManifest({ ...bundled, latent: { ...latent, ...change } }, 'm.json')).toThrow(message);
+  });
+});
