@@ -56,7 +56,8 @@ export class TextEncoderModel {
     this.input = input;
     this.staticBatch = staticDim(input, 0);
     const decoder = spec?.kind === 'decoder';
-    this.extras = session.inputs.filter((info) => info !== input);
+    // LoRA branch inputs (src/lora/lora-graph.ts) are the session's own fixed feeds.
+    this.extras = session.inputs.filter((info) => info !== input && !info.name.startsWith('lora:'));
     for (const info of this.extras) {
       if (!decoder || !(LM_INPUTS as readonly string[]).includes(info.name) || !INDEX_TYPES.includes(info.dtype)) {
         fail(

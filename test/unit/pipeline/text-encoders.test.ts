@@ -93,8 +93,10 @@ describe('a decoder language model as text encoder', () => {
     expect(() => new TextEncoderModel(fakeSession(fixed).session, 'text_encoder', decoder([-2], 'drop'))).toThrow(/fixed to 512 tokens/);
   });
 
-  it("keeps a CLIP encoder's contract: an attention mask is not one of its inputs", () => {
+  it("keeps a CLIP encoder's contract: an attention mask is not one of its inputs, a LoRA branch's input is the session's own", () => {
     const clip: TextEncoderSpec = { hiddenSize: WIDTH, maxLength: 77, kind: 'clip', padding: 'keep' };
     expect(() => new TextEncoderModel(fakeSession(LM_INPUTS).session, 'text_encoder', clip)).toThrow(/attention_mask/);
+    const lora = [LM_INPUTS[0]!, { name: 'lora:layers.0.qkv:A', dtype: 'float32', shape: [64, 'lora_rank'] }];
+    expect(() => new TextEncoderModel(fakeSession(lora).session, 'text_encoder', clip)).not.toThrow();
   });
 });
