@@ -55,11 +55,11 @@ def pieces(text):
     return ["".join(BYTES[b] for b in p.encode("utf-8")) for p in out]
 
 
-def learn(corpus):
+def learn(corpus, limit=MERGES):
     freq = Counter(p for text in corpus for p in pieces(text))
     words = {w: tuple(w) for w in freq}
     merges = []
-    while len(merges) < MERGES:
+    while len(merges) < limit:
         pairs = Counter()
         for w, symbols in words.items():
             for pair in zip(symbols, symbols[1:]):
@@ -153,11 +153,11 @@ CASES = [
 ]
 
 
-def main():
-    merges = learn(CORPUS)
-    symbols = list(BYTES.values())
+def build(corpus, limit=MERGES):
+    """A tokenizer.json (as a dict) with merges learnt from `corpus`, and its vocabulary, ranks and added tokens."""
+    merges = learn(corpus, limit)
     vocab = {}
-    for s in symbols:
+    for s in BYTES.values():
         vocab[s] = len(vocab)
     for a, b in merges:
         vocab.setdefault(a + b, len(vocab))
@@ -194,11 +194,16 @@ def main():
             "merges": [f"{a} {b}" for a, b in merges],
         },
     }
+    return tokenizer, vocab, ranks, added
+
+
+def main():
+    tokenizer, vocab, ranks, added = build(CORPUS)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     golden = [{"text": text, "ids": encode(text, vocab, ranks, added)} for text in CASES]
     (OUT / "golden.json").write_text(json.dumps({"source": "test/support/byte_level_bpe.py", "cases": golden}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(merges)} merges, {len(vocab)} + {len(added)} tokens, {len(golden)} cases")
+    print(f"{len(tokenizer['model']['merges'])} merges, {len(vocab)} + {len(added)} tokens, {len(golden)} cases")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { tokenizerFiles } from '../../../src/models/text-spec.ts';
 import { parseManifest } from '../../../src/models/manifest.ts';
 
-for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow']) {
+for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow', 'tiny-shapes-lm']) {
   const root = new URL(`../../../models/${name}/`, import.meta.url);
   const raw = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
   const manifest = parseManifest(raw, root.href + 'manifest.json');
