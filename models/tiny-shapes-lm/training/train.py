@@ -12,6 +12,7 @@ tiny-shapes' CLIP encoder, the one it was trained with. Deterministic: one seed 
 initialisation and sampling.
 """
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -30,12 +31,23 @@ sys.path.insert(0, str(FLOW / "training"))
 import frozen  # noqa: E402  (puts tiny-shapes' training code on the path)
 import data  # noqa: E402
 import flow  # noqa: E402
-from dit import PATCH, FlowTransformer, pack, unpack  # noqa: E402
-from judge import judge  # noqa: E402
+from dit import PATCH, FlowTransformer, pack  # noqa: E402
 from lm import DecoderLM  # noqa: E402
 from prompt import MAX_LENGTH  # noqa: E402
 
 SEED = 20261205
+
+
+def _flow_training_module():
+    """tiny-shapes-flow's own train.py (its judged prompts and seeds), under a name of its own."""
+    spec = importlib.util.spec_from_file_location("flow_train", FLOW / "training" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+flow_train = _flow_training_module()
+report_cases = flow_train.report_cases
 LAYER = -2
 
 
@@ -74,37 +86,23 @@ def padded(ids_by_text, texts, pad):
     return ids, mask
 
 
-def report_cases(n, seed=7):
-    rng = np.random.default_rng(seed)
-    cases = []
-    for i in range(n):
-        colour, shape, background, *_ = data.sample_scene(rng)
-        cases.append({"prompt": f"a {colour} {shape} on a {background} background", "seed": i,
-                      "expected": {"color": colour, "shape": shape, "background": background}})
-    return cases
+class PromptIds:
+    """Stands for a tokenizer in tiny-shapes-flow's `judged`: a prompt's "ids" are its place in a
+    list, which `text_states` turns back into the prompt for the language model."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def encode(self, prompt):
+        self.prompts.append(prompt)
+        return [len(self.prompts) - 1]
 
 
-@torch.no_grad()
 def judged(dit, ae, encode, cases, settings):
-    cond = encode([c["prompt"] for c in cases])
-    uncond = encode([""]).expand_as(cond)
-    noise = torch.cat([torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(c["seed"])) for c in cases])
-    sf = frozen.scaling_factor()
-    rows = []
-    for sampler, steps, guidance in settings:
-        z = flow.sample(dit, cond, uncond, noise, steps, guidance, sampler, 1.0, generator=torch.Generator().manual_seed(1),
-                        pack=pack, unpack=lambda t: unpack(t, 4, 8, 8, PATCH))
-        pics = ((ae.decode(z / sf).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-        hits = {"background": 0, "color": 0, "shape": 0, "all": 0}
-        for c, pic in zip(cases, pics):
-            j = judge(pic)
-            ok = {k: j[k] == c["expected"][k] for k in ("background", "color", "shape")}
-            for k, v in ok.items():
-                hits[k] += v
-            hits["all"] += all(ok.values())
-        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance, "pairs": len(cases),
-                     **{k: round(v / len(cases), 4) for k, v in hits.items()}})
-    return rows
+    """tiny-shapes-flow's judgement (same prompts, noise and judge), the conditioning from `encode`."""
+    tok = PromptIds()
+    return flow_train.judged(dit, ae, lambda ids: encode([tok.prompts[i] for i in ids[:, 0].tolist()]), tok, cases,
+                             [(sampler, steps, guidance, 1.0) for sampler, steps, guidance in settings])
 
 
 def main():

@@ -9,7 +9,7 @@ import { UnknownSchedulerError } from '../../../src/errors.ts';
 import { createScheduler, schedulersFor } from '../../../src/schedulers/index.ts';
 import { applyStep } from '../../../src/schedulers/linear-step.ts';
 import type { FlowSchedulerConfig, SchedulerConfig } from '../../../src/schedulers/scheduler.ts';
-import { expectClose, type GoldenRunCase } from './golden.ts';
+import { expectClose, expectGoldenRun, type GoldenRunCase } from './golden.ts';
 
 const golden = JSON.parse(readFileSync(new URL('./fixtures/v-prediction.json', import.meta.url), 'utf8')) as { config: SchedulerConfig } & Record<
   string,
@@ -18,24 +18,14 @@ const golden = JSON.parse(readFileSync(new URL('./fixtures/v-prediction.json', i
 const NAMES = ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'turbo'] as const;
 
 describe.each(NAMES)('%s with a v-prediction model, against the reference', (name) => {
-  it.each(golden[name]!.map((c) => [c.steps, c.run.start, c] as const))('%i steps from step %i', (steps, start, c) => {
+  it.each(golden[name]!.map((c) => [c.steps, c.run.start, c] as const))('%i steps from step %i', (steps, _start, c) => {
     const scheduler = createScheduler(name, golden.config);
     scheduler.setTimesteps(steps);
     expectClose(scheduler.timesteps, c.timesteps, 1e-9);
-    let x: Float32Array = Float32Array.from(c.run.sample);
-    let previousDenoised: Float32Array | undefined = c.run.previousDenoised === undefined ? undefined : Float32Array.from(c.run.previousDenoised);
-    c.run.steps.forEach((expected, k) => {
-      const i = start + k;
-      expectClose(scheduler.scaleModelInput(x, i), expected.scaledInput);
-      const noise = expected.noise === undefined ? undefined : Float32Array.from(expected.noise);
-      // The CPU step and the coefficients the GPU kernel applies are one and the same.
-      const result = scheduler.step(Float32Array.from(expected.modelOutput), i, x, { noise, previousDenoised });
-      const linear = applyStep(scheduler.coefficients(i), Float32Array.from(expected.modelOutput), x, { noise, previousDenoised });
-      expectClose(result.prevSample, expected.prevSample);
-      expectClose(result.denoised, expected.denoised);
+    // The CPU step and the coefficients the GPU kernel applies are one and the same.
+    expectGoldenRun(scheduler, c, (i, { modelOutput, x, extras }, result) => {
+      const linear = applyStep(scheduler.coefficients(i), modelOutput, x, extras);
       expect(Array.from(linear.prevSample)).toEqual(Array.from(result.prevSample));
-      x = Float32Array.from(expected.prevSample);
-      previousDenoised = result.denoised;
     });
   });
 });
