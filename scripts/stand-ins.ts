@@ -47,9 +47,15 @@ export function buildStandIn(entry: CatalogEntry, baseUrl: string, options: { re
   const variant = entry.variants[0]!;
   const guessed: string[] = [];
   const files = new Map<string, Uint8Array>();
-  const tokenizerDir = join(root, 'models/tiny-shapes/tokenizer');
-  files.set(entry.tokenizer.vocab, readFileSync(join(tokenizerDir, 'vocab.json')));
-  files.set(entry.tokenizer.merges, readFileSync(join(tokenizerDir, 'merges.txt')));
+  if (entry.tokenizer.format === 'clip') {
+    const tokenizerDir = join(root, 'models/tiny-shapes/tokenizer');
+    files.set(entry.tokenizer.vocab, readFileSync(join(tokenizerDir, 'vocab.json')));
+    files.set(entry.tokenizer.merges, readFileSync(join(tokenizerDir, 'merges.txt')));
+  } else {
+    // A byte-level BPE tokenizer.json of the Qwen2 kind with the chat tokens, learnt here
+    // (test/support/byte_level_bpe.py).
+    files.set(entry.tokenizer.file, readFileSync(join(root, 'test/unit/tokenizer/fixtures/tokenizer.json')));
+  }
   let seed = 1;
   for (const [name, spec] of Object.entries(variant.models) as [ComponentName, ComponentSpec][]) {
     // Named after the entry, so that no two entries' stand-ins are the same bytes.
@@ -158,12 +164,17 @@ function componentGraph(
   };
 
   if (name === 'text_encoder' || name === 'text_encoder_2') {
-    const ids = typed(spec.inputs[0]!, 'ids');
+    // A language model's attention mask (and any other index input) zeroes the padding's states.
+    const [ids, ...masks] = spec.inputs.map((tensor) => typed(tensor, 'ids')) as [ValueInfo, ...ValueInfo[]];
     const hiddenSize = spec.outputs.map((o) => o.shape[o.shape.length - 1]).find((d): d is number => typeof d === 'number') ?? 64;
     const rows = 97;
     const index = op('Mod', [cast(ids.name, 'int64', 'ids64'), int64s('rows', [rows])], 'row', [{ name: 'fmod', int: 0 }]);
     const table = constant({ name: 'embedding', type: 'float32', dims: [rows, hiddenSize], values: randomWeights(seed, rows * hiddenSize, 1) });
-    const hidden = op('Gather', [table, index], 'hidden', [{ name: 'axis', int: 0 }]);
+    let hidden = op('Gather', [table, index], 'hidden', [{ name: 'axis', int: 0 }]);
+    for (const mask of masks) {
+      const weights = op('Reshape', [cast(mask.name, 'float32', `${mask.name}_f32`), int64s(`${mask.name}_shape`, [0, 0, 1])], `${mask.name}_b_l_1`);
+      hidden = op('Mul', [hidden, weights], `hidden_${mask.name}`);
+    }
     const outputs = spec.outputs.map((tensor) => {
       const info = typed(tensor, 'float');
       const pooled = info.shape.length === 2;
@@ -176,7 +187,7 @@ function componentGraph(
       cast(value, info.type, info.name);
       return info;
     });
-    return { name, inputs: [ids], outputs, nodes, initializers };
+    return { name, inputs: [ids, ...masks], outputs, nodes, initializers };
   }
 
   if (name === 'unet') {

@@ -257,6 +257,12 @@ export interface ModelInfo {
    * descriptions made by hand; the engine always sets it.
    */
   readonly schedulers?: readonly SchedulerName[];
+  /**
+   * How guidance reaches the model: 'cfg' (two passes mixed by the scale), 'embedded' (the scale
+   * is an input of the model) or 'none' (distilled without guidance: one pass, and a request's
+   * guidance above 1 is refused rather than ignored). Absent means 'cfg'.
+   */
+  readonly guidanceMode?: 'cfg' | 'embedded' | 'none';
   /** 'webgpu' or 'wasm' (CPU fallback). */
   readonly backend: 'webgpu' | 'wasm';
   /**

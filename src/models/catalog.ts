@@ -10,6 +10,7 @@
 import { ManifestError, UnknownModelError } from '../errors.ts';
 import catalogJson from './catalog.json' with { type: 'json' };
 import tinyShapesFlow from '../../models/tiny-shapes-flow/manifest.json' with { type: 'json' };
+import tinyShapesLm from '../../models/tiny-shapes-lm/manifest.json' with { type: 'json' };
 import tinyShapesQ4 from '../../models/tiny-shapes-q4/manifest.json' with { type: 'json' };
 import tinyShapesQ8 from '../../models/tiny-shapes-q8/manifest.json' with { type: 'json' };
 import tinyShapesTurbo from '../../models/tiny-shapes-turbo/manifest.json' with { type: 'json' };
@@ -18,6 +19,7 @@ import type { AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { DenoiserSpec } from './denoiser.ts';
 import { fieldReaders, type Fail, type Json } from './json-fields.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
+import { tokenizerFiles, type TextEncoderSpec, type TokenizerSpec } from './text-spec.ts';
 
 export const CATALOG_FORMAT = 'webdiffusion-catalog/1';
 
@@ -72,6 +74,14 @@ export interface LatentSpace {
   readonly scalingFactor: number;
   readonly rgbFactors?: readonly (readonly number[])[];
   readonly rgbBias?: readonly number[];
+  /** Added after the division by the scaling factor before decoding (the FLUX.1 VAE's 0.1159, Z-Image's too). */
+  readonly shiftFactor?: number;
+  /**
+   * Batch-norm statistics the latent was normalised with (FLUX.2: the VAE's bn running mean and
+   * sqrt(running_var + eps), per channel of a 2x2 patch, channel-major: 4 x channels values):
+   * decoding takes z * std + mean.
+   */
+  readonly normalization?: { readonly mean: readonly number[]; readonly std: readonly number[] };
 }
 
 /**
@@ -119,15 +129,8 @@ export interface CatalogEntry {
   readonly source: CatalogSource;
   readonly resolutions: readonly { readonly width: number; readonly height: number }[];
   readonly latent: LatentSpace;
-  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
-  readonly tokenizer: {
-    readonly vocab: string;
-    readonly merges: string;
-    readonly padToken?: string;
-    readonly padTokenId?: number;
-    readonly verified: boolean;
-    readonly evidence: string;
-  };
+  readonly textEncoder: TextEncoderSpec;
+  readonly tokenizer: TokenizerSpec & { readonly verified: boolean; readonly evidence: string };
   /**
    * `scheduler` is a name the engine checks when it loads the model ('lcm' is in the data before
    * it is implemented); `timestep` pins the single timestep of one-step models (SD-Turbo: 999).
@@ -297,16 +300,7 @@ function entryReaders(fail: Fail) {
   };
   const tokenizer = (value: unknown): CatalogEntry['tokenizer'] => {
     const t = object(value, 'tokenizer');
-    const padToken = optional(t.padToken, (v) => string(v, 'tokenizer.padToken'));
-    const padTokenId = optional(t.padTokenId, (v) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail('tokenizer.padTokenId', 'an integer >= 0', v)));
-    return {
-      vocab: string(t.vocab, 'tokenizer.vocab'),
-      merges: string(t.merges, 'tokenizer.merges'),
-      ...(padToken !== undefined ? { padToken } : {}),
-      ...(padTokenId !== undefined ? { padTokenId } : {}),
-      verified: boolean(t.verified, 'tokenizer.verified'),
-      evidence: string(t.evidence, 'tokenizer.evidence'),
-    };
+    return { ...fields.tokenizer(t), verified: boolean(t.verified, 'tokenizer.verified'), evidence: string(t.evidence, 'tokenizer.evidence') };
   };
   const defaults = (value: unknown): CatalogEntry['defaults'] => {
     const d = object(value, 'defaults');
@@ -368,6 +362,7 @@ const BUNDLED: readonly CatalogEntry[] = Object.entries({
   'tiny-shapes-flow': tinyShapesFlow,
   'tiny-shapes-q8': tinyShapesQ8,
   'tiny-shapes-q4': tinyShapesQ4,
+  'tiny-shapes-lm': tinyShapesLm,
 }).map(([folder, json]) => {
   const manifest = `models/${folder}/manifest.json`;
   const entry = parseCatalogEntry(json, { where: manifest, baseUrl: 'https://bundled.invalid/' });
@@ -408,7 +403,7 @@ export function variantFiles(entry: CatalogEntry, variant: CatalogVariant): { pa
   const files = variant.files.map(({ path, size, sha256 }) => ({ path, ...(size !== undefined ? { size } : {}), ...(sha256 !== undefined ? { sha256 } : {}) }));
   const listed = new Set(files.map((file) => file.path));
   const scheduler = schedulerOf(entry);
-  for (const path of [entry.tokenizer.vocab, entry.tokenizer.merges, ...('file' in scheduler ? [scheduler.file] : [])]) {
+  for (const path of [...tokenizerFiles(entry.tokenizer), ...('file' in scheduler ? [scheduler.file] : [])]) {
     if (!listed.has(path)) {
       files.push({ path });
       listed.add(path);

@@ -31,6 +31,12 @@ export interface DenoiserSpec {
   readonly patchSize: number;
   readonly packing: Packing;
   readonly guidance: GuidanceMode;
+  /**
+   * What the output is multiplied by to be the declared prediction: 1, or -1 for Z-Image's
+   * transformer, whose output diffusers' pipeline negates before the scheduler step (it gives
+   * x0 - noise, the velocity's negative).
+   */
+  readonly outputSign: 1 | -1;
 }
 
 export const DENOISER_KINDS: readonly DenoiserKind[] = ['unet', 'transformer'];
@@ -40,7 +46,7 @@ export const PACKINGS: readonly Packing[] = ['none', 'patches'];
 export const GUIDANCE_MODES: readonly GuidanceMode[] = ['cfg', 'embedded', 'none'];
 
 /** Stable Diffusion's: what a model that declares no denoiser has. */
-export const SD_UNET: DenoiserSpec = { kind: 'unet', prediction: 'epsilon', timestep: 'index', patchSize: 1, packing: 'none', guidance: 'cfg' };
+export const SD_UNET: DenoiserSpec = { kind: 'unet', prediction: 'epsilon', timestep: 'index', patchSize: 1, packing: 'none', guidance: 'cfg', outputSign: 1 };
 
 /** The value the denoiser's `timestep` input gets for the scheduler's timestep of a step. */
 export function timestepInput(spec: DenoiserSpec, scheduled: number): number {

@@ -9,6 +9,7 @@ import type { AnySchedulerConfig, SchedulerName } from '../schedulers/scheduler.
 import type { FileListSource } from '../storage/model-source.ts';
 import { schedulerOf, variantFiles, type CatalogEntry, type CatalogVariant, type ComponentName, type ComponentSpec, type LatentSpace, type Precision } from './catalog.ts';
 import { SD_UNET, type DenoiserSpec } from './denoiser.ts';
+import type { TextEncoderSpec, TokenizerSpec } from './text-spec.ts';
 
 /** One network: its .onnx file and external-data files, relative to the model's base. */
 export interface ModelComponent {
@@ -27,8 +28,8 @@ export interface ModelLayout {
   readonly precision: Precision;
   readonly resolution: { readonly width: number; readonly height: number };
   readonly latent: LatentSpace;
-  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
-  readonly tokenizer: { readonly vocab: string; readonly merges: string; readonly padToken?: string; readonly padTokenId?: number };
+  readonly textEncoder: TextEncoderSpec;
+  readonly tokenizer: TokenizerSpec;
   /** A file among the model's, or the configuration itself. */
   readonly scheduler: { readonly file: string } | { readonly config: AnySchedulerConfig };
   readonly defaults: { readonly steps: number; readonly guidance: number; readonly scheduler: SchedulerName };
@@ -84,12 +85,7 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant, 
     resolution: resolution!,
     latent: entry.latent,
     textEncoder: entry.textEncoder,
-    tokenizer: {
-      vocab: entry.tokenizer.vocab,
-      merges: entry.tokenizer.merges,
-      ...(entry.tokenizer.padToken !== undefined ? { padToken: entry.tokenizer.padToken } : {}),
-      ...(entry.tokenizer.padTokenId !== undefined ? { padTokenId: entry.tokenizer.padTokenId } : {}),
-    },
+    tokenizer: withoutEvidence(entry.tokenizer),
     scheduler: schedulerOf(entry),
     defaults: { steps: entry.defaults.steps, guidance: entry.defaults.guidance, scheduler: entry.defaults.scheduler },
     denoiser: entry.denoiser ?? SD_UNET,
@@ -103,4 +99,10 @@ export function layoutFromCatalog(entry: CatalogEntry, variant: CatalogVariant, 
  */
 export function catalogFileList(entry: CatalogEntry, variant: CatalogVariant): FileListSource {
   return { id: catalogStoreId(entry, variant), baseUrl: entry.source.baseUrl, files: variantFiles(entry, variant) };
+}
+
+/** The tokenizer's description without the catalog's notes on where it was verified. */
+function withoutEvidence(tokenizer: CatalogEntry['tokenizer']): TokenizerSpec {
+  const { verified: _verified, evidence: _evidence, ...spec } = tokenizer;
+  return spec;
 }

@@ -11,6 +11,7 @@ import type { CatalogEntry, CatalogVariant, ComponentName, ComponentSpec, Latent
 import { SD_UNET, type DenoiserSpec } from './denoiser.ts';
 import { fieldReaders } from './json-fields.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
+import type { TextEncoderSpec, TokenizerSpec } from './text-spec.ts';
 
 export const LEGACY_MANIFEST_FORMAT = 'webdiffusion-manifest/1';
 const MANIFEST_FORMAT = LEGACY_MANIFEST_FORMAT;
@@ -44,14 +45,8 @@ interface Manifest {
   readonly description: string;
   readonly resolution: { readonly width: number; readonly height: number };
   readonly latent: LatentSpace;
-  readonly textEncoder: { readonly hiddenSize: number; readonly maxLength: number };
-  readonly tokenizer: {
-    readonly vocab: string;
-    readonly merges: string;
-    readonly padToken?: string;
-    /** Overrides padToken: SD 2.x / SD-Turbo text encoders were trained with pad id 0. */
-    readonly padTokenId?: number;
-  };
+  readonly textEncoder: TextEncoderSpec;
+  readonly tokenizer: TokenizerSpec;
   readonly scheduler: { readonly config: string };
   /** Stable Diffusion's UNet when the manifest declares none. */
   readonly denoiser: DenoiserSpec;
@@ -102,7 +97,6 @@ function parseManifest(json: unknown, source: string): Manifest {
   const root = object(json, '(root)');
   if (root.format !== MANIFEST_FORMAT) fail('format', `"${MANIFEST_FORMAT}"`, root.format);
   const resolution = object(root.resolution, 'resolution');
-  const tokenizer = object(root.tokenizer, 'tokenizer');
   const scheduler = object(root.scheduler, 'scheduler');
   const defaults = object(root.defaults, 'defaults');
   const models = object(root.models, 'models');
@@ -140,14 +134,7 @@ function parseManifest(json: unknown, source: string): Manifest {
     },
     latent: read.latent(root.latent),
     textEncoder: read.textEncoder(root.textEncoder),
-    tokenizer: {
-      vocab: string(tokenizer.vocab, 'tokenizer.vocab'),
-      merges: string(tokenizer.merges, 'tokenizer.merges'),
-      ...(tokenizer.padToken !== undefined ? { padToken: string(tokenizer.padToken, 'tokenizer.padToken') } : {}),
-      ...(tokenizer.padTokenId !== undefined
-        ? { padTokenId: Number.isInteger(tokenizer.padTokenId) ? (tokenizer.padTokenId as number) : fail('tokenizer.padTokenId', 'an integer', tokenizer.padTokenId) }
-        : {}),
-    },
+    tokenizer: read.tokenizer(root.tokenizer),
     scheduler: { config: string(scheduler.config, 'scheduler.config') },
     denoiser,
     defaults: {

@@ -8,6 +8,7 @@ import { modelDims, type Latents, type LatentsSetup } from './latents.ts';
 import { isPacked, packLatents, unpackLatents } from '../gpu/patch-index.ts';
 import { batchStepNoise } from './prng.ts';
 import { blendMaskedCpu } from '../gpu/blend-masked.ts';
+import { latentAffineCpu } from '../gpu/latent-affine.ts';
 import { latentPreviewCpu, type PreviewMap } from '../gpu/latent-preview.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
 
@@ -74,6 +75,8 @@ export class CpuLatents implements Latents {
   decoderInput(index: number): Tensor {
     const perPicture = this.sample.length / this.setup.latentDims[0]!;
     const scaled = this.sample.slice(index * perPicture, (index + 1) * perPicture).map((x) => x / this.setup.scalingFactor);
+    const [, , height = 0, width = 0] = this.setup.latentDims;
+    if (this.setup.decoderAffine !== undefined) latentAffineCpu(scaled, height, width, this.setup.decoderAffine);
     return cpuTensor('float32', scaled, [1, ...this.setup.latentDims.slice(1)]);
   }
 

@@ -6,6 +6,7 @@
 import { createStorageBuffer, readBuffer } from '../gpu/device.ts';
 import { blendMasked } from '../gpu/blend-masked.ts';
 import { guidedStep, type StepTerms } from '../gpu/guided-step.ts';
+import { latentAffine } from '../gpu/latent-affine.ts';
 import { latentPreview, type PreviewMap } from '../gpu/latent-preview.ts';
 import { latentToImage } from '../gpu/latent-to-image.ts';
 import { prepareUnetInput } from '../gpu/prepare-unet-input.ts';
@@ -135,15 +136,18 @@ export class GpuLatents implements Latents {
   }
 
   decoderInput(index: number): Tensor {
-    const pictures = this.setup.latentDims[0]!;
+    const [pictures = 1, , height = 0, width = 0] = this.setup.latentDims;
     const dims = [1, ...this.setup.latentDims.slice(1)];
-    if (pictures === 1) return gpuTensor(this.aux, dims);
-    // One picture's slice of the batch, copied out: ONNX Runtime takes whole buffers.
-    const bytes = (this.count / pictures) * 4;
-    const slice = createStorageBuffer(this.device, 'decoder input', bytes);
+    const map = this.setup.decoderAffine;
+    if (pictures === 1 && map === undefined) return gpuTensor(this.aux, dims);
+    // One picture's slice of the batch, copied out (ONNX Runtime takes whole buffers), and
+    // mapped there: aux itself is left as the last step wrote it.
+    const values = this.count / pictures;
+    const slice = createStorageBuffer(this.device, 'decoder input', values * 4);
     const encoder = this.device.createCommandEncoder({ label: 'decoder input' });
-    encoder.copyBufferToBuffer(this.aux, index * bytes, slice, 0, bytes);
+    encoder.copyBufferToBuffer(this.aux, index * values * 4, slice, 0, values * 4);
     this.device.queue.submit([encoder.finish()]);
+    if (map !== undefined) latentAffine(this.device, slice, values, height, width, map);
     return gpuTensor(slice, dims, 'float32', () => slice.destroy());
   }
 

@@ -8,6 +8,7 @@
 import type { Tensor } from '../ort/ort.ts';
 import type { PreviewMap } from '../gpu/latent-preview.ts';
 import type { Packing } from '../gpu/patch-index.ts';
+import type { LatentAffine } from '../gpu/latent-affine.ts';
 import type { Scheduler } from '../schedulers/scheduler.ts';
 
 export interface LatentsSetup {
@@ -26,6 +27,8 @@ export interface LatentsSetup {
   readonly initial: Float32Array<ArrayBuffer>;
   /** The VAE's scaling factor: latents are divided by it before decoding. */
   readonly scalingFactor: number;
+  /** Then this per-channel map, where the latent space has one (a shift factor, FLUX.2's batch-norm statistics). */
+  readonly decoderAffine: LatentAffine | undefined;
   /**
    * One seed per picture: the noise a step adds is `batchStepNoise(seeds, i, perPicture)`
    * (prng.ts), each picture's own.
@@ -56,7 +59,7 @@ export interface Latents {
   modelInput(i: number): Tensor;
   /** Guidance and scheduler step `i` applied to the latent. */
   step(prediction: Tensor, i: number): void;
-  /** Picture `index`'s final latent divided by the scaling factor, [1, C, h, w], after the last step; the caller disposes it. */
+  /** Picture `index`'s final latent divided by the scaling factor (and mapped by `decoderAffine`), [1, C, h, w], after the last step; the caller disposes it. */
   decoderInput(index: number): Tensor;
   /** The decoded picture as RGBA8. */
   pixels(decoded: Tensor, width: number, height: number): Promise<Uint8ClampedArray<ArrayBuffer>>;

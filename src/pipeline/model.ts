@@ -12,7 +12,9 @@ import { OrtSession, type Backend } from '../ort/ort.ts';
 import { createScheduler, schedulersFor } from '../schedulers/index.ts';
 import { isFlowConfig, type AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { StoredModel, WeightStore } from '../storage/weight-store.ts';
-import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import { tokenizerFiles } from '../models/text-spec.ts';
+import { loadPromptTokenizer } from '../tokenizer/load-tokenizer.ts';
+import type { PromptTokenizer } from '../tokenizer/prompt-tokenizer.ts';
 import { setBranchFeeds } from './lora-branches.ts';
 import { DenoiserModel, VaeDecoderModel, VaeEncoderModel } from './components.ts';
 import { TextConditioner, TextEncoderModel } from './text-encoders.ts';
@@ -23,7 +25,7 @@ export interface DiffusionModel {
   readonly backend: Backend;
   /** The device the sessions run on; undefined on the 'wasm' backend. */
   readonly device: GPUDevice | undefined;
-  readonly tokenizer: ClipTokenizer;
+  readonly tokenizer: PromptTokenizer;
   readonly schedulerConfig: AnySchedulerConfig;
   /** One text encoder, or two (SDXL). */
   readonly text: TextConditioner;
@@ -71,25 +73,20 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   const denoiser = denoiserComponent(layout);
   const networks = Object.values(layout.components) as ModelComponent[];
   checkListed(stored, [
-    layout.tokenizer.vocab,
-    layout.tokenizer.merges,
+    ...tokenizerFiles(layout.tokenizer),
     ...('file' in layout.scheduler ? [layout.scheduler.file] : []),
     ...networks.flatMap((network) => [network.file, ...network.externalData]),
   ]);
 
   const text = async (path: string): Promise<string> => new TextDecoder().decode(await store.bytes(stored.key, path));
-  const [vocab, merges] = await Promise.all([text(layout.tokenizer.vocab), text(layout.tokenizer.merges)]);
-  const tokenizer = createClipTokenizer(parseJson(vocab, layout.tokenizer.vocab) as Record<string, number>, merges, {
-    maxLength: layout.textEncoder.maxLength,
-    ...(layout.tokenizer.padToken !== undefined ? { padToken: layout.tokenizer.padToken } : {}),
-    ...(layout.tokenizer.padTokenId !== undefined ? { padTokenId: layout.tokenizer.padTokenId } : {}),
-  });
+  checkTextPadding(layout);
+  const tokenizer = await loadPromptTokenizer(layout.tokenizer, layout.textEncoder, text);
   const config = (
     'file' in layout.scheduler ? parseJson(await text(layout.scheduler.file), layout.scheduler.file) : layout.scheduler.config
   ) as AnySchedulerConfig;
   checkPrediction(layout, config);
   // A config the schedulers cannot use fails here, at load time, rather than at the first request.
-  createScheduler(layout.defaults.scheduler, config).setTimesteps(layout.defaults.steps, {
+  createScheduler(layout.defaults.scheduler, config, layout.denoiser.outputSign).setTimesteps(layout.defaults.steps, {
     imageTokens: imageTokens(layout, layout.resolution.width, layout.resolution.height),
   });
 
@@ -127,7 +124,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
   };
   try {
     const { text_encoder, text_encoder_2, vae_decoder } = layout.components;
-    const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder')];
+    const encoders = [new TextEncoderModel(await session(text_encoder, 'text_encoder'), 'text_encoder', layout.textEncoder)];
     if (text_encoder_2 !== undefined) encoders.push(new TextEncoderModel(await session(text_encoder_2, 'text_encoder_2'), 'text_encoder_2'));
     // LoRAs apply to a UNet (the diffusers/kohya layouts name its modules); a transformer takes none yet.
     const denoiserSession = await session(denoiser, layout.denoiser.kind === 'unet' ? 'unet' : undefined);
@@ -142,6 +139,7 @@ export async function loadDiffusionModel(stored: StoredModel, store: WeightStore
         height: layout.resolution.height,
         defaults: layout.defaults,
         schedulers: schedulersFor(config),
+        guidanceMode: layout.denoiser.guidance,
         backend,
         runtime: denoiserSession.runtime,
         precision: layout.precision,
@@ -201,16 +199,26 @@ export async function loraGraphs(stored: StoredModel, store: WeightStore, layout
  */
 function checkPrediction(layout: ModelLayout, config: AnySchedulerConfig): void {
   const { prediction } = layout.denoiser;
-  if (prediction === 'v_prediction') {
-    throw new ManifestError(`Model ${layout.modelId}: v_prediction is not supported yet (epsilon and flow are)`, {
-      modelId: layout.modelId,
-      field: 'denoiser.prediction',
-    });
-  }
-  if ((prediction === 'flow') !== isFlowConfig(config)) {
+  const configured = isFlowConfig(config) ? 'flow' : config.prediction_type;
+  if (prediction !== configured) {
+    const what = { flow: 'flow velocity', epsilon: 'noise', v_prediction: 'v (v_prediction)' } as const;
     throw new ManifestError(
-      `Model ${layout.modelId}: its denoiser predicts ${prediction === 'flow' ? 'flow velocity' : 'noise'} but its scheduler config is ${isFlowConfig(config) ? 'a flow-matching one' : 'a noise-prediction one'}`,
+      `Model ${layout.modelId}: its denoiser predicts ${what[prediction]} but its scheduler config is for ${what[configured as keyof typeof what] ?? String(configured)}`,
       { modelId: layout.modelId, field: 'denoiser.prediction' },
+    );
+  }
+}
+
+/**
+ * A text encoder whose padding is dropped gives each prompt its own length, and one guided batch
+ * cannot hold a prompt and a negative prompt of different lengths: such a model must run one pass.
+ * @throws ManifestError when the denoiser is declared for two-pass guidance
+ */
+function checkTextPadding(layout: ModelLayout): void {
+  if (layout.textEncoder.padding === 'drop' && layout.denoiser.guidance === 'cfg') {
+    throw new ManifestError(
+      `Model ${layout.modelId}: its text encoder's padding is dropped (each prompt keeps its own length), which needs a denoiser without two-pass guidance (denoiser.guidance "none" or "embedded")`,
+      { modelId: layout.modelId, field: 'textEncoder.padding' },
     );
   }
 }

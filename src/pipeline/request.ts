@@ -126,6 +126,11 @@ export function resolveRequest(request: GenerateRequest, model: ModelInfo): Reso
   if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0 || guidance > MAX_GUIDANCE) {
     invalid('guidance', `a finite number from 0 to ${MAX_GUIDANCE} (<= 1 turns guidance off)`, guidance);
   }
+  // A model distilled without guidance runs one pass whatever the scale: a scale the user chose
+  // would change nothing, so it is refused rather than silently ignored.
+  if (model.guidanceMode === 'none' && guidance > 1) {
+    invalid('guidance', `at most 1 for ${model.name}: it was distilled to run without guidance (one pass per step), so a scale would be ignored`, guidance);
+  }
   if (typeof scheduler !== 'string' || !isSchedulerName(scheduler)) {
     throw new UnknownSchedulerError(`Unknown scheduler ${JSON.stringify(scheduler)}; use one of ${SCHEDULER_NAMES.join(', ')}`, {
       name: scheduler,

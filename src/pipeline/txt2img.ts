@@ -16,6 +16,7 @@ import { gaussianNoise } from './prng.ts';
 import { compositeMasked, latentMask, maskWeights, rgbaAt, rgbaToPlanar } from './image-input.ts';
 import type { ResolvedRequest } from './request.ts';
 import { noisedSampleScales } from '../schedulers/linear-step.ts';
+import { decoderAffine, latentFromEncoded } from './latent-space.ts';
 
 export interface RunOptions {
   /** Checked between steps; an aborted signal ends the run with CancelledError. */
@@ -154,7 +155,7 @@ async function generateBatch(model: DiffusionModel, request: ResolvedRequest, n:
  * @throws InvalidRequestError when the scheduler cannot take that many steps (LCM: its distillation's 50)
  */
 function schedule({ model, request }: Run): Scheduler {
-  const scheduler = createScheduler(request.scheduler, model.schedulerConfig);
+  const scheduler = createScheduler(request.scheduler, model.schedulerConfig, model.denoiser.spec.outputSign);
   try {
     scheduler.setTimesteps(request.steps, { imageTokens: imageTokens(model.layout, request.width, request.height) });
   } catch (error) {
@@ -193,7 +194,8 @@ async function initialLatents(run: Run, scheduler: Scheduler): Promise<{ setup: 
     if (encoded.length !== perPicture) throw new Error(`the VAE encoder gave ${encoded.length} values, expected ${perPicture}`);
     // Every picture of a batch starts from the same source, each with its own noise.
     const latent = new Float32Array(n * perPicture);
-    for (let k = 0; k < latent.length; k++) latent[k] = encoded[k % perPicture]! * scalingFactor;
+    const sourceLatent = latentFromEncoded(encoded, model.layout.latent, height / downsample, width / downsample);
+    for (let k = 0; k < latent.length; k++) latent[k] = sourceLatent[k % perPicture]!;
     const { fromSource, fromNoise } = noisedSampleScales(scheduler.coefficients(first));
     for (let k = 0; k < initial.length; k++) initial[k] = fromSource * latent[k]! + fromNoise * noise[k]!;
     let mask: Float32Array<ArrayBuffer> | undefined;
@@ -213,6 +215,7 @@ async function initialLatents(run: Run, scheduler: Scheduler): Promise<{ setup: 
     packing: packingOf(model, width, height),
     initial,
     scalingFactor,
+    decoderAffine: decoderAffine(model.layout.latent),
     seeds,
     ...(source !== undefined ? { source } : {}),
   };
@@ -231,7 +234,7 @@ async function conditionOnText(run: Run, latents: Latents, packing: Packing): Pr
   const prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt];
   const tokenized = prompts.map((prompt) => model.tokenizer.encodeCounted(prompt));
   const droppedTokens = { prompt: tokenized.at(-1)!.dropped, negativePrompt: guided ? tokenized[0]!.dropped : 0 };
-  const texts = await model.text.encode(tokenized.map(({ ids }) => ids));
+  const texts = await model.text.encode(tokenized);
   // One per batch entry: [negative × n, prompt × n] (the guidance kernel's two halves).
   const encodings = texts.flatMap((encoding) => Array.from({ length: n }, () => encoding));
   let context: Tensor;

@@ -9,6 +9,7 @@ import { EulerScheduler } from './euler.ts';
 import { FlowEulerScheduler } from './flow-euler.ts';
 import { FlowTurboScheduler } from './flow-turbo.ts';
 import { LcmScheduler } from './lcm.ts';
+import { ModelOutputScheduler } from './model-output.ts';
 import { isFlowConfig, type AnySchedulerConfig, type FlowSchedulerConfig, type Scheduler, type SchedulerConfig, type SchedulerName } from './scheduler.ts';
 import { TurboScheduler } from './turbo.ts';
 
@@ -28,9 +29,14 @@ export const SCHEDULER_NAMES: readonly SchedulerName[] = [
 /** The schedulers of flow-matching models (velocity prediction); the others are for noise-prediction models. */
 export const FLOW_SCHEDULER_NAMES: readonly SchedulerName[] = ['flow_euler', 'flow_turbo'];
 
+/** Noise-prediction schedulers that do not take a v-prediction model: LCM's boundary conditions are written for epsilon. */
+const EPSILON_ONLY: readonly SchedulerName[] = ['lcm'];
+
 /** The schedulers that fit a model with this scheduler config. */
 export function schedulersFor(config: AnySchedulerConfig): readonly SchedulerName[] {
-  return isFlowConfig(config) ? FLOW_SCHEDULER_NAMES : SCHEDULER_NAMES.filter((name) => !FLOW_SCHEDULER_NAMES.includes(name));
+  if (isFlowConfig(config)) return FLOW_SCHEDULER_NAMES;
+  const velocity = config.prediction_type === 'v_prediction';
+  return SCHEDULER_NAMES.filter((name) => !FLOW_SCHEDULER_NAMES.includes(name) && !(velocity && EPSILON_ONLY.includes(name)));
 }
 
 /** How each scheduler is shown to people (a picker, a PNG's parameters text). */
@@ -66,14 +72,17 @@ export function isSchedulerName(name: string): name is SchedulerName {
 }
 
 /**
- * A scheduler of the given name for a model's scheduler config; call `setTimesteps` next.
+ * A scheduler of the given name for a model's scheduler config; call `setTimesteps` next. A
+ * v-prediction config (`prediction_type` "v_prediction"), or a denoiser whose output is negated
+ * (`outputSign` -1), gets the scheduler's coefficients changed to take that output
+ * (model-output.ts).
  * @throws UnknownSchedulerError when `name` is not one of `SCHEDULER_NAMES`
  * @throws UnknownSchedulerError when the scheduler does not fit the model's kind (a flow
  *   scheduler for a noise-prediction model, or the reverse); `allowed` lists those that do
  * @throws ManifestError when the config's prediction_type or beta_schedule is not one we
  *   implement (an unsupported timestep_spacing is reported by `setTimesteps`)
  */
-export function createScheduler(name: string, config: AnySchedulerConfig): Scheduler {
+export function createScheduler(name: string, config: AnySchedulerConfig, outputSign: 1 | -1 = 1): Scheduler {
   if (!isSchedulerName(name)) {
     throw new UnknownSchedulerError(`Unknown scheduler "${name}"; use one of ${SCHEDULER_NAMES.join(', ')}`, {
       name,
@@ -82,17 +91,23 @@ export function createScheduler(name: string, config: AnySchedulerConfig): Sched
   }
   const allowed = schedulersFor(config);
   if (!allowed.includes(name)) {
-    const kind = isFlowConfig(config) ? 'a flow-matching model' : 'a noise-prediction model';
+    const kind = isFlowConfig(config)
+      ? 'a flow-matching model'
+      : config.prediction_type === 'v_prediction'
+        ? 'a v-prediction model'
+        : 'a noise-prediction model';
     throw new UnknownSchedulerError(`Scheduler "${name}" does not fit ${kind}; use one of ${allowed.join(', ')}`, { name, allowed });
   }
-  if (isFlowConfig(config)) return FLOW_FACTORIES[name as keyof typeof FLOW_FACTORIES](config);
-  if (config.prediction_type !== 'epsilon') {
+  const adapted = (scheduler: Scheduler, velocity: boolean): Scheduler =>
+    velocity || outputSign !== 1 ? new ModelOutputScheduler(scheduler, { velocity, sign: outputSign }) : scheduler;
+  if (isFlowConfig(config)) return adapted(FLOW_FACTORIES[name as keyof typeof FLOW_FACTORIES](config), false);
+  if (config.prediction_type !== 'epsilon' && config.prediction_type !== 'v_prediction') {
     throw new ManifestError(`Unsupported prediction_type "${String(config.prediction_type)}"`, {
       predictionType: config.prediction_type,
-      allowed: ['epsilon'],
+      allowed: ['epsilon', 'v_prediction'],
     });
   }
-  return FACTORIES[name as keyof typeof FACTORIES](config);
+  return adapted(FACTORIES[name as keyof typeof FACTORIES](config), config.prediction_type === 'v_prediction');
 }
 
 export { DdimScheduler } from './ddim.ts';

@@ -79,7 +79,8 @@ export interface SchedulerConfig {
   readonly beta_start: number;
   readonly beta_end: number;
   readonly beta_schedule: 'scaled_linear' | 'linear';
-  readonly prediction_type: 'epsilon';
+  /** epsilon: the model predicts the noise; v_prediction: v = alpha eps - sigma x0 (SD 2.x 768). */
+  readonly prediction_type: 'epsilon' | 'v_prediction';
   readonly timestep_spacing: 'trailing' | 'leading' | 'linspace';
   readonly steps_offset?: number;
   readonly set_alpha_to_one?: boolean;

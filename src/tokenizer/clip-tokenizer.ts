@@ -12,6 +12,8 @@
  *    `maxLength - 2` are cut so the end token always stays.
  */
 import { TokenizerError } from '../errors.ts';
+import { applyMerges, byteSymbols } from './byte-level.ts';
+import type { EncodedPrompt, PromptTokenizer } from './prompt-tokenizer.ts';
 
 export const START_OF_TEXT = '<|startoftext|>';
 export const END_OF_TEXT = '<|endoftext|>';
@@ -26,28 +28,6 @@ const MAX_BPE_WORD = 256;
 
 const WORD_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/gu;
 
-/**
- * GPT-2's reversible map from bytes to unicode characters: printable Latin-1 bytes stand for
- * themselves, the rest (controls, space, …) are moved to U+0100 onwards in byte order, so no
- * symbol is whitespace and BPE can treat every byte as an ordinary character.
- */
-function bytesToUnicode(): readonly string[] {
-  const printable = new Set<number>();
-  const ranges: [string, string][] = [
-    ['!', '~'],
-    ['¡', '¬'],
-    ['®', 'ÿ'],
-  ];
-  for (const [first, last] of ranges) {
-    for (let b = first.charCodeAt(0); b <= last.charCodeAt(0); b++) printable.add(b);
-  }
-  let moved = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable.has(b) ? b : 256 + moved++));
-}
-
-const BYTE_TO_UNICODE = bytesToUnicode();
-const UTF8 = new TextEncoder();
-
 export interface ClipTokenizerOptions {
   /** Length of every encoded text (default 77). */
   readonly maxLength?: number;
@@ -58,7 +38,7 @@ export interface ClipTokenizerOptions {
 }
 
 /** A CLIP tokenizer over one vocabulary; build it with `createClipTokenizer`. */
-export class ClipTokenizer {
+export class ClipTokenizer implements PromptTokenizer {
   readonly maxLength: number;
   readonly startTokenId: number;
   readonly endTokenId: number;
@@ -117,7 +97,7 @@ export class ClipTokenizer {
       if (word === START_OF_TEXT || word === END_OF_TEXT) {
         tokens.push(word);
       } else {
-        const symbols = Array.from(UTF8.encode(word), (b) => BYTE_TO_UNICODE[b] as string).join('');
+        const symbols = byteSymbols(word);
         // BPE is quadratic in a word's length: a pasted 100k-character "word" is split into
         // pieces (no real word is that long), and its tokens appended one by one (spreading
         // them as arguments overflows the stack).
@@ -145,14 +125,14 @@ export class ClipTokenizer {
   }
 
   /** `encode`, and how many of the text's tokens were cut to fit (0 when all of it fits). */
-  encodeCounted(text: string): { ids: Int32Array; dropped: number } {
+  encodeCounted(text: string): EncodedPrompt {
     const tokens = this.tokenize(text);
     const ids = new Int32Array(this.maxLength).fill(this.padTokenId);
     const kept = Math.min(tokens.length, this.maxLength - 2);
     ids[0] = this.startTokenId;
     for (let k = 0; k < kept; k++) ids[k + 1] = this.vocab.get(tokens[k] as string) as number;
     ids[kept + 1] = this.endTokenId;
-    return { ids, dropped: tokens.length - kept };
+    return { ids, length: kept + 2, dropped: tokens.length - kept };
   }
 
   /** BPE of one word already in byte-unicode form; every returned token is in the vocabulary. */
@@ -160,31 +140,10 @@ export class ClipTokenizer {
     const cached = this.wordCache.get(word);
     if (cached !== undefined) return cached;
     const chars = Array.from(word);
-    let symbols = chars.map((c, k) => (k === chars.length - 1 ? c + END_OF_WORD : c));
-    for (;;) {
-      let bestRank = Infinity;
-      let best = -1;
-      for (let k = 0; k + 1 < symbols.length; k++) {
-        const rank = this.mergeRanks.get(`${symbols[k]} ${symbols[k + 1]}`);
-        if (rank !== undefined && rank < bestRank) {
-          bestRank = rank;
-          best = k;
-        }
-      }
-      if (best < 0) break;
-      const first = symbols[best] as string;
-      const second = symbols[best + 1] as string;
-      const merged: string[] = [];
-      for (let k = 0; k < symbols.length; k++) {
-        if (symbols[k] === first && symbols[k + 1] === second) {
-          merged.push(first + second);
-          k++;
-        } else {
-          merged.push(symbols[k] as string);
-        }
-      }
-      symbols = merged;
-    }
+    const symbols = applyMerges(
+      chars.map((c, k) => (k === chars.length - 1 ? c + END_OF_WORD : c)),
+      this.mergeRanks,
+    );
     // Merged symbols are in the vocabulary by construction; a single byte can still be missing
     // from a hand-made vocabulary, and becomes CLIP's unknown token rather than vanishing.
     const tokens = symbols.map((s) => (this.vocab.has(s) ? s : UNKNOWN_TOKEN));

@@ -133,6 +133,52 @@ describe('catalog models on their stand-ins (CPU backend)', () => {
   }
 
   it(
+    "Z-Image's and FLUX.2's prompts are read by their tokenizer.json in each model's chat template",
+    async () => {
+      const counts: Record<string, unknown> = {};
+      for (const id of ['z-image-turbo-q4f16', 'flux2-klein-4b-q4']) {
+        counts[id] = await session.page.evaluate(
+          async (entry) => {
+            const e = await window.webdiffusion!.engine;
+            await e.loadModel(entry, { backend: 'wasm' });
+            return e.countTokens('a red circle on a blue background');
+          },
+          standIns.get(id)!.entry as unknown as CatalogEntry,
+        );
+      }
+      // The reference implementation's counts (test/support/byte_level_bpe.py) for the prompt in
+      // "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n", and for FLUX.2 with
+      // the empty thinking block "<think>\n\n</think>\n\n" after it.
+      expect(counts).toEqual({ 'z-image-turbo-q4f16': { tokens: 25, limit: 512 }, 'flux2-klein-4b-q4': { tokens: 31, limit: 512 } });
+      const fetched = server.requests.filter((r) => r.method === 'GET').map((r) => r.path);
+      expect(fetched).toContain('/webnn/Z-Image-Turbo/resolve/main/tokenizer/tokenizer.json');
+    },
+    GENERATION_MS,
+  );
+
+  it(
+    'Z-Image-Turbo, distilled without guidance, refuses a guidance scale instead of ignoring it',
+    async () => {
+      const result = await session.page.evaluate(
+        async (entry) => {
+          const e = await window.webdiffusion!.engine;
+          const info = await e.loadModel(entry, { backend: 'wasm' });
+          try {
+            await e.generate({ prompt: 'a red circle', seed: 1, guidance: 4 });
+            return { mode: info.guidanceMode, error: undefined };
+          } catch (error) {
+            const { name, details } = error as Error & { details?: { field?: string } };
+            return { mode: info.guidanceMode, error: { name, field: details?.field } };
+          }
+        },
+        standIns.get('z-image-turbo-q4f16')!.entry as unknown as CatalogEntry,
+      );
+      expect(result).toEqual({ mode: 'none', error: { name: 'InvalidRequestError', field: 'guidance' } });
+    },
+    GENERATION_MS,
+  );
+
+  it(
     'a model whose decoder gives NaN ends in NumericsError, not a black picture',
     async () => {
       const result = await loadAndGenerate(poisoned.entry);

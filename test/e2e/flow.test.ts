@@ -6,17 +6,14 @@
  * backend (fast here), as test/e2e/schedulers.test.ts explains.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
+import { judgeImage } from '../support/judge.ts';
+import { fullyCorrect as correct, judgedFraction, maxDifference } from '../support/judged-runs.ts';
 import type { PageImage, PagePicture, PageRequest } from '../gpu/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { drawScene } from '../unit/judge/draw.ts';
 
 const MODEL_URL = '/models/tiny-shapes-flow/manifest.json';
 const GENERATION_MS = 300_000;
-const COLOURS = ['red', 'green', 'blue', 'yellow', 'purple', 'orange', 'white', 'black'];
-const SHAPES = ['circle', 'square', 'triangle'];
-/** 24 prompts: every colour as shape and as background, every shape eight times. */
-const PROMPTS = Array.from({ length: 24 }, (_, k) => `a ${COLOURS[k % 8]} ${SHAPES[k % 3]} on a ${COLOURS[(k + 1 + (k >> 3)) % 8]} background`);
 
 const browser = useBrowserPage('/test/gpu/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
@@ -32,24 +29,16 @@ function generate(backend: 'webgpu' | 'wasm', request: PageRequest, previews = f
   return browser.page.evaluate(([b, r, p]) => window.pipelinePage!.generate(b, r, p), [backend, request, previews] as const);
 }
 
-function correct(prompt: string, image: PageImage): boolean {
-  return scoreJudgement(parsePrompt(prompt), judgeImage(new Uint8ClampedArray(image.pixels), image.width, image.height)).all;
-}
-
 describe('tiny-shapes-flow at its defaults (flow_turbo, 8 steps, guidance 2)', () => {
   it(
     'draws at least 90% of 24 prompts fully right',
     async () => {
-      let right = 0;
-      const wrong: string[] = [];
-      for (const [i, prompt] of PROMPTS.entries()) {
-        const image = await generate('wasm', { prompt, seed: 100 + i });
+      const fraction = await judgedFraction('tiny-shapes-flow at its defaults', async (prompt, seed) => {
+        const image = await generate('wasm', { prompt, seed });
         expect(image.request).toMatchObject({ scheduler: 'flow_turbo', steps: 8 });
-        if (correct(prompt, image)) right++;
-        else wrong.push(`  wrong: "${prompt}" → ${JSON.stringify(judgeImage(new Uint8ClampedArray(image.pixels), 64, 64))}`);
-      }
-      console.info(`tiny-shapes-flow at its defaults: ${right}/${PROMPTS.length} fully correct\n${wrong.join('\n')}`);
-      expect(right / PROMPTS.length).toBeGreaterThanOrEqual(0.9);
+        return image;
+      });
+      expect(fraction).toBeGreaterThanOrEqual(0.9);
     },
     GENERATION_MS,
   );
@@ -59,9 +48,7 @@ describe('tiny-shapes-flow at its defaults (flow_turbo, 8 steps, guidance 2)', (
     async () => {
       const request: PageRequest = { prompt: 'a yellow triangle on a purple background', seed: 3, steps: 4, guidance: 2 };
       const [gpu, cpu] = [await generate('webgpu', request), await generate('wasm', request)];
-      let max = 0;
-      for (let k = 0; k < gpu.pixels.length; k++) max = Math.max(max, Math.abs(gpu.pixels[k]! - cpu.pixels[k]!));
-      expect(max).toBeLessThanOrEqual(3);
+      expect(maxDifference(gpu.pixels, cpu.pixels)).toBeLessThanOrEqual(3);
       expect(correct(request.prompt, gpu)).toBe(true);
     },
     GENERATION_MS,

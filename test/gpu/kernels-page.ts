@@ -6,6 +6,7 @@
 import { castOnGpu, halfBufferBytes } from '../../src/gpu/cast.ts';
 import { createStorageBuffer, readBuffer, requestGpuDevice } from '../../src/gpu/device.ts';
 import { guidedStep, type StepTerms } from '../../src/gpu/guided-step.ts';
+import { latentAffine } from '../../src/gpu/latent-affine.ts';
 import { latentPreview } from '../../src/gpu/latent-preview.ts';
 import { latentToImage } from '../../src/gpu/latent-to-image.ts';
 import type { Packing } from '../../src/gpu/patch-index.ts';
@@ -33,6 +34,8 @@ export interface KernelPage {
   latentToImage(image: number[], pixels: number): Promise<{ bytes: number[]; nonFinite: number }>;
   /** The cheap preview map over a planar latent: RGBA bytes, one pixel per cell. */
   latentPreview(latent: number[], cells: number, rgbFactors: number[][], rgbBias: number[]): Promise<number[]>;
+  /** The latent space's per-channel map before decoding, in place on a [channels, height, width] latent. */
+  latentAffine(latent: number[], height: number, width: number, scale: number[], offset: number[], patch: number): Promise<number[]>;
   /** float32 values to float16 on the GPU (the bits) and back to float32 (the values). */
   cast(values: number[]): Promise<{ half: number[]; back: number[] }>;
   /** What a kernel throws when a buffer is too small. */
@@ -112,6 +115,13 @@ window.kernelPage = {
       const rgba = make('rgba', cells * 4);
       latentPreview(device, { latent: input, rgba, cells, map: { rgbFactors, rgbBias } });
       return Array.from(new Uint8Array(await readBuffer(device, rgba, cells * 4)));
+    }),
+
+  latentAffine: (latent, height, width, scale, offset, patch) =>
+    withBuffers(async (make) => {
+      const buffer = make('latent', latent.length * 4, new Float32Array(latent));
+      latentAffine(device, buffer, latent.length, height, width, { scale: new Float32Array(scale), offset: new Float32Array(offset), patch });
+      return readFloats(buffer, latent.length);
     }),
 
   cast: (values) =>

@@ -8,6 +8,7 @@ import { useBrowserPage } from '../support/browser.ts';
 import type { StepTerms } from '../../src/gpu/guided-step.ts';
 import type { GuidedStepCase } from './kernels-page.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
+import { latentAffineCpu } from '../../src/gpu/latent-affine.ts';
 import { latentPreviewCpu } from '../../src/gpu/latent-preview.ts';
 import { packedIndex, packLatents, unpackLatents } from '../../src/gpu/patch-index.ts';
 
@@ -175,6 +176,30 @@ describe('latent-to-image', () => {
     image[200] = Number.NaN;
     const { nonFinite } = await browser.page.evaluate(([img, n]) => window.kernelPage!.latentToImage(img, n), [image, pixels] as const);
     expect(nonFinite).toBe(3);
+  });
+});
+
+describe('latent-affine', () => {
+  it.each([
+    ['per latent channel (a shift factor)', 1],
+    ["per channel of a 2x2 patch (FLUX.2's batch-norm statistics)", 2],
+  ])('maps each value %s as the CPU reference does', async (_, patch) => {
+    const [channels, height, width] = [3, 6, 8];
+    const latent = values(channels * height * width, 41, 3);
+    const entries = channels * patch * patch;
+    const scale = values(entries, 42, 2).map((v) => 1 + Math.abs(v));
+    const offset = values(entries, 43, 1);
+    const result = await browser.page.evaluate(([l, h, w, s, o, p]) => window.kernelPage!.latentAffine(l, h, w, s, o, p), [
+      latent,
+      height,
+      width,
+      scale,
+      offset,
+      patch,
+    ] as const);
+    const expected = new Float32Array(latent);
+    latentAffineCpu(expected, height, width, { scale: new Float32Array(scale), offset: new Float32Array(offset), patch });
+    expectClose(result, Array.from(expected));
   });
 });
 

@@ -10,8 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { getCatalogEntry, variantFiles } from '../../../src/models/catalog.ts';
 import { layoutFromCatalog } from '../../../src/models/layout.ts';
 import { parseDescriptor } from '../../../src/models/model-reference.ts';
+import { tokenizerFiles } from '../../../src/models/text-spec.ts';
 
-for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow']) {
+for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-flow', 'tiny-shapes-lm']) {
   const root = new URL(`../../../models/${name}/`, import.meta.url);
   const raw: unknown = JSON.parse(readFileSync(new URL('manifest.json', root), 'utf8'));
   const descriptor = parseDescriptor(raw, root.href + 'manifest.json');
@@ -36,8 +37,7 @@ for (const name of ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-q8', 'tiny-
       const layout = layoutFromCatalog(descriptor, variant!);
       const listed = new Set(files.map((file) => file.path));
       const needed = [
-        layout.tokenizer.vocab,
-        layout.tokenizer.merges,
+        ...tokenizerFiles(layout.tokenizer),
         ...('file' in layout.scheduler ? [layout.scheduler.file] : []),
         ...Object.values(layout.components).flatMap((model) => [model.file, ...model.externalData]),
       ];

@@ -37,14 +37,20 @@ describe('the shipped catalog', () => {
       'tiny-shapes-flow',
       'tiny-shapes-q8',
       'tiny-shapes-q4',
+      'tiny-shapes-lm',
     ]);
   });
 
   it.each(CATALOG.map((e) => [e.id, e] as const))('%s has every required field', (_id, entry) => {
     expect(entry.name).not.toBe('');
     expect(entry.resolutions.length).toBeGreaterThan(0);
-    expect(entry.tokenizer.vocab).toMatch(/vocab\.json$/);
-    expect(entry.tokenizer.merges).toMatch(/merges\.txt$/);
+    const tokenizer = entry.tokenizer;
+    if (tokenizer.format === 'clip') {
+      expect(tokenizer.vocab).toMatch(/vocab\.json$/);
+      expect(tokenizer.merges).toMatch(/merges\.txt$/);
+    } else {
+      expect(tokenizer.file).toMatch(/tokenizer\.json$/);
+    }
     expect(entry.defaults.steps).toBeGreaterThan(0);
     for (const variant of entry.variants) {
       for (const component of [variant.models.text_encoder, variant.models.unet ?? variant.models.transformer!, variant.models.vae_decoder]) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SD_UNET, timestepInput, type DenoiserSpec } from '../../../src/models/denoiser.ts';
 import { imageTokens } from '../../../src/pipeline/model.ts';
 
-const flow = (timestep: DenoiserSpec['timestep']): DenoiserSpec => ({ kind: 'transformer', prediction: 'flow', timestep, patchSize: 2, packing: 'patches', guidance: 'none' });
+const flow = (timestep: DenoiserSpec['timestep']): DenoiserSpec => ({ kind: 'transformer', prediction: 'flow', timestep, patchSize: 2, packing: 'patches', guidance: 'none', outputSign: 1 });
 
 describe("the denoiser's timestep input", () => {
   it('passes SD\'s training timestep and FLUX\'s t as they are, scales diffusers\' 1000 t, and reverses Z-Image\'s', () => {

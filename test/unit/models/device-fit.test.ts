@@ -30,46 +30,46 @@ const TABLE: Row[] = [
   [
     'no WebGPU',
     null,
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm', 'tiny-shapes-lm': 'wasm' },
   ],
   [
     'no shader-f16',
     profile(2 * GiB, { f16: false }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu', 'tiny-shapes-lm': 'webgpu' },
   ],
   [
     '128 MiB storage-binding limit (the WebGPU default)',
     profile(128 * MiB),
     // SDXL has no attention at the 64x64 latent level, so its largest tensor is estimated at 128 MiB.
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu', 'tiny-shapes-lm': 'webgpu' },
   ],
   [
     '1 GiB of GPU memory',
     profile(1 * GiB, { memoryBytes: 1 * GiB }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu', 'tiny-shapes-lm': 'webgpu' },
   ],
   [
     '4 GiB of GPU memory',
     profile(1 * GiB, { memoryBytes: 4 * GiB }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu', 'tiny-shapes-lm': 'webgpu' },
   ],
   [
     // SwiftShader as Chromium offers it here: no shader-f16, and the CPU backend is faster.
     'a software adapter without shader-f16',
     profile(2 * GiB, { f16: false, software: true }),
-    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'none', 'sd-turbo-webnn': 'none', 'sd-1.5-webnn': 'none', 'sdxl-turbo-q4f16': 'none', 'lcm-dreamshaper-v7': 'none', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm', 'tiny-shapes-lm': 'wasm' },
   ],
   [
     // What the CPU cannot hold (float16 exports) stays on the software GPU.
     'a software adapter with shader-f16 and 4 GiB',
     profile(1 * GiB, { memoryBytes: 4 * GiB, software: true }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'none', 'flux2-klein-4b-q4': 'none', 'tiny-shapes': 'wasm', 'tiny-shapes-turbo': 'wasm', 'tiny-shapes-flow': 'wasm', 'tiny-shapes-q8': 'wasm', 'tiny-shapes-q4': 'wasm', 'tiny-shapes-lm': 'wasm' },
   ],
   [
     // The diffusion transformers need several GB and bindings past 1 GiB's default share.
     '16 GiB of GPU memory and 1 GiB bindings, with shader-f16',
     profile(1 * GiB, { memoryBytes: 16 * GiB }),
-    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'webgpu', 'flux2-klein-4b-q4': 'webgpu', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu' },
+    { 'sd-turbo-fp16': 'webgpu', 'sd-turbo-webnn': 'webgpu', 'sd-1.5-webnn': 'webgpu', 'sdxl-turbo-q4f16': 'webgpu', 'lcm-dreamshaper-v7': 'webgpu', 'z-image-turbo-q4f16': 'webgpu', 'flux2-klein-4b-q4': 'webgpu', 'tiny-shapes': 'webgpu', 'tiny-shapes-turbo': 'webgpu', 'tiny-shapes-flow': 'webgpu', 'tiny-shapes-q8': 'webgpu', 'tiny-shapes-q4': 'webgpu', 'tiny-shapes-lm': 'webgpu' },
   ],
 ];
 
@@ -105,7 +105,7 @@ describe('what the errors say', () => {
     expect(e.code).toBe('capability');
     expect(e.message).toMatch(/WebGPU is not available/);
     expect(e.message).toMatch(/Models that would run here: tiny-shapes/);
-    expect(e.details?.runnable).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-flow', 'tiny-shapes-q8', 'tiny-shapes-q4']);
+    expect(e.details?.runnable).toEqual(['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-flow', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-lm']);
   });
 
   it('no shader-f16: names the feature', () => {

@@ -72,3 +72,24 @@ describe('resolveRequest', () => {
     expect(attempt).toThrow(/Unknown scheduler "plms"; use one of ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm, turbo/);
   });
 });
+
+describe('guidance on a model distilled without it', () => {
+  const turbo: ModelInfo = { ...model, name: 'Z-Image-Turbo', defaults: { steps: 8, guidance: 0, scheduler: 'flow_euler' }, guidanceMode: 'none' };
+
+  it('refuses a scale above 1, naming the field and why, rather than ignoring it', () => {
+    const attempt = () => resolveRequest({ prompt: 'p', guidance: 4 }, turbo);
+    expect(attempt).toThrow(InvalidRequestError);
+    expect(attempt).toThrow(/guidance must be at most 1 for Z-Image-Turbo: it was distilled to run without guidance/);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as InvalidRequestError).details).toMatchObject({ field: 'guidance', got: 4 });
+    }
+  });
+
+  it('takes 0 and 1 (guidance off), and any scale on a model that uses it', () => {
+    expect(resolveRequest({ prompt: 'p', guidance: 1 }, turbo).guidance).toBe(1);
+    expect(resolveRequest({ prompt: 'p' }, turbo).guidance).toBe(0);
+    expect(resolveRequest({ prompt: 'p', guidance: 4 }, { ...turbo, guidanceMode: 'cfg' }).guidance).toBe(4);
+  });
+});

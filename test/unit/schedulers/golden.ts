@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import type { SchedulerConfig } from '../../../src/schedulers/scheduler.ts';
+import type { Scheduler, SchedulerConfig, StepExtras, StepResult } from '../../../src/schedulers/scheduler.ts';
 
 export interface GoldenCase {
   readonly steps: number;
@@ -69,4 +69,32 @@ export function expectClose(actual: ArrayLike<number>, expected: readonly number
       expect.fail(`value ${k}: got ${a}, expected ${e} (tolerance ${rel * scale})`);
     }
   }
+}
+
+/**
+ * Steps a scheduler (its schedule already set) through a golden run: each step's scaled input,
+ * new sample and denoised estimate against the reference's. The reference's sample goes on (no
+ * drift from float32 rounding); our denoised estimate is the history, what the next step of a
+ * real loop would be given. `also` sees each step's inputs and result, for further checks.
+ */
+export function expectGoldenRun(
+  scheduler: Scheduler,
+  c: GoldenRunCase,
+  also?: (i: number, input: { modelOutput: Float32Array; x: Float32Array; extras: StepExtras }, result: StepResult) => void,
+): void {
+  let x: Float32Array = Float32Array.from(c.run.sample);
+  let previousDenoised: Float32Array | undefined = c.run.previousDenoised === undefined ? undefined : Float32Array.from(c.run.previousDenoised);
+  c.run.steps.forEach((expected, k) => {
+    const i = c.run.start + k;
+    expectClose(scheduler.scaleModelInput(x, i), expected.scaledInput);
+    const noise = expected.noise === undefined ? undefined : Float32Array.from(expected.noise);
+    const modelOutput = Float32Array.from(expected.modelOutput);
+    const extras = { noise, previousDenoised };
+    const result = scheduler.step(modelOutput, i, x, extras);
+    expectClose(result.prevSample, expected.prevSample);
+    expectClose(result.denoised, expected.denoised);
+    also?.(i, { modelOutput, x, extras }, result);
+    x = Float32Array.from(expected.prevSample);
+    previousDenoised = result.denoised;
+  });
 }

@@ -41,8 +41,9 @@ describe('createScheduler', () => {
     expect((error as Error).message).toContain('ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm, turbo, flow_euler, flow_turbo');
   });
 
-  it('rejects a v-prediction model rather than sampling it wrongly', () => {
-    const config = { ...golden.config, prediction_type: 'v_prediction' } as unknown as SchedulerConfig;
+  it('rejects a prediction type it does not implement (x0, "sample") rather than sampling it wrongly', () => {
+    const config = { ...golden.config, prediction_type: 'sample' } as unknown as SchedulerConfig;
     expect(() => createScheduler('euler', config)).toThrow(ManifestError);
+    expect(() => createScheduler('euler', config)).toThrow(/Unsupported prediction_type "sample"/);
   });
 });
