@@ -15,7 +15,7 @@ import type {
   TokenCount,
 } from '../api.ts';
 import type { DownloadOptions, Engine, GenerateOptions, LoadModelOptions, ModelReference } from '../engine.ts';
-import { absoluteReference } from '../models/model-reference.ts';
+import { absoluteReference } from '../models/reference-text.ts';
 import { CancelledError, WebDiffusionError } from '../errors.ts';
 import { checkRequestObject } from '../pipeline/request.ts';
 import { installErrorTransfer, type WorkerApi } from '../worker/protocol.ts';

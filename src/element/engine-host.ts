@@ -12,7 +12,7 @@ import type { GeneratedImage, GenerateRequest, ModelInfo, Progress } from '../ap
 import { createEngine } from '../client/client-engine.ts';
 import type { Engine } from '../engine.ts';
 import { GpuDeviceLostError } from '../errors.ts';
-import { absoluteReference } from '../models/model-reference.ts';
+import { absoluteReference } from '../models/reference-text.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 export interface HostGenerateOptions {

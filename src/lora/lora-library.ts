@@ -8,7 +8,7 @@
 import { createStore, get, set, type UseStore } from 'idb-keyval';
 import type { LoraInfo, LoraReference, LoraSource } from '../api.ts';
 import { LoraError, ManifestError } from '../errors.ts';
-import { huggingFaceBaseUrl } from '../models/catalog.ts';
+import { huggingFaceBaseUrl } from '../models/reference-text.ts';
 import type { FileListSource, StoredModel, WeightStore } from '../storage/weight-store.ts';
 import { readLora, type LoraWeights } from './lora-file.ts';
 import { parseSafetensors } from './safetensors.ts';

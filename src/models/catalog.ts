@@ -18,6 +18,7 @@ import tinyShapes from '../../models/tiny-shapes/manifest.json' with { type: 'js
 import type { AnySchedulerConfig } from '../schedulers/scheduler.ts';
 import type { DenoiserSpec } from './denoiser.ts';
 import { fieldReaders, type Fail, type Json } from './json-fields.ts';
+import { huggingFaceBaseUrl } from './reference-text.ts';
 import { PRECISIONS, type Precision } from './precision.ts';
 import { tokenizerFiles, type TextEncoderSpec, type TokenizerSpec } from './text-spec.ts';
 
@@ -410,22 +411,4 @@ export function variantFiles(entry: CatalogEntry, variant: CatalogVariant): { pa
     }
   }
   return files;
-}
-
-/** `https://huggingface.co/<repo>/resolve/<revision>/`, where a repo's files are served from. */
-export function huggingFaceBaseUrl(repo: string, revision = 'main'): string {
-  return `https://huggingface.co/${repo}/resolve/${encodeURIComponent(revision)}/`;
-}
-
-const HF_REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
-
-/**
- * The Hugging Face repo (and revision, default "main") that `text` names — "owner/name" or
- * "owner/name@revision" — or undefined when it is something else: a URL, a path with more or
- * fewer parts, or a relative path to a JSON file ("models/manifest.json").
- */
-export function huggingFaceRepoOf(text: string): { readonly repo: string; readonly revision: string } | undefined {
-  const [repo, revision = 'main', extra] = text.trim().split('@');
-  if (repo === undefined || extra !== undefined || text.includes('://') || repo.endsWith('.json') || !HF_REPO_ID.test(repo)) return undefined;
-  return { repo, revision };
 }

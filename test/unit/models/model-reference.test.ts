@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, UnknownModelError } from '../../../src/errors.ts';
-import { CATALOG, huggingFaceBaseUrl } from '../../../src/models/catalog.ts';
-import { absoluteReference, parseDescriptor, parseReference, resolveReference } from '../../../src/models/model-reference.ts';
+import { CATALOG } from '../../../src/models/catalog.ts';
+import { parseDescriptor, resolveReference } from '../../../src/models/model-reference.ts';
+import { absoluteReference, huggingFaceBaseUrl, parseReference } from '../../../src/models/reference-text.ts';
 
 const APP = 'https://app.example/studio/';
 
