@@ -84,30 +84,33 @@ interface Row {
   error?: string;
 }
 
-const rows: Row[] = ['fp16', 'fp32', 'q4'].map((variant) => {
-  const part = parts[`full-${variant}`] ?? {};
-  // q4 computes in float32 on the GPU (its weights are dequantized), but the native figure it
-  // stands against is fp16, what a native SD-Turbo runs in.
-  const native = reference.variants?.[variant === 'fp32' ? 'fp32' : 'fp16'] ?? {};
-  const unetStepMs = num(part.unetStepMs);
-  const nativeStepMs = num(native.unetStepMs);
-  const error = part.error as { message?: string } | undefined;
-  const status = part.status as { timedOut?: boolean } | undefined;
-  return {
-    variant,
-    loadMs: num(part.loadMs),
-    warmUpMs: num(part.warmUpMs),
-    unetStepMs,
-    nativeStepMs,
-    nativeStepSdpaMs: num(native.unetStepSdpaMs),
-    ratio: unetStepMs !== undefined && nativeStepMs !== undefined ? unetStepMs / nativeStepMs : undefined,
-    vaeDecodeMs: num(part.vaeDecodeMs),
-    picture1Ms: num((part.picture1 as Json | undefined)?.totalMs),
-    picture4Ms: num((part.picture4 as Json | undefined)?.totalMs),
-    peakMiB: (part.memory as { peakMiB?: number } | undefined)?.peakMiB,
-    ...(error?.message !== undefined ? { error: error.message.slice(0, 200) } : status?.timedOut === true ? { error: 'timed out' } : {}),
-  };
-});
+// fp16-unsafe: fp16 on a Dawn without robustness (bench/gpu/run.sh runs it when time is left).
+const rows: Row[] = ['fp16', 'fp16-unsafe', 'q4', 'fp32']
+  .filter((variant) => variant !== 'fp16-unsafe' || parts['full-fp16-unsafe'] !== undefined)
+  .map((variant) => {
+    const part = parts[`full-${variant}`] ?? {};
+    // q4 computes in float32 on the GPU (its weights are dequantized), but the native figure it
+    // stands against is fp16, what a native SD-Turbo runs in.
+    const native = reference.variants?.[variant === 'fp32' ? 'fp32' : 'fp16'] ?? {};
+    const unetStepMs = num(part.unetStepMs);
+    const nativeStepMs = num(native.unetStepMs);
+    const error = part.error as { message?: string } | undefined;
+    const status = part.status as { timedOut?: boolean } | undefined;
+    return {
+      variant,
+      loadMs: num(part.loadMs),
+      warmUpMs: num(part.warmUpMs),
+      unetStepMs,
+      nativeStepMs,
+      nativeStepSdpaMs: num(native.unetStepSdpaMs),
+      ratio: unetStepMs !== undefined && nativeStepMs !== undefined ? unetStepMs / nativeStepMs : undefined,
+      vaeDecodeMs: num(part.vaeDecodeMs),
+      picture1Ms: num((part.picture1 as Json | undefined)?.totalMs),
+      picture4Ms: num((part.picture4 as Json | undefined)?.totalMs),
+      peakMiB: (part.memory as { peakMiB?: number } | undefined)?.peakMiB,
+      ...(error?.message !== undefined ? { error: error.message.slice(0, 200) } : status?.timedOut === true ? { error: 'timed out' } : {}),
+    };
+  });
 
 const tinyRows = Object.entries(tiny).map(([name, entry]) => ({
   name,
