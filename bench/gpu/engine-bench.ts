@@ -19,6 +19,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { env as ortEnv } from 'onnxruntime-web/webgpu';
 import type { GeneratedImage, GenerateRequest } from '../../src/api.ts';
+import { NumericsError } from '../../src/errors.ts';
 import { requestGpuDevice } from '../../src/gpu/device.ts';
 import { layoutFromManifest } from '../../src/models/layout.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../../src/pipeline/model.ts';
@@ -93,13 +94,44 @@ async function loadFolder(folder: string, device: GPUDevice): Promise<{ model: D
   const model = await loadDiffusionModel(stored, store, layoutFromManifest(manifest), { backend: 'webgpu', device });
   const loadMs = ms(started);
   started = performance.now();
-  await warmUp(model);
+  try {
+    await warmUp(model);
+  } catch (error) {
+    // Random weights may overflow float16 (see timedPicture): the warm-up's work was still done.
+    if (!(error instanceof NumericsError)) throw error;
+    result.warmUpRefused = errorInfo(error);
+  }
   return { model, loadMs, warmUpMs: ms(started) };
 }
 
 async function picture(model: DiffusionModel, request: GenerateRequest): Promise<GeneratedImage> {
   const [image] = await txt2img(model, resolveRequest(request, model.info));
   return image!;
+}
+
+type Timings = GeneratedImage['timings'];
+
+/**
+ * A picture's timings; for one the pipeline refuses at the end (NaN or infinite pixels, counted
+ * after the decode), the same phases from its progress reports, and the error.
+ */
+async function timedPicture(model: DiffusionModel, request: GenerateRequest): Promise<{ timings: Timings; error?: Record<string, unknown> }> {
+  const started = performance.now();
+  let encoded = 0;
+  let denoised = 0;
+  try {
+    const [image] = await txt2img(model, resolveRequest(request, model.info), {
+      onProgress: (p) => {
+        if (p.phase === 'denoising' && encoded === 0) encoded = p.elapsedMs - (p.stepMs ?? 0);
+        if (p.phase === 'decoding') denoised = p.elapsedMs;
+      },
+    });
+    return { timings: image!.timings };
+  } catch (error) {
+    if (!(error instanceof NumericsError) || denoised === 0) throw error;
+    const totalMs = performance.now() - started;
+    return { timings: { encodeMs: encoded, denoiseMs: denoised - encoded, decodeMs: totalMs - denoised, totalMs }, error: errorInfo(error) };
+  }
 }
 
 async function tinyPart(device: GPUDevice): Promise<void> {
@@ -153,9 +185,14 @@ async function fullPart(device: GPUDevice): Promise<void> {
   save();
   const prompt = 'a photograph of an astronaut riding a horse';
   const run = async (n: number, label: string): Promise<void> => {
-    const images: GeneratedImage[] = [];
-    for (let k = 0; k < repeats; k++) images.push(await picture(model, { prompt, seed: k, steps: n, guidance: 0, scheduler: 'turbo' }));
-    const timing = (key: keyof GeneratedImage['timings']): number => Math.round(median(images.map((image) => image.timings[key])) * 10) / 10;
+    const timings: Timings[] = [];
+    let nonFinite: Record<string, unknown> | undefined;
+    for (let k = 0; k < repeats; k++) {
+      const timed = await timedPicture(model, { prompt, seed: k, steps: n, guidance: 0, scheduler: 'turbo' });
+      timings.push(timed.timings);
+      nonFinite ??= timed.error;
+    }
+    const timing = (key: keyof Timings): number => Math.round(median(timings.map((t) => t[key])) * 10) / 10;
     result[label] = {
       steps: n,
       repeats,
@@ -163,6 +200,8 @@ async function fullPart(device: GPUDevice): Promise<void> {
       denoiseMs: timing('denoiseMs'),
       decodeMs: timing('decodeMs'),
       totalMs: timing('totalMs'),
+      // Random weights can overflow float16: the picture is then refused, but its work was done and timed.
+      ...(nonFinite !== undefined ? { refused: nonFinite } : {}),
     };
     save();
   };
