@@ -8,7 +8,7 @@ import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'models/**', 'bench/results/**', 'coverage/**', '**/*.min.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'models/**', 'bench/results/**', 'bench/gpu/bundle/**', 'bench/gpu/work/**', 'coverage/**', '**/*.min.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
