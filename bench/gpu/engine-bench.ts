@@ -21,7 +21,7 @@ import { env as ortEnv } from 'onnxruntime-web/webgpu';
 import type { GeneratedImage, GenerateRequest } from '../../src/api.ts';
 import { NumericsError } from '../../src/errors.ts';
 import { requestGpuDevice } from '../../src/gpu/device.ts';
-import { layoutFromManifest } from '../../src/models/layout.ts';
+import { layoutFromCatalog } from '../../src/models/layout.ts';
 import { loadDiffusionModel, releaseDiffusionModel, type DiffusionModel } from '../../src/pipeline/model.ts';
 import { resolveRequest } from '../../src/pipeline/request.ts';
 import { txt2img } from '../../src/pipeline/txt2img.ts';
@@ -89,9 +89,9 @@ async function adapterPart(): Promise<void> {
 }
 
 async function loadFolder(folder: string, device: GPUDevice): Promise<{ model: DiffusionModel; loadMs: number; warmUpMs: number }> {
-  const { manifest, stored, store } = await openModelFolder(folder);
+  const { descriptor, variant, stored, store } = await openModelFolder(folder);
   let started = performance.now();
-  const model = await loadDiffusionModel(stored, store, layoutFromManifest(manifest), { backend: 'webgpu', device });
+  const model = await loadDiffusionModel(stored, store, layoutFromCatalog(descriptor, variant, folder), { backend: 'webgpu', device });
   const loadMs = ms(started);
   started = performance.now();
   try {

@@ -30,7 +30,9 @@ def main():
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("training", "golden", "*.md", "report.json"))
     manifest = json.loads((source / "manifest.json").read_text())
-    for network in manifest["models"].values():
+    # The descriptor (webdiffusion-catalog/1): one variant, whose networks and files change.
+    variant = manifest["variants"][0]
+    for network in variant["models"].values():
         path = target / network["file"]
         model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=False)
         onnx.save(model, str(path))
@@ -40,9 +42,10 @@ def main():
         print(f"{network['file']}: float16, {path.stat().st_size} bytes")
     manifest["id"] = f"{manifest['id']}-fp16"
     manifest["name"] = f"{manifest['name']} (fp16)"
-    manifest["precision"] = "fp16"
-    files = {f["path"] for f in manifest["files"]}
-    manifest["files"] = [
+    variant["id"] = variant["precision"] = "fp16"
+    variant["requiredFeatures"] = ["shader-f16"]
+    files = {f["path"] for f in variant["files"]}
+    variant["files"] = [
         {"path": p, "size": (target / p).stat().st_size, "sha256": hashlib.sha256((target / p).read_bytes()).hexdigest()} for p in sorted(files)
     ]
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
