@@ -2,7 +2,9 @@
  * `npm run bench:gpu-build`: the bundle the GPU machine runs (bench/gpu/README.md), into
  * bench/gpu/bundle/ (ignored), in two folders, one carried by each of the run's two calls (the
  * working tree and what a call carries must stay under 64 MiB together, and Node alone is 20 MiB):
- *   stage1/node.xz        this machine's Node binary, stripped (stage 1 unpacks it for stage 2)
+ *   stage0/node.xz.0, stage1/node.xz.1  this machine's Node binary, stripped and compressed, in two
+ *                         halves (the tracked tree leaves too little room for all of it in one call;
+ *                         stage 0 puts the first half on the machine, stage 1 joins and unpacks it)
  *   stage2/libs.tar.xz    the Vulkan loader (Debian's libvulkan1) and what NVIDIA's Vulkan driver
  *                         links against where the image lacks it (libglvnd0's libGLdispatch, libX11,
  *                         libXext and theirs); run.sh puts on LD_LIBRARY_PATH only the ones missing there
@@ -118,6 +120,15 @@ for (const [folder, entries] of [
   });
 }
 xzCached(strippedNode(), 'node', 'stage1', true);
+// In two halves, one per call: with the models tracked, the tree leaves ~15 MiB a call.
+{
+  const whole = readFileSync(join(BUNDLE, 'stage1/node.xz'));
+  const half = Math.ceil(whole.length / 2);
+  mkdirSync(join(BUNDLE, 'stage0'), { recursive: true });
+  writeFileSync(join(BUNDLE, 'stage0/node.xz.0'), whole.subarray(0, half));
+  writeFileSync(join(BUNDLE, 'stage1/node.xz.1'), whole.subarray(half));
+  rmSync(join(BUNDLE, 'stage1/node.xz'));
+}
 const libs = libraries();
 execFileSync('sh', ['-c', `tar -C "${libs}" -cf - . | xz -9e -T1 > "${join(BUNDLE, 'stage2/libs.tar.xz')}"`]);
 xzCached(dawnNode(), 'dawn.node', 'stage2', true);
@@ -129,7 +140,7 @@ writeFileSync(
   JSON.stringify({ node: process.version, webgpu: WEBGPU_VERSION, ortWasm: ORT_WASM, libraries: LIBRARY_PACKAGES }, null, 2) + '\n',
 );
 
-for (const folder of ['stage1', 'stage2']) {
+for (const folder of ['stage0', 'stage1', 'stage2']) {
   let total = 0;
   for (const name of readdirSync(join(BUNDLE, folder)).sort()) {
     const size = statSync(join(BUNDLE, folder, name)).size;

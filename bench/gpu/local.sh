@@ -19,7 +19,7 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
   [ -f "$f" ] && [ ! -L "$f" ] && printf '%s\0' "$f"
 done | tee "$SIM/tree.list" | xargs -0 cp --parents -t "$SIM/repo"
 tree=$(xargs -0 stat -c %s <"$SIM/tree.list" | awk '{s += $1} END {print s}')
-for stage in stage1 stage2; do
+for stage in stage0 stage1 stage2; do
   carried=$(find bench/gpu/bundle/$stage -type f -printf '%s\n' | awk '{s += $1} END {print s}')
   total=$((tree + carried))
   printf '%s: working tree %.1f MiB + bench/gpu/bundle/%s %.1f MiB = %.1f MiB of 64 MiB%s\n' "$stage" \
@@ -34,6 +34,8 @@ run_call() { # run_call STAGE OUT
   (cd "$SIM/repo" && env OUT="$2" PYTHON=/usr/bin/python3 OMP_NUM_THREADS=1 VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json \
     unshare -n bash bench/gpu/run.sh "$1" --small)
 }
+mkdir -p "$SIM/out0"
+run_call stage0 "$SIM/out0"
 run_call stage1 "$SIM/out1"
 run_call stage2 "$SIM/out2"
 echo "Files the calls would bring back: $(ls "$SIM/out1" | tr '\n' ' ')/ $(ls "$SIM/out2" | tr '\n' ' ')"

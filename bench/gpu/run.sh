@@ -2,7 +2,9 @@
 # The GPU bench on the GPU machine (bench/gpu/README.md): our engine on Dawn for Node with the
 # machine's Vulkan driver, the same UNet in PyTorch, and the tiny-shapes pictures judged.
 #
-#   bash bench/gpu/run.sh stage1|stage2|all [--small]
+#   bash bench/gpu/run.sh stage0|stage1|stage2|all [--small]
+#
+# stage0  (carry bench/gpu/bundle/stage0): keeps the first half of Node's archive in the work folder.
 #
 # stage1  (carry bench/gpu/bundle/stage1): unpacks Node; builds the full-size stand-ins with
 #         PyTorch (fp32, fp16) and times them in PyTorch (the native reference); tiny-shapes in
@@ -67,8 +69,17 @@ unpack() { # unpack FILE.xz TARGET
   xz -dc "$1" >"$2" && say "unpacked $(basename "$2") ($(du -h "$2" | cut -f1))"
 }
 
+stage0() {
+  mkdir -p "$WORK"
+  [ -f "$BUNDLE/stage0/node.xz.0" ] || { say "missing $BUNDLE/stage0/node.xz.0: was bench/gpu/bundle/stage0 carried?"; return 1; }
+  cp "$BUNDLE/stage0/node.xz.0" "$WORK/node.xz.0" && say "kept the first half of Node for stage1"
+}
+
 stage1() {
-  unpack "$BUNDLE/stage1/node.xz" "$WORK/bin/node" && chmod +x "$WORK/bin/node" && "$WORK/bin/node" --version
+  [ -f "$WORK/node.xz.0" ] || { say "no first half of Node in $WORK: run stage0 just before stage1 (the machine went back between the calls?)"; return 1; }
+  [ -f "$BUNDLE/stage1/node.xz.1" ] || { say "missing $BUNDLE/stage1/node.xz.1: was bench/gpu/bundle/stage1 carried?"; return 1; }
+  mkdir -p "$WORK/bin"
+  cat "$WORK/node.xz.0" "$BUNDLE/stage1/node.xz.1" | xz -dc >"$WORK/bin/node" && chmod +x "$WORK/bin/node" && "$WORK/bin/node" --version
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 
@@ -172,9 +183,10 @@ stage2() {
 }
 
 case "$STAGE" in
+  stage0) stage0 ;;
   stage1) stage1 ;;
   stage2) stage2 ;;
-  all) stage1 && stage2 ;;
-  *) echo "usage: bash bench/gpu/run.sh stage1|stage2|all [--small]" >&2 && exit 2 ;;
+  all) stage0 && stage1 && stage2 ;;
+  *) echo "usage: bash bench/gpu/run.sh stage0|stage1|stage2|all [--small]" >&2 && exit 2 ;;
 esac
 say "done"
