@@ -59,7 +59,7 @@ describe('without WebGPU', () => {
     expect(error!.message).toMatch(/CPU backend runs fp32 models, not fp16/);
     expect(error!.details).toMatchObject({
       model: 'sd-turbo-fp16',
-      runnable: ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-flow', 'tiny-shapes-q8', 'tiny-shapes-q4'],
+      runnable: ['tiny-shapes', 'tiny-shapes-turbo', 'tiny-shapes-flow', 'tiny-shapes-q8', 'tiny-shapes-q4', 'tiny-shapes-lm'],
     });
   });
 });

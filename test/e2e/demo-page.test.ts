@@ -62,6 +62,7 @@ describe('demo page', () => {
         'tiny-shapes-flow',
         'tiny-shapes-q8',
         'tiny-shapes-q4',
+        'tiny-shapes-lm',
         'sd-turbo-fp16',
         'sd-turbo-webnn',
         'sd-1.5-webnn',
@@ -70,7 +71,7 @@ describe('demo page', () => {
         'z-image-turbo-q4f16',
         'flux2-klein-4b-q4',
       ]);
-      expect(options.map((o) => o.disabled)).toEqual([false, false, false, false, false, true, true, true, true, true, true, true]);
+      expect(options.map((o) => o.disabled)).toEqual([false, false, false, false, false, false, true, true, true, true, true, true, true]);
       expect(options.find((o) => o.id === 'tiny-shapes')).toMatchObject({ backend: 'wasm', cached: 'true' });
       expect(options.find((o) => o.id === 'tiny-shapes')!.text).toMatch(/tiny-shapes · 13 MB · cached · CPU/);
       expect(options.find((o) => o.id === 'sd-turbo-fp16')).toMatchObject({ backend: 'none', cached: 'false' });
