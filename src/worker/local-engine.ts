@@ -91,7 +91,7 @@ export class LocalEngine implements Engine {
     return this.loads.run(async () => {
       this.checkUsable();
       const started = performance.now();
-      const { stored, layout, fit } = await this.fetch(model, options.backend ?? 'auto', options, started);
+      const { stored, layout, fit } = await this.storeFitted(model, options.backend ?? 'auto', options, started);
       // Before the sessions: a lost or missing device is better said now than halfway.
       const device = fit.backend === 'webgpu' ? await this.gpuDevice() : undefined;
       return this.jobs.run(async () => {
@@ -198,7 +198,7 @@ export class LocalEngine implements Engine {
   /** Not queued behind generations: a download goes on while pictures are made. */
   async prefetchModel(model: ModelReference, options: DownloadOptions = {}): Promise<CachedModel> {
     this.checkUsable();
-    const { stored } = await this.fetch(model, 'auto', options, performance.now());
+    const { stored } = await this.storeFitted(model, 'auto', options, performance.now());
     const cached = (await this.store.list()).find((m) => m.key === stored.key);
     if (cached === undefined) throw new CancelledError(`${stored.id} was deleted from the cache while it was prefetched`, { modelId: stored.id });
     return cached;
@@ -323,7 +323,7 @@ export class LocalEngine implements Engine {
    * @throws CapabilityError when the model cannot run on this device
    * @throws GpuUnavailableError when 'webgpu' is asked for and there is no WebGPU
    */
-  private async fetch(model: ModelReference, preference: BackendPreference, options: DownloadOptions, started: number): Promise<Fetched> {
+  private async storeFitted(model: ModelReference, preference: BackendPreference, options: DownloadOptions, started: number): Promise<Fetched> {
     if (preference === 'webgpu') await this.gpuDevice();
     const target =
       typeof model === 'string'
