@@ -92,7 +92,7 @@ describe('demo page', () => {
       expect(await page.inputValue('#model')).toBe('tiny-shapes-turbo');
       expect(await page.getAttribute('body', 'data-state')).toBe('ready');
       for (let i = 0; i < 8; i++) await page.keyboard.press('ArrowDown');
-      expect(await page.inputValue('#model')).toBe('tiny-shapes-q4');
+      expect(await page.inputValue('#model')).toBe('tiny-shapes-lm');
       expect(await page.getAttribute('body', 'data-state')).toBe('ready');
       expect(await page.textContent('#status')).toMatch(/^Model tiny-shapes, /);
 
