@@ -38,6 +38,8 @@ export interface OpenOptions {
   readonly readyTimeoutMs?: number;
   /** False: Chromium with WebGPU switched off (no adapter is offered). Default true. */
   readonly webgpu?: boolean;
+  /** Runs in the page before any of its scripts (Playwright's `addInitScript`). */
+  readonly initScript?: () => void;
 }
 
 /**
@@ -57,6 +59,7 @@ export async function openBrowserPage(pathname: string, options: OpenOptions = {
     // Worker consoles arrive here too (Chromium forwards dedicated workers' messages).
     page.on('console', (message) => consoleLines.push(`[${message.type()}] ${message.text()}`));
     page.on('pageerror', (error) => pageErrors.push(error.stack ?? error.message));
+    if (options.initScript !== undefined) await page.addInitScript(options.initScript);
     await page.goto(`${served.origin}${pathname}`);
     if (options.ready !== undefined) await options.ready(page);
     const [openBrowser, openServer] = [browser, served];
