@@ -13,25 +13,13 @@ import type { CachedModel } from '../api.ts';
 import { CancelledError, ModelLoadError, NetworkError, QuotaError } from '../errors.ts';
 import type { CatalogEntry, CatalogVariant } from '../models/catalog.ts';
 import { BlobStore, withFileLock } from './blob-store.ts';
-import {
-  absoluteUrl,
-  descriptorRecord,
-  fetchDescriptor,
-  fileListRecord,
-  fileUrl,
-  manifestKey,
-  recordDescriptor,
-  recordKey,
-  type ListedFile,
-  type ModelRecord,
-  type ModelSource,
-  type StoredFile,
-} from './model-source.ts';
+import { fileUrl, recordDescriptor, type ModelRecord, type ModelSource, type StoredFile } from './model-source.ts';
 import { CacheParts, OpfsParts, type PartStore } from './parts.ts';
 import { ProgressReporter, type DownloadProgress } from './progress.ts';
 import { downloadFile } from './resumable-download.ts';
 import type { TransferOptions } from './transfer.ts';
 import { StoreIndex, filesOf, type ModelEntry } from './store-index.ts';
+import { resolveSource, type VariantChoice } from './source-record.ts';
 
 // The whole public surface of the store comes from this file.
 export type { DownloadProgress } from './progress.ts';
@@ -66,7 +54,7 @@ export interface EnsureOptions {
    * from the store) and before any file is; default its first. Device fitting goes here: what it
    * throws is what `ensureModel` throws. Not asked for a file list.
    */
-  readonly variant?: (descriptor: CatalogEntry) => CatalogVariant | Promise<CatalogVariant>;
+  readonly variant?: VariantChoice;
   /** Aborting stops the download; what is committed stays for the next call. */
   readonly signal?: AbortSignal;
 }
@@ -186,7 +174,7 @@ export function createWeightStore(options: WeightStoreOptions = {}): WeightStore
   async function ensureModel(source: ModelSource, { onProgress, signal, variant }: EnsureOptions = {}): Promise<StoredModel> {
     throwIfCancelled(signal);
     const stores = await context();
-    const { record, offline } = await resolve(stores.index, source, variant, signal, transfer.stallTimeoutMs);
+    const { record, offline } = await resolveSource(stores.index, source, variant, signal, transfer.stallTimeoutMs);
     const controller = new AbortController();
     const abort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', abort);
@@ -440,59 +428,6 @@ function withVersion(entry: ModelEntry, record: ModelRecord): ModelEntry {
 function sameFiles(a: ModelRecord, b: ModelRecord): boolean {
   const digests = (record: ModelRecord): string => [...new Set(record.files.map((file) => file.sha256))].sort().join();
   return digests(a) === digests(b);
-}
-
-/**
- * The model `source` names. A descriptor that cannot be fetched falls back to the copy stored the
- * last time it was (the complete version's, if any), which is what makes an offline visit work.
- */
-async function resolve(
-  index: StoreIndex,
-  source: ModelSource,
-  choose: EnsureOptions['variant'],
-  signal: AbortSignal | undefined,
-  stallTimeoutMs: number,
-): Promise<{ record: ModelRecord; offline: boolean }> {
-  const pinnedIn = (entry: ModelEntry | undefined) => {
-    const stored = entry === undefined ? [] : filesOf(entry);
-    return (file: ListedFile) => stored.find((s) => s.path === file.path && (file.size === undefined || s.size === file.size));
-  };
-  if (typeof source !== 'string' && !(source instanceof URL)) {
-    return { record: await fileListRecord(source, pinnedIn(await index.model(source.id)), signal), offline: false };
-  }
-  const url = absoluteUrl(source);
-  let descriptor: CatalogEntry;
-  let fetchError: unknown;
-  try {
-    descriptor = await fetchDescriptor(url, signal, stallTimeoutMs);
-  } catch (error) {
-    throwIfCancelled(signal);
-    if (!(error instanceof NetworkError)) throw error;
-    const kept = await storedDescriptor(index, url);
-    if (kept === null) throw error;
-    descriptor = kept;
-    fetchError = error;
-  }
-  const variant = choose !== undefined ? await choose(descriptor) : descriptor.variants[0]!;
-  const entry = await index.model(manifestKey(url, descriptor, variant));
-  if (fetchError === undefined) return { record: await descriptorRecord(url, descriptor, variant, pinnedIn(entry), signal), offline: false };
-  const stored = entry?.complete ?? entry?.pending;
-  if (stored === undefined || stored === null) throw fetchError;
-  // Stored before records carried their key, or their descriptor.
-  return { record: { ...stored, key: recordKey(stored), descriptor, variant: variant.id }, offline: true };
-}
-
-/** The descriptor stored with a model fetched from `url` (any of its variants), if one is. */
-async function storedDescriptor(index: StoreIndex, url: URL): Promise<CatalogEntry | null> {
-  const base = manifestKey(url);
-  const entries = await index.models();
-  const matching = entries.filter((entry) => entry.key === base || entry.key.startsWith(`${base}#`));
-  for (const entry of matching.sort((a, b) => (b.lastUsed ?? 0) - (a.lastUsed ?? 0))) {
-    const record = entry.complete ?? entry.pending;
-    const descriptor = record === null ? null : recordDescriptor(record);
-    if (descriptor !== null) return descriptor;
-  }
-  return null;
 }
 
 /** Removes stored files no model version lists (an older version's, an abandoned download's). */
