@@ -16,7 +16,7 @@ import type { TextEncoderSpec, TokenizerSpec } from './text-spec.ts';
 export const LEGACY_MANIFEST_FORMAT = 'webdiffusion-manifest/1';
 const MANIFEST_FORMAT = LEGACY_MANIFEST_FORMAT;
 
-export interface ManifestFile {
+interface ManifestFile {
   readonly path: string;
   readonly size: number;
   /** Lower-case hex SHA-256 of the file's bytes. */
