@@ -11,7 +11,12 @@ import { useBrowserPage } from '../support/browser.ts';
 
 const PINK = '/models/tiny-shapes-lora-pink/manifest.json';
 const CYAN = '/models/tiny-shapes-lora-cyan/manifest.json';
-const TIMEOUT = 600_000;
+// Bounds, not expectations: each CPU test takes 1-20 s here and the WebGPU one ~150 s. A call that
+// hangs holds the engine's queue, so every later test would wait its whole timeout; kept short,
+// one hang costs minutes, not CI's hour.
+const TIMEOUT = 120_000;
+const LOAD_TIMEOUT = 180_000;
+const WEBGPU_TIMEOUT = 420_000;
 
 const session = useBrowserPage('/src/cli/page.html', { ready: (page) => page.waitForFunction(() => window.webdiffusion !== undefined) });
 
@@ -74,7 +79,7 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts, baseBar
     }, model);
     // Before any LoRA: the model's own graphs, for the byte-for-byte comparison.
     base = await generate([...seeds('a pink circle on a blue background', n), { prompt: 'a red square on a white background', seed: 7 }]);
-  }, TIMEOUT);
+  }, LOAD_TIMEOUT);
 
   it(
     'the pink LoRA draws "a pink circle on a blue background" pink; the base model does not',
@@ -203,7 +208,7 @@ describe('on WebGPU (SwiftShader here)', () => {
       expect(judged(run.pixels[1]!).color).toBe('pink');
       expect(run.pixels[2]).toBe(run.pixels[0]);
     },
-    TIMEOUT,
+    WEBGPU_TIMEOUT,
   );
 });
 
