@@ -33,13 +33,13 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import type { OrtRuntime } from '../src/ort/ort.ts';
 import { CHROMIUM_ARGS, REPO_ROOT, chromiumPath, serveProject } from '../scripts/lib/browser.ts';
 import { diskSource, startFileServer, type FileSource } from '../test/support/file-server.ts';
-import type { StoreSettings } from '../test/storage/storage-page.ts';
+import type { StoreSettings } from '../test/pages/storage-page.ts';
 import { unetFolder } from './full-size/stand-ins.ts';
 import { figure, measured, ratio, type Figure } from './measure.ts';
 import { gatherModel, ROW_FLOATS } from './synthetic-onnx.ts';
 
 const MiB = 1024 * 1024;
-const PAGE = '/test/storage/storage.html';
+const PAGE = '/test/pages/storage.html';
 
 /** Where each variant's UNet folder is (model.onnx and its model.onnx_data* shards). */
 const VARIANTS: Record<string, { full: string; tiny?: string }> = {

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, REPO_ROOT, chromiumPath, serveProject } from '../scripts/lib/browser.ts';
 import { startFileServer, syntheticSource, type FileServer, type FileSource } from '../test/support/file-server.ts';
-import type { EnsureOutcome, StoreSettings } from '../test/storage/storage-page.ts';
+import type { EnsureOutcome, StoreSettings } from '../test/pages/storage-page.ts';
 import { figure, measuredInFreshPage, ratio, type Measured } from './measure.ts';
 import { CHUNK_ROWS, gatherModel, ROW_FLOATS } from './synthetic-onnx.ts';
 
@@ -65,7 +65,7 @@ export async function run(): Promise<void> {
     const open = async (): Promise<void> => {
       await page.waitForFunction(() => window.storagePage !== undefined, undefined, { timeout: 120_000 });
     };
-    await page.goto(`${project.origin}/test/storage/storage.html`);
+    await page.goto(`${project.origin}/test/pages/storage.html`);
     await open();
     await page.evaluate(() => window.storagePage!.clear());
 
@@ -99,7 +99,7 @@ export async function run(): Promise<void> {
       throw new Error(`read back ${read.size} bytes with SHA-256 ${read.sha256}, expected ${sha256}`);
 
     const inFreshPage = <T>(work: (fresh: Page) => Promise<T>): Promise<Measured<T>> =>
-      measuredInFreshPage(context, `${project.origin}/test/storage/storage.html`, work);
+      measuredInFreshPage(context, `${project.origin}/test/pages/storage.html`, work);
     const plain = await inFreshPage((fresh) =>
       fresh.evaluate(([st, id, p]) => window.storagePage!.readOnly(st, id, p), [settings, 'bench', 'synthetic.bin'] as const),
     );

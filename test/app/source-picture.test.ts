@@ -11,11 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { judgeImage, parsePrompt, PALETTE, scoreJudgement } from '../support/judge.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { drawScene } from '../unit/judge/draw.ts';
-import type { PagePicture } from './source-picture-page.ts';
+import type { PagePicture } from '../pages/source-picture-page.ts';
 
 const SIZE = 64;
 
-const browser = useBrowserPage('/test/app/source-picture.html', {
+const browser = useBrowserPage('/test/pages/source-picture.html', {
   ready: async (page) => {
     await page.setViewportSize({ width: 390, height: 844 });
     // Past the page's start, nothing here waits long for the user interface: fail fast.

@@ -5,13 +5,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
-import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
+import type { PageImage, PageRequest } from '../pages/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 const MODEL_URL = '/models/tiny-shapes/manifest.json';
 const GENERATION_MS = 400_000;
 
-const browser = useBrowserPage('/test/gpu/pipeline.html', {
+const browser = useBrowserPage('/test/pages/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeImage } from '../support/judge.ts';
-import type { PageImage, PagePicture, PageRequest } from '../gpu/pipeline-page.ts';
+import type { PageImage, PagePicture, PageRequest } from '../pages/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { drawScene } from '../unit/judge/draw.ts';
 
@@ -13,7 +13,7 @@ const MODEL_URL = '/models/tiny-shapes/manifest.json';
 const GENERATION_MS = 300_000;
 const SIZE = 64;
 
-const browser = useBrowserPage('/test/gpu/pipeline.html', {
+const browser = useBrowserPage('/test/pages/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 

@@ -6,14 +6,14 @@
  * loop. The contract Z-Image and FLUX.2 condition on, proven on a model that draws.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
+import type { PageImage, PageRequest } from '../pages/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { fullyCorrect, judgedFraction, maxDifference } from '../support/judged-runs.ts';
 
 const MODEL_URL = '/models/tiny-shapes-lm/manifest.json';
 const GENERATION_MS = 300_000;
 
-const browser = useBrowserPage('/test/gpu/pipeline.html', {
+const browser = useBrowserPage('/test/pages/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 

@@ -10,7 +10,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeImage, parsePrompt, scoreJudgement } from '../support/judge.ts';
 import type { SchedulerName } from '../../src/schedulers/scheduler.ts';
-import type { PageImage, PageRequest } from '../gpu/pipeline-page.ts';
+import type { PageImage, PageRequest } from '../pages/pipeline-page.ts';
 import { useBrowserPage } from '../support/browser.ts';
 
 /** Every colour as a shape and as a background, every shape at least twice. */
@@ -25,7 +25,7 @@ const PROMPTS = [
   'a black square on a red background',
 ];
 
-const browser = useBrowserPage('/test/gpu/pipeline.html', {
+const browser = useBrowserPage('/test/pages/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/lib/browser.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { bytesSource, fileSource, startFileServer, syntheticSource, type FileServer, type FileSource } from '../support/file-server.ts';
-import type { StoreSettings } from '../storage/storage-page.ts';
+import type { StoreSettings } from '../pages/storage-page.ts';
 
 const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
 const MANIFEST_TEXT = readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8');
@@ -47,7 +47,7 @@ function modelFiles(folder: string): [string, FileSource][] {
 
 const EDITED_SCHEDULER = `${readFileSync(join(MODEL_DIR, SCHEDULER.path), 'utf8')} `;
 
-const browser = useBrowserPage('/test/storage/storage.html', {
+const browser = useBrowserPage('/test/pages/storage.html', {
   ready: (page) => page.waitForFunction(() => window.storagePage !== undefined),
 });
 

@@ -6,13 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { decodedToRgba } from '../../src/pipeline/image.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import type { StepTerms } from '../../src/gpu/guided-step.ts';
-import type { GuidedStepCase } from './kernels-page.ts';
+import type { GuidedStepCase } from '../pages/kernels-page.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/util/float16.ts';
 import { latentAffineCpu } from '../../src/gpu/latent-affine.ts';
 import { latentPreviewCpu } from '../../src/gpu/latent-preview.ts';
 import { packedIndex, packLatents, unpackLatents } from '../../src/gpu/patch-index.ts';
 
-const browser = useBrowserPage('/test/gpu/kernels.html', {
+const browser = useBrowserPage('/test/pages/kernels.html', {
   ready: (page) => page.waitForFunction(() => window.kernelPage !== undefined),
 });
 

@@ -5,11 +5,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBrowserPage } from '../support/browser.ts';
-import type { PageImage, PageRequest } from './pipeline-page.ts';
+import type { PageImage, PageRequest } from '../pages/pipeline-page.ts';
 
 const MODEL_URL = '/models/tiny-shapes/manifest.json';
 
-const browser = useBrowserPage('/test/gpu/pipeline.html', {
+const browser = useBrowserPage('/test/pages/pipeline.html', {
   ready: (page) => page.waitForFunction(() => window.pipelinePage !== undefined),
 });
 

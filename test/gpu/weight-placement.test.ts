@@ -13,7 +13,7 @@ import { useBrowserPage } from '../support/browser.ts';
 
 const UNET = 'models/tiny-shapes-q4/unet/model.onnx';
 
-const browser = useBrowserPage('/test/gpu/weight-placement.html', {
+const browser = useBrowserPage('/test/pages/weight-placement.html', {
   ready: (page) => page.waitForFunction(() => window.placementPage !== undefined),
 });
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { useBrowserPage } from '../support/browser.ts';
 
-const browser = useBrowserPage('/test/history/history.html', {
+const browser = useBrowserPage('/test/pages/history.html', {
   ready: (page) => page.waitForFunction(() => window.historyPage !== undefined),
 });
 

@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../../scripts/lib/browser.ts';
 import { useBrowserPage } from '../support/browser.ts';
 import { fileSource, startFileServer, type FileServer } from '../support/file-server.ts';
 import type { FileListSource } from '../../src/storage/weight-store.ts';
-import type { StoreSettings } from './storage-page.ts';
+import type { StoreSettings } from '../pages/storage-page.ts';
 
 const MODEL_DIR = join(REPO_ROOT, 'models/tiny-shapes');
 const manifest = JSON.parse(readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
@@ -26,7 +26,7 @@ const MODEL_BYTES = DISTINCT.reduce((sum, file) => sum + file.size, 0);
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-const browser = useBrowserPage('/test/storage/storage.html', {
+const browser = useBrowserPage('/test/pages/storage.html', {
   ready: (page) => page.waitForFunction(() => window.storagePage !== undefined),
 });
 

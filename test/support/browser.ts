@@ -43,7 +43,7 @@ export interface OpenOptions {
 }
 
 /**
- * Serves the project, launches Chromium and opens `pathname` (e.g. '/test/gpu/kernels.html').
+ * Serves the project, launches Chromium and opens `pathname` (e.g. '/test/pages/kernels.html').
  * @throws whatever serving, launching or `ready` throws, after closing what was started
  */
 export async function openBrowserPage(pathname: string, options: OpenOptions = {}): Promise<BrowserPage> {

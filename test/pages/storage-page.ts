@@ -68,7 +68,7 @@ export interface StoragePage {
   storedDigests(settings: StoreSettings): Promise<string[]>;
   /** Names in the OPFS directory `root`/`path`. */
   listDirectory(root: string, path: string[]): Promise<string[]>;
-  /** Runs the store in a dedicated worker (test/storage/storage-worker.ts). */
+  /** Runs the store in a dedicated worker (test/pages/storage-worker.ts). */
   inWorker(request: WorkerRequest): Promise<WorkerReply>;
   /** Empties the origin's OPFS, caches and store indexes. */
   clear(): Promise<void>;
