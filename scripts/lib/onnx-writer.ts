@@ -26,6 +26,8 @@ export type Attribute =
 
 export interface Node {
   readonly op: string;
+  /** The node's name (default `<op>_<index>`): torch.onnx.export writes module scopes here. */
+  readonly name?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes?: readonly Attribute[];
@@ -97,7 +99,7 @@ export function writeModel(graph: Graph, options: { readonly externalData?: stri
     message(1, [
       ...n.inputs.map((input) => bytesField(1, input)),
       ...n.outputs.map((output) => bytesField(2, output)),
-      bytesField(3, `${n.op.toLowerCase()}_${index}`),
+      bytesField(3, n.name ?? `${n.op.toLowerCase()}_${index}`),
       bytesField(4, n.op),
       ...(n.attributes ?? []).map(attribute),
     ]);

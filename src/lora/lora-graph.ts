@@ -1,7 +1,9 @@
 /**
  * The LoRA rewrite of an ONNX graph, done once when a model is first asked for a LoRA: every
  * MatMul with a constant weight — a float initializer, an int8 DequantizeLinear (q8) or a 4-bit
- * MatMulNBits (q4) — gets a side branch `y = x W + (x A) B`, where A [in, rank] and B [rank, out]
+ * MatMulNBits (q4) — and every Gemm with one (what torch exports for a Linear on a 2-D input: the
+ * UNet's time embedding and each resnet's time_emb_proj, `transB` = 1, the weight [out, in])
+ * gets a side branch `y = x W + (x A) B`, where A [in, rank] and B [rank, out]
  * are new graph inputs (`lora:<module>:A`, `…:B`) sharing one free dimension, `lora_rank`. The
  * weights themselves are never touched, so the quantized models need no dequantizing; which
  * LoRAs are active, and at what scale, is only what those inputs are fed (zeros: none).
@@ -14,7 +16,7 @@
  * "/down_blocks.0/attentions.0/transformer_blocks.0/attn1/to_q/MatMul" is module
  * `down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q`, the name LoRA files use.
  */
-import { BlobReader, fieldsOf, MessageWriter, readVarint, utf8, varintBytes, WIRE_BYTES, WIRE_VARINT } from './protobuf.ts';
+import { BlobReader, fieldsOf, MessageWriter, readVarint, utf8, varintBytes, WIRE_BYTES, WIRE_FIXED32, WIRE_VARINT } from './protobuf.ts';
 
 /** ONNX TensorProto data types of the floats a branch can compute in. */
 const FLOAT = 1;
@@ -54,6 +56,7 @@ interface NodeInfo {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly ints: ReadonlyMap<string, number>;
+  readonly floats: ReadonlyMap<string, number>;
 }
 
 interface TensorInfo {
@@ -160,16 +163,26 @@ function targetOf(node: NodeInfo, initializers: ReadonlyMap<string, TensorInfo>,
     if (k === undefined || n === undefined) return undefined;
     return make(k, n, initializers.get(node.inputs[2] ?? '')?.dataType, 'MatMulNBits');
   }
-  if (node.opType !== 'MatMul' || node.domain !== '') return undefined;
+  if (node.domain !== '') return undefined;
+  // Gemm: y = alpha x W (transposed when transB) + beta C. A branch adds to it as it adds to a
+  // MatMul where alpha is 1 and x is not transposed, which is how exporters write a Linear.
+  let transposed = false;
+  if (node.opType === 'Gemm') {
+    if ((node.ints.get('transA') ?? 0) !== 0 || (node.floats.get('alpha') ?? 1) !== 1) return undefined;
+    transposed = (node.ints.get('transB') ?? 0) !== 0;
+  } else if (node.opType !== 'MatMul') {
+    return undefined;
+  }
+  const features = (dims: readonly number[]): [number, number] => (transposed ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!]);
   const weight = node.inputs[1]!;
   const direct = initializers.get(weight);
-  if (direct !== undefined) return direct.dims.length === 2 ? make(direct.dims[0]!, direct.dims[1]!, direct.dataType, 'float') : undefined;
+  if (direct !== undefined) return direct.dims.length === 2 ? make(...features(direct.dims), direct.dataType, 'float') : undefined;
   const dequantize = producers.get(weight);
   if (dequantize?.opType !== 'DequantizeLinear') return undefined;
   const quantized = initializers.get(dequantize.inputs[0]!);
   const scale = initializers.get(dequantize.inputs[1] ?? '');
   if (quantized === undefined || quantized.dims.length !== 2) return undefined;
-  return make(quantized.dims[0]!, quantized.dims[1]!, scale?.dataType, 'DequantizeLinear');
+  return make(...features(quantized.dims), scale?.dataType, 'DequantizeLinear');
 }
 
 /**
@@ -239,6 +252,7 @@ function parseNode(start: number, end: number, bytes: Uint8Array): NodeInfo {
   const inputs: string[] = [];
   const outputs: string[] = [];
   const ints = new Map<string, number>();
+  const floats = new Map<string, number>();
   let name = '';
   let opType = '';
   let domain = '';
@@ -250,18 +264,21 @@ function parseNode(start: number, end: number, bytes: Uint8Array): NodeInfo {
     else if (f.field === 4) opType = text();
     else if (f.field === 7) domain = text();
     else if (f.field === 5) {
-      // AttributeProto: name = 1, i = 3 (the integer attributes MatMulNBits has: K, N)
+      // AttributeProto: name = 1, f = 2, i = 3 (MatMulNBits' K and N, Gemm's transA, transB, alpha)
       const attribute = bytes.subarray(f.valueStart, f.end);
       let attributeName = '';
-      let value: number | undefined;
+      let int: number | undefined;
+      let float: number | undefined;
       for (const a of fieldsOf(attribute)) {
         if (a.field === 1) attributeName = utf8(attribute.subarray(a.valueStart, a.end));
-        if (a.field === 3 && a.wire === WIRE_VARINT) value = a.varint;
+        if (a.field === 2 && a.wire === WIRE_FIXED32) float = new DataView(attribute.buffer, attribute.byteOffset + a.valueStart, 4).getFloat32(0, true);
+        if (a.field === 3 && a.wire === WIRE_VARINT) int = a.varint;
       }
-      if (value !== undefined) ints.set(attributeName, value);
+      if (int !== undefined) ints.set(attributeName, int);
+      if (float !== undefined) floats.set(attributeName, float);
     }
   }
-  return { start, end, bytes, name, opType, domain, inputs, outputs, ints };
+  return { start, end, bytes, name, opType, domain, inputs, outputs, ints, floats };
 }
 
 /** A TensorProto's dims (1), data_type (2) and name (8), its data (raw_data 9, …) skipped unread. */

@@ -3,7 +3,9 @@
  * the branch inputs: x A B must equal the sum of the LoRAs' scaled x downᵀ upᵀ.
  */
 import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
+import { writeModel, type Attribute } from '../../../scripts/lib/onnx-writer.ts';
 import { LoraError } from '../../../src/errors.ts';
 import { branchFeeds, matchLora } from '../../../src/lora/lora-feeds.ts';
 import { readLora } from '../../../src/lora/lora-file.ts';
@@ -36,6 +38,13 @@ describe('the LoRA rewrite of the tiny-shapes graphs', () => {
     expect(new Set(fp32.targets.map((t) => t.weight))).toEqual(new Set(['float']));
     expect(q8.targets.find((t) => t.module === 'a1.qkv')?.weight).toBe('DequantizeLinear');
     expect(q4.targets.find((t) => t.module === 'a1.qkv')?.weight).toBe('MatMulNBits');
+    // The time embedding and each resnet's time projection: Gemm in fp32 and q8, MatMulNBits in q4.
+    const all = (targets: readonly LoraTarget[]) => targets.map((t) => `${t.module} ${t.inFeatures}x${t.outFeatures}`).sort();
+    expect(all(fp32.targets)).toHaveLength(43);
+    expect(all(fp32.targets)).toContain('time.0 64x256');
+    expect(all(fp32.targets)).toContain('d1.t 256x64');
+    expect(all(q8.targets)).toEqual(all(fp32.targets));
+    expect(all(q4.targets)).toEqual(all(fp32.targets));
     // The weights travel as slices of the original: the file grows by the few new nodes and inputs only.
     const size = readFileSync('models/tiny-shapes/unet/model.onnx').length;
     expect(fp32.model.size - size).toBeGreaterThan(0);
@@ -51,6 +60,67 @@ describe('the LoRA rewrite of the tiny-shapes graphs', () => {
       'layers.1.mlp.0',
       'layers.1.mlp.2',
     ]);
+  });
+});
+
+describe('Gemm targets (what torch exports for a Linear on a 2-D input: time embeddings, time_emb_proj)', () => {
+  /** x [2, 4] → Gemm(x, W [3, 4], c [3]) named as torch names a module's node. */
+  const gemm = (attributes: readonly Attribute[]) =>
+    writeModel({
+      name: 'gemm',
+      inputs: [{ name: 'x', type: 'float32', shape: [2, 4] }],
+      outputs: [{ name: 'y', type: 'float32', shape: [2, 3] }],
+      nodes: [{ op: 'Gemm', name: '/time_embedding/linear_1/Gemm', inputs: ['x', 'w', 'c'], outputs: ['y'], attributes }],
+      initializers: [
+        { name: 'w', type: 'float32', dims: [3, 4], values: Float32Array.from({ length: 12 }, (_, i) => i + 1) },
+        { name: 'c', type: 'float32', dims: [3], values: new Float32Array([0.5, -1, 2]) },
+      ],
+    }).model;
+
+  it('gets a branch: y = x Wᵀ + c + x A B, run by ONNX Runtime', async () => {
+    const rewritten = await addLoraBranches(
+      new Blob([
+        gemm([
+          { name: 'transB', int: 1 },
+          { name: 'alpha', float: 1 },
+        ]),
+      ]),
+    );
+    expect(rewritten.targets.map((t) => `${t.module} ${t.inFeatures}x${t.outFeatures} ${t.weight}`)).toEqual(['time_embedding.linear_1 4x3 float']);
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create(new Uint8Array(await rewritten.model.arrayBuffer()));
+    const run = async (a: number[], b: number[]) =>
+      Array.from(
+        (
+          await session.run({
+            x: new ort.Tensor('float32', new Float32Array([1, 0, 0, 0, 0, 1, 1, 0]), [2, 4]),
+            'lora:time_embedding.linear_1:A': new ort.Tensor('float32', new Float32Array(a), [4, 1]),
+            'lora:time_embedding.linear_1:B': new ort.Tensor('float32', new Float32Array(b), [1, 3]),
+          })
+        ).y!.data as Float32Array,
+      );
+    // x W^T + c: [1, 5, 9] + c and [2+3, 6+7, 10+11] + c; the branch adds x A = [1, 0] times B.
+    expect(await run([0, 0, 0, 0], [10, 20, 30])).toEqual([1.5, 4, 11, 5.5, 12, 23]);
+    expect(await run([1, 0, 0, 0], [10, 20, 30])).toEqual([11.5, 24, 41, 5.5, 12, 23]);
+    await session.release();
+  });
+
+  it('reads the weight untransposed without transB, and leaves a Gemm with alpha ≠ 1 or a transposed x alone', async () => {
+    const plain = await addLoraBranches(new Blob([gemm([])]));
+    expect(plain.targets.map((t) => `${t.inFeatures}x${t.outFeatures}`)).toEqual(['3x4']);
+    expect(
+      (
+        await addLoraBranches(
+          new Blob([
+            gemm([
+              { name: 'transB', int: 1 },
+              { name: 'alpha', float: 0.5 },
+            ]),
+          ]),
+        )
+      ).targets,
+    ).toEqual([]);
+    expect((await addLoraBranches(new Blob([gemm([{ name: 'transA', int: 1 }])]))).targets).toEqual([]);
   });
 });
 
