@@ -1,7 +1,8 @@
 /**
  * LoRA adapters on tiny-shapes, judged, through the public API in Chromium (CPU backend):
  * models/tiny-shapes-lora-pink teaches the shapes pink, models/tiny-shapes-lora-cyan cyan
- * (diffusers/PEFT and kohya files), neither of which the base model knows. Also: the base prompts survive the LoRA,
+ * (diffusers/PEFT and kohya files), models/tiny-shapes-lora-navy a navy background, none of
+ * which the base model knows. Also: the base prompts survive the LoRA,
  * two LoRAs add, scale 0 is the base model's picture byte for byte, and what switching costs.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { useBrowserPage } from '../support/browser.ts';
 
 const PINK = '/models/tiny-shapes-lora-pink/manifest.json';
 const CYAN = '/models/tiny-shapes-lora-cyan/manifest.json';
+const NAVY = '/models/tiny-shapes-lora-navy/manifest.json';
 // Bounds, not expectations: each CPU test takes 1-20 s here and the WebGPU one ~150 s. A call that
 // hangs holds the engine's queue, so every later test would wait its whole timeout; kept short,
 // one hang costs minutes, not CI's hour.
@@ -127,6 +129,36 @@ describe.each(MODELS)('LoRA on $model', ({ model, seeds: n, basePrompts, baseBar
       const withLora = rightOf(await generate(requests.map((request) => ({ ...request, loras: [{ model: PINK, scale: 1 }] }))));
       console.log(`${model}: base prompts right without a LoRA ${without}/${BASE_PROMPTS.length}, with the pink LoRA ${withLora}/${BASE_PROMPTS.length}`);
       expect(withLora / BASE_PROMPTS.length).toBeGreaterThanOrEqual(baseBar);
+    },
+    TIMEOUT,
+  );
+
+  it.runIf(model === 'tiny-shapes')(
+    'the pink and navy LoRAs together draw "a pink square on a navy background": a new shape colour and a new background',
+    async () => {
+      const prompt = 'a pink square on a navy background';
+      const without = await generate(seeds(prompt, 8));
+      const both = await generate(
+        seeds(prompt, 8, [
+          { model: PINK, scale: 1 },
+          { model: NAVY, scale: 1 },
+        ]),
+      );
+      const navyAlone = await generate(seeds('a red circle on a navy background', 8, [{ model: NAVY, scale: 1 }]));
+      const navy = (run: Run) => share(run, (j) => j.background === 'navy');
+      const pink = (run: Run) => share(run, (j) => j.color === 'pink');
+      const right = (run: Run, text: string) => share(run, (j) => scoreJudgement(parsePrompt(text), j).all);
+      const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+      console.log(
+        `${model}: "${prompt}" without LoRAs: navy background ${pct(navy(without))}, pink ${pct(pink(without))}; with both: navy ${pct(navy(both))}, ` +
+          `pink ${pct(pink(both))}, all three right ${pct(right(both, prompt))}; the navy LoRA alone on "a red circle on a navy background": navy ${pct(navy(navyAlone))}, ` +
+          `all right ${pct(right(navyAlone, 'a red circle on a navy background'))} of 8 seeds`,
+      );
+      expect(navy(without)).toBe(0);
+      expect(pink(without)).toBeLessThanOrEqual(0.5);
+      expect(navy(both)).toBeGreaterThanOrEqual(0.85);
+      expect(pink(both)).toBeGreaterThanOrEqual(0.75);
+      expect(navy(navyAlone)).toBeGreaterThanOrEqual(0.85);
     },
     TIMEOUT,
   );

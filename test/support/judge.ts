@@ -23,9 +23,10 @@ export type Rgb = readonly [number, number, number];
 
 /**
  * The exact colours of the tiny-shapes pictures, in the order ties are broken: the eight the
- * base model draws, then the two its LoRAs teach (models/tiny-shapes-lora-pink, -cyan), picked
- * far from the eight (pink is 96 from purple, cyan 102 from blue) among the colours the
- * autoencoder gives back (see models/tiny-shapes/training/data.py).
+ * base model draws, then the three its LoRAs teach (models/tiny-shapes-lora-pink, -cyan: shapes;
+ * -navy: backgrounds), picked far from the eight (pink is 96 from purple, cyan 102 from blue,
+ * navy 95 from black) among the colours the autoencoder gives back (see
+ * models/tiny-shapes/training/data.py).
  */
 export const PALETTE = {
   red: [220, 40, 40],
@@ -38,12 +39,13 @@ export const PALETTE = {
   black: [25, 25, 25],
   pink: [225, 135, 170],
   cyan: [30, 180, 210],
+  navy: [30, 35, 120],
 } as const satisfies Record<string, Rgb>;
 
 export type PaletteColor = keyof typeof PALETTE;
 export const PALETTE_COLORS = Object.keys(PALETTE) as readonly PaletteColor[];
 /** The colours only a LoRA teaches tiny-shapes. */
-export const LORA_COLORS: readonly PaletteColor[] = ['pink', 'cyan'];
+export const LORA_COLORS: readonly PaletteColor[] = ['pink', 'cyan', 'navy'];
 /** The colours the base model knows. */
 export const BASE_COLORS: readonly PaletteColor[] = PALETTE_COLORS.filter((c) => !LORA_COLORS.includes(c));
 

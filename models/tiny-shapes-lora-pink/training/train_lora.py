@@ -2,6 +2,7 @@
 
     python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept pink   # pink shapes (PEFT layout)
     python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept cyan   # cyan shapes (kohya layout)
+    python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept navy   # navy backgrounds (PEFT layout)
     python3 models/tiny-shapes-lora-pink/training/train_lora.py --concept pink --quick
 
 The base model (rebuilt from its ONNX files by from_onnx.py) stays frozen; low-rank adapters
@@ -36,6 +37,7 @@ CONCEPTS = {
     # colour -> (what is new, layout, rank, alpha); kohya's scale is alpha / rank
     "pink": {"part": "color", "layout": "peft", "rank": 8, "alpha": 8},
     "cyan": {"part": "color", "layout": "kohya", "rank": 4, "alpha": 2},
+    "navy": {"part": "background", "layout": "peft", "rank": 8, "alpha": 8},
 }
 UNET_TARGETS = ("qkv", "o1", "q", "kv", "o2", "mlp.0", "mlp.2")
 TEXT_TARGETS = ("qkv", "proj", "mlp.0", "mlp.2")

@@ -24,6 +24,10 @@ COLOURS = list(PALETTE)
 LORA_PALETTE = {
     "pink": (225, 135, 170),
     "cyan": (30, 180, 210),
+    # A background colour: navy, dark enough to be far from blue (110) and black (95), one of
+    # the few new backgrounds the autoencoder gives back with the shape intact (pink shapes on it:
+    # 20 of 24 round trips judged right; no new background does better).
+    "navy": (30, 35, 120),
 }
 SHAPES = ["circle", "square", "triangle"]
 CAPTION_DROP = 0.1
