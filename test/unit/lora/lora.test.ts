@@ -75,7 +75,7 @@ describe('Gemm targets (what torch exports for a Linear on a 2-D input: time emb
         { name: 'w', type: 'float32', dims: [3, 4], values: Float32Array.from({ length: 12 }, (_, i) => i + 1) },
         { name: 'c', type: 'float32', dims: [3], values: new Float32Array([0.5, -1, 2]) },
       ],
-    }).model;
+    }).model as Uint8Array<ArrayBuffer>;
 
   it('gets a branch: y = x Wᵀ + c + x A B, run by ONNX Runtime', async () => {
     const rewritten = await addLoraBranches(
